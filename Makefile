@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:  `make demo` (the main job) and `make test`.
+# Both create .venv on first use. torch is installed first from its pinned CPU build so that
+# no multi-GB CUDA build is pulled in by a looser requirement.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean system-deps
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test,plot,metrics,export]"
+	# torchaudio's kaldi.fbank is the tests' reference; only its pure-Python file is used.
+	$(BIN)/pip install -q --no-deps torchaudio==2.11.0
+	touch $@
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+demo: $(BIN)/.installed
+	$(BIN)/python examples/quickstart.py
+
+test: $(BIN)/.installed system-deps
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests benchmarks recipes examples
+	$(BIN)/ruff format --check src tests benchmarks recipes examples
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV)

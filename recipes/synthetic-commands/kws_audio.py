@@ -1,0 +1,406 @@
+"""Voices, speech synthesis, noise and 1-s clip rendering for the synthetic-commands recipe.
+
+Shared by ``make_dataset.py``, ``make_samples.py`` and ``check_dataset.py``. Audio arrays are
+float64 mono at 16 kHz in [-1, 1] unless a docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16_000  # Hz
+CLIP_SAMPLES = SAMPLE_RATE  # 1 s
+FRAME = 160  # samples, 10 ms: envelope / trimming frame
+EDGE_MARGIN = FRAME  # samples kept free of speech at both ends of a clip
+MAX_WORD_SAMPLES = 15_360  # 0.96 s: longer trimmed words are re-synthesised faster
+TRIM_THRESHOLD_DB = -40.0  # frames this far below the loudest frame count as silence
+PEAK_LIMIT = 0.89  # -1 dBFS: mixtures above it are scaled down (speech and noise alike)
+SYNTH_CLIP_LEVEL = 0.999  # a synthesiser sample at or above this magnitude is clipped
+MAX_ATTEMPTS = 4  # synthesis attempts per clip (quieter after clipping, faster after too long)
+
+# Speech Commands V2: the 20 command words and digits this recipe classifies, and the other 15.
+COMMAND_WORDS = (
+    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+)  # fmt: skip
+UNKNOWN_WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "follow", "forward", "happy",
+    "house", "learn", "marvin", "sheila", "tree", "visual", "wow",
+)  # fmt: skip
+SILENCE_LABEL = "_silence_"
+UNKNOWN_LABEL = "_unknown_"
+
+# Background-noise mixtures: kind -> probability. "real" draws from the split's recordings.
+SPEECH_NOISE_WEIGHTS = {"white": 0.15, "pink": 0.2, "brown": 0.15, "hum": 0.15, "real": 0.35}
+SILENCE_NOISE_WEIGHTS = {
+    "white": 0.15, "pink": 0.2, "brown": 0.15, "hum": 0.15, "real": 0.25, "dither": 0.1,
+}  # fmt: skip
+
+FLITE_LIMITED_DOMAIN = {"awb_time"}  # speaks clock times only
+FLITE_BASE_VOICE = {"kal16": "kal"}  # kal16 is the 16 kHz build of the kal speaker
+FLITE_MEAN_F0_HZ = {"kal": 100.0, "kal16": 100.0, "awb": 110.0, "rms": 85.0, "slt": 160.0}
+ESPEAK_VARIANT_DIR = "!v/"
+FREEDESKTOP_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
+ALSA_NOISE = Path("/usr/share/sounds/alsa/Noise.wav")
+
+
+class SynthesisError(RuntimeError):
+    """A synthesiser failed or returned no audio."""
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One synthetic speaker: espeak-ng accent + variant, or a flite voice.
+
+    ``base`` is the voice identity that splits are made by (espeak-ng accent, flite speaker);
+    ``variant`` is the espeak-ng voice variant or the flite voice name.
+    """
+
+    engine: str  # "espeak" or "flite"
+    base: str
+    variant: str
+
+    @property
+    def voice(self) -> str:
+        """The synthesiser's voice argument: ``en-us+f3`` (espeak-ng -v) or ``slt`` (flite)."""
+        return f"{self.base}+{self.variant}" if self.engine == "espeak" else self.variant
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine}:{self.voice}"
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.engine}-{self.voice.replace('+', '-')}")
+
+
+@dataclass
+class VoiceInventory:
+    """Voices and noise recordings available (or assigned to one split)."""
+
+    espeak_accents: list[str] = field(default_factory=list)
+    espeak_variants: list[str] = field(default_factory=list)
+    variant_genders: dict[str, str] = field(default_factory=dict)
+    flite_voices: list[tuple[str, str]] = field(default_factory=list)  # (base, voice)
+    noise_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClipSpec:
+    """Everything needed to render one clip; ``speaker`` is None for ``_silence_`` clips.
+
+    For espeak-ng ``speed`` is words per minute and ``pitch`` the 0-99 pitch; for flite they are
+    the duration stretch and the mean-f0 scale. ``warp`` resamples (pitch and formants together).
+    """
+
+    path: str
+    label: str
+    split: str
+    text: str
+    speaker: Speaker | None
+    level_db: float
+    noise: str
+    seed: int
+    speed: float = 0.0
+    pitch: float = 0.0
+    warp: float = 1.0
+    offset_fraction: float = 0.5
+    snr_db: float | None = None
+    noise_file: str = ""
+
+
+def _run_text(cmd: list[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        raise SystemExit(f"error: {cmd[0]} is not installed (apt-get install {cmd[0]})")
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def discover_voices() -> VoiceInventory:
+    """Installed English espeak-ng accents (no MBROLA), espeak-ng variants, flite voices, noises."""
+    accents = set()
+    for line in _run_text(["espeak-ng", "--voices=en"]).splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 5 and not columns[4].startswith(("mb/", ESPEAK_VARIANT_DIR)):
+            accents.add(columns[1])
+    genders = {}
+    for line in _run_text(["espeak-ng", "--voices=variant"]).splitlines()[1:]:
+        match = re.search(r"!v/(.+?)(?:\s{2,}|\s*$)", line)
+        if match:
+            genders[match.group(1)] = line.split()[2].split("/")[-1]
+    flite_text = _run_text(["flite", "-lv"]).split(":", 1)[-1]
+    flite = [
+        (FLITE_BASE_VOICE.get(v, v), v) for v in flite_text.split() if v not in FLITE_LIMITED_DOMAIN
+    ]
+    noises = sorted(
+        str(p) for p in FREEDESKTOP_SOUNDS.glob("*.oga") if not p.name.startswith("audio-channel-")
+    )  # the audio-channel-* files are spoken words ("front left"), not background sound
+    if ALSA_NOISE.exists():
+        noises.append(str(ALSA_NOISE))
+    if not accents or not genders:
+        raise SystemExit("error: espeak-ng lists no English voices or no variants")
+    return VoiceInventory(
+        espeak_accents=sorted(accents),
+        espeak_variants=sorted(genders),
+        variant_genders=genders,
+        flite_voices=sorted(flite),
+        noise_files=noises,
+    )
+
+
+def _partition(items: list, rng, test: float, validation: float) -> dict[str, list]:
+    """Shuffle ``items`` and cut test / validation / train shares (each held-out share >= 1)."""
+    order = [items[i] for i in rng.permutation(len(items))]
+    n_test = max(1, round(test * len(order))) if len(order) >= 3 else 0
+    n_val = max(1, round(validation * len(order))) if len(order) >= 3 else 0
+    return {
+        "test": sorted(order[:n_test]),
+        "validation": sorted(order[n_test : n_test + n_val]),
+        "train": sorted(order[n_test + n_val :]),
+    }
+
+
+def split_voices(inventory: VoiceInventory, rng) -> dict[str, VoiceInventory]:
+    """Disjoint train / validation / test inventories.
+
+    espeak-ng accents, espeak-ng variants (stratified by gender), flite speakers (kal and kal16
+    together) and noise recordings are each partitioned, so a test speaker shares neither its
+    accent nor its variant nor its flite speaker with any training speaker.
+    """
+    accents = _partition(inventory.espeak_accents, rng, test=0.25, validation=0.125)
+    variants: dict[str, list] = {"train": [], "validation": [], "test": []}
+    for gender in sorted(set(inventory.variant_genders.values())):
+        group = sorted(v for v, g in inventory.variant_genders.items() if g == gender)
+        for split, chosen in _partition(group, rng, test=0.15, validation=0.15).items():
+            variants[split] = sorted(variants[split] + chosen)
+    bases = sorted({base for base, _ in inventory.flite_voices})
+    flite_bases = _partition(bases, rng, test=0.25, validation=0.25)
+    noises = _partition(inventory.noise_files, rng, test=0.15, validation=0.15)
+    return {
+        split: VoiceInventory(
+            espeak_accents=accents[split],
+            espeak_variants=variants[split],
+            variant_genders={v: inventory.variant_genders[v] for v in variants[split]},
+            flite_voices=[fv for fv in inventory.flite_voices if fv[0] in flite_bases[split]],
+            noise_files=noises[split],
+        )
+        for split in ("train", "validation", "test")
+    }
+
+
+def synthesize_espeak(
+    text: str, voice: str, speed: float, pitch: float, amplitude: int = 100
+) -> tuple[np.ndarray, int]:
+    """espeak-ng audio (float32, native 22.05 kHz) and its sample rate."""
+    cmd = ["espeak-ng", "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch))]
+    proc = subprocess.run([*cmd, "-a", str(amplitude), "--stdout", text], capture_output=True)
+    if proc.returncode != 0 or len(proc.stdout) <= 44:
+        raise SynthesisError(f"espeak-ng -v {voice} failed on {text!r}: {proc.stderr[:200]!r}")
+    audio, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+    return audio, rate
+
+
+def synthesize_flite(
+    text: str, voice: str, stretch: float, f0_scale: float
+) -> tuple[np.ndarray, int]:
+    """flite audio (float32; 16 kHz, 8 kHz for kal) and its sample rate."""
+    f0 = FLITE_MEAN_F0_HZ.get(voice, 120.0) * f0_scale  # Hz; the rms voice ignores it
+    handle, tmp = tempfile.mkstemp(suffix=".wav", prefix="kws-flite-")
+    os.close(handle)
+    try:
+        cmd = ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}"]
+        cmd += ["--setf", f"int_f0_target_mean={f0:.1f}", "-t", text, "-o", tmp]
+        proc = subprocess.run(cmd, capture_output=True)
+        if proc.returncode != 0 or os.path.getsize(tmp) <= 44:
+            raise SynthesisError(f"flite -voice {voice} failed on {text!r}: {proc.stderr[:200]!r}")
+        audio, rate = sf.read(tmp, dtype="float32")
+    finally:
+        os.unlink(tmp)
+    return audio, rate
+
+
+def frame_rms(audio: np.ndarray, frame: int = FRAME) -> np.ndarray:
+    """RMS of consecutive non-overlapping frames: (T,) -> (T // frame,)."""
+    usable = len(audio) // frame * frame
+    return np.sqrt(np.mean(audio[:usable].reshape(-1, frame) ** 2, axis=1))
+
+
+def trim_silence(audio: np.ndarray, threshold_db: float = TRIM_THRESHOLD_DB) -> np.ndarray:
+    """Drop leading/trailing frames quieter than ``threshold_db`` below the loudest frame."""
+    envelope = frame_rms(audio)
+    if envelope.size == 0 or envelope.max() <= 0:
+        return audio[:0]
+    loud = np.nonzero(envelope >= envelope.max() * 10 ** (threshold_db / 20))[0]
+    return audio[loud[0] * FRAME : (loud[-1] + 1) * FRAME]
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio)))) if audio.size else 0.0
+
+
+def synthesize_word(spec: ClipSpec) -> tuple[np.ndarray | None, int]:
+    """Trimmed 16 kHz word for ``spec`` (None if it never fits in 1 s) and the attempts used."""
+    speaker = spec.speaker
+    assert speaker is not None
+    speed, amplitude = spec.speed, 100
+    for attempt in range(MAX_ATTEMPTS):
+        if speaker.engine == "espeak":
+            raw, rate = synthesize_espeak(spec.text, speaker.voice, speed, spec.pitch, amplitude)
+            if np.count_nonzero(np.abs(raw) >= SYNTH_CLIP_LEVEL) > 1 and amplitude > 25:
+                amplitude //= 2  # some variants overdrive at the default amplitude
+                continue
+        else:
+            raw, rate = synthesize_flite(spec.text, speaker.voice, speed, spec.pitch)
+        audio = soxr.resample(raw, rate, SAMPLE_RATE / spec.warp).astype(np.float64)
+        word = trim_silence(audio)
+        if 0 < len(word) <= MAX_WORD_SAMPLES:
+            return word, attempt + 1
+        # Too long for 1 s: say it faster (espeak-ng words per minute up, flite stretch down).
+        speed = speed * 1.25 if speaker.engine == "espeak" else speed / 1.25
+    return None, MAX_ATTEMPTS
+
+
+def colored_noise(rng, n: int, exponent: float) -> np.ndarray:
+    """Unit-RMS noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown): (n,)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.maximum(np.fft.rfftfreq(n, d=1 / SAMPLE_RATE), 20.0)  # Hz; floor tames DC
+    noise = np.fft.irfft(spectrum * freqs ** (-exponent / 2), n)
+    return noise / rms(noise)
+
+
+def mains_hum(rng, n: int) -> np.ndarray:
+    """Unit-RMS 50/60 Hz mains hum with random harmonics and a faint hiss: (n,)."""
+    fundamental = float(rng.choice([50.0, 60.0])) * rng.uniform(0.995, 1.005)  # Hz
+    t = np.arange(n) / SAMPLE_RATE
+    hum = np.zeros(n)
+    for harmonic in range(1, 11):
+        amplitude = rng.uniform(0.1, 1.0) / harmonic ** rng.uniform(0.5, 1.5)
+        hum += amplitude * np.sin(
+            2 * np.pi * fundamental * harmonic * t + rng.uniform(0, 2 * np.pi)
+        )
+    hum = hum / rms(hum) + 0.01 * rng.standard_normal(n)  # hiss 40 dB down
+    return hum / rms(hum)
+
+
+@functools.lru_cache(maxsize=64)
+def load_recording(path: str) -> np.ndarray:
+    """A noise recording as mono 16 kHz float64 (cached per process)."""
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    return soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE).astype(np.float64)
+
+
+def recorded_noise(rng, n: int, path: str) -> np.ndarray:
+    """Unit-RMS 1-s excerpt of a recording; shorter recordings sit at a random offset in zeros."""
+    recording = load_recording(path)
+    if len(recording) < n:
+        excerpt = np.zeros(n)
+        start = int(rng.integers(0, n - len(recording) + 1))
+        excerpt[start : start + len(recording)] = recording
+    else:
+        for _ in range(8):  # avoid a near-silent stretch of a long recording
+            start = int(rng.integers(0, len(recording) - n + 1))
+            excerpt = recording[start : start + n]
+            if rms(excerpt) > 0.1 * rms(recording):
+                break
+    level = rms(excerpt)
+    return excerpt / level if level > 0 else colored_noise(rng, n, 1.0)
+
+
+def make_noise(kind: str, rng, n: int = CLIP_SAMPLES, path: str = "") -> np.ndarray:
+    """Unit-RMS noise of ``kind`` (white, pink, brown, hum, real, dither): (n,)."""
+    if kind in ("white", "dither"):
+        return colored_noise(rng, n, 0.0)
+    if kind == "pink":
+        return colored_noise(rng, n, 1.0)
+    if kind == "brown":
+        return colored_noise(rng, n, 2.0)
+    if kind == "hum":
+        return mains_hum(rng, n)
+    if kind == "real":
+        return recorded_noise(rng, n, path)
+    raise ValueError(f"unknown noise kind {kind!r}")
+
+
+def db(power_ratio: float) -> float:
+    return float(10 * np.log10(max(power_ratio, 1e-20)))
+
+
+def render_audio(spec: ClipSpec) -> tuple[np.ndarray, dict] | None:
+    """The 1-s clip for ``spec`` as float64 (16000,) and its metadata; None if skipped."""
+    rng = np.random.default_rng(spec.seed)
+    clip = np.zeros(CLIP_SAMPLES)
+    start = length = attempts = 0
+    word_power = 0.0
+    if spec.speaker is None:
+        clip = make_noise(spec.noise, rng, path=spec.noise_file) * 10 ** (spec.level_db / 20)
+    else:
+        word, attempts = synthesize_word(spec)
+        if word is None:
+            return None
+        word *= 10 ** (spec.level_db / 20) / rms(word)
+        length = len(word)
+        room = CLIP_SAMPLES - 2 * EDGE_MARGIN - length
+        start = (
+            EDGE_MARGIN + round(spec.offset_fraction * room)
+            if room > 0
+            else (CLIP_SAMPLES - length) // 2
+        )
+        clip[start : start + length] = word
+        word_power = float(np.mean(word**2))
+        if spec.noise != "none":
+            noise = make_noise(spec.noise, rng, path=spec.noise_file)
+            # SNR = word power (over the word) / noise power (over the whole second).
+            clip += noise * np.sqrt(word_power / 10 ** (spec.snr_db / 10))
+    peak = float(np.max(np.abs(clip)))
+    gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
+    clip *= gain
+    speaker = spec.speaker
+    meta = {
+        "path": spec.path,
+        "label": spec.label,
+        "split": spec.split,
+        "text": spec.text,
+        "engine": speaker.engine if speaker else "",
+        "speaker": speaker.name if speaker else "",
+        "base_voice": f"{speaker.engine}:{speaker.base}" if speaker else "",
+        "variant": speaker.variant if speaker else "",
+        "speed": round(spec.speed, 3),
+        "pitch": round(spec.pitch, 3),
+        "warp": round(spec.warp, 4),
+        "attempts": attempts,
+        "word_start": start,
+        "word_samples": length,
+        "level_db": round(db(word_power * gain**2) if speaker else db(np.mean(clip**2)), 2),
+        "noise": spec.noise,
+        "noise_file": Path(spec.noise_file).name,
+        "snr_db": "" if spec.snr_db is None else round(spec.snr_db, 2),
+        "gain_db": round(db(gain**2), 2),
+    }
+    return clip, meta
+
+
+def to_int16(clip: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(clip * 32767), -32768, 32767).astype(np.int16)
+
+
+def render_clip(spec: ClipSpec, out_dir: Path) -> dict | None:
+    """Render ``spec`` to ``out_dir / spec.path`` (16 kHz mono PCM_16 WAV); its metadata row."""
+    rendered = render_audio(spec)
+    if rendered is None:
+        return None
+    clip, meta = rendered
+    target = out_dir / spec.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(target, to_int16(clip), SAMPLE_RATE, subtype="PCM_16")
+    return meta

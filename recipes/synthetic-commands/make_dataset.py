@@ -1,0 +1,329 @@
+"""Generate a synthetic Speech Commands-style keyword-spotting dataset with espeak-ng and flite.
+
+Every clip is exactly 1 s of 16 kHz mono 16-bit PCM WAV. Word clips hold one spoken word
+(trimmed, level-normalised, placed at a random offset) with background noise mixed in at a random
+SNR for about half of them; ``_silence_`` clips hold low-level noise only. Splits are by voice: the
+espeak-ng accents, espeak-ng voice variants, flite voices and real noise recordings used by the
+test and validation splits never occur in training.
+
+Writes, under ``--out`` (default ``data/`` next to this script):
+
+- ``audio/<split>/<label>/*.wav``
+- ``manifest.csv``: ``path,labels,split`` (astaudio's CSV manifest layout, paths relative to it)
+- ``metadata.csv``: one row per clip with speaker, prosody, placement, noise and SNR
+- ``speakers_<split>.txt`` (one speaker per line) and ``speakers.json`` (bases, variants, noises)
+- ``generation.json``: counts, skipped clips, wall time, disk size
+
+Usage: ``python make_dataset.py`` (full) or ``python make_dataset.py --clips-per-word 8 --out /tmp/kws``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from kws_audio import (
+    COMMAND_WORDS,
+    SILENCE_LABEL,
+    SILENCE_NOISE_WEIGHTS,
+    SPEECH_NOISE_WEIGHTS,
+    UNKNOWN_LABEL,
+    UNKNOWN_WORDS,
+    ClipSpec,
+    Speaker,
+    VoiceInventory,
+    discover_voices,
+    render_clip,
+    split_voices,
+)
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "data"
+SPLITS = ("train", "validation", "test")
+
+# Level / prosody ranges. Levels are dBFS RMS over the word (speech) or the whole second (silence).
+ESPEAK_SPEED_WPM = (120, 240)  # espeak-ng -s, default 175
+ESPEAK_PITCH = (20, 85)  # espeak-ng -p, 0..99, default 50
+FLITE_STRETCH = (0.8, 1.35)  # flite duration_stretch, 1 = normal speed
+FLITE_F0_SCALE = (0.8, 1.25)  # multiplies the voice's usual mean f0
+FLITE_WARP = (0.92, 1.08)  # resampling factor: scales pitch and formants together
+SPEECH_LEVEL_DB = (-32.0, -16.0)  # dBFS, RMS over the word
+SILENCE_LEVEL_DB = (-60.0, -35.0)  # dBFS, RMS over the clip
+DITHER_LEVEL_DB = (-85.0, -65.0)  # dBFS, RMS: the near-digital-silence share of _silence_
+SNR_DB = (5.0, 30.0)
+NOISY_SHARE = 0.5  # share of word clips with background noise
+FLITE_SHARE = 0.25  # share of word clips spoken by flite (when the split has a flite voice)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed for splits and all random draws")
+    parser.add_argument(
+        "--clips-per-word", type=int, default=1000, help="training clips per class (default 1000)"
+    )
+    parser.add_argument(
+        "--eval-clips-per-word",
+        type=int,
+        default=None,
+        help="validation and test clips per class (default: 20%% of --clips-per-word)",
+    )
+    parser.add_argument(
+        "--max-voices",
+        type=int,
+        default=None,
+        help="keep at most this many espeak-ng speakers and flite voices per split (tiny runs)",
+    )
+    parser.add_argument("--no-unknown", action="store_true", help="leave out the _unknown_ class")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the audio and manifests already in --out"
+    )
+    args = parser.parse_args(argv)
+    if args.clips_per_word < 1:
+        parser.error("--clips-per-word must be >= 1")
+    if args.eval_clips_per_word is None:
+        args.eval_clips_per_word = max(1, round(0.2 * args.clips_per_word))
+    if args.eval_clips_per_word < 1:
+        parser.error("--eval-clips-per-word must be >= 1")
+    if args.max_voices is not None and args.max_voices < 1:
+        parser.error("--max-voices must be >= 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    return args
+
+
+def class_labels(include_unknown: bool) -> list[str]:
+    """Class names in a fixed order: the 20 command words, ``_silence_``, then ``_unknown_``."""
+    labels = [*COMMAND_WORDS, SILENCE_LABEL]
+    return [*labels, UNKNOWN_LABEL] if include_unknown else labels
+
+
+def split_speakers(
+    splits: dict[str, VoiceInventory], max_voices: int | None, rng
+) -> dict[str, dict[str, list[Speaker]]]:
+    """Speakers of each split by engine: every accent x every variant of that split, and flite."""
+    speakers: dict[str, dict[str, list[Speaker]]] = {}
+    for split, inventory in splits.items():
+        espeak = [
+            Speaker("espeak", accent, variant)
+            for accent in inventory.espeak_accents
+            for variant in inventory.espeak_variants
+        ]
+        flite = [Speaker("flite", base, voice) for base, voice in inventory.flite_voices]
+        if max_voices is not None:
+            espeak = [espeak[i] for i in sorted(rng.permutation(len(espeak))[:max_voices])]
+            flite = flite[:max_voices]
+        speakers[split] = {"espeak": espeak, "flite": flite}
+    return speakers
+
+
+def _uniform(rng, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(*bounds))
+
+
+def _draw_noise(rng, weights: dict[str, float], noise_files: list[str]) -> tuple[str, str]:
+    """A noise kind (and recording, for "real") drawn from ``weights``."""
+    if not noise_files:
+        weights = {kind: w for kind, w in weights.items() if kind != "real"}
+    kinds = list(weights)
+    probabilities = np.array([weights[k] for k in kinds])
+    kind = kinds[int(rng.choice(len(kinds), p=probabilities / probabilities.sum()))]
+    path = noise_files[int(rng.integers(len(noise_files)))] if kind == "real" else ""
+    return kind, path
+
+
+def plan_word_clip(
+    rng, speaker: Speaker, text: str, label: str, split: str, index: int, noise_files: list[str]
+) -> ClipSpec:
+    """Draw prosody, level, placement and noise for one spoken clip."""
+    if speaker.engine == "espeak":
+        speed = float(rng.integers(*ESPEAK_SPEED_WPM))
+        pitch = float(rng.integers(*ESPEAK_PITCH))
+        warp = 1.0
+    else:
+        speed = _uniform(rng, FLITE_STRETCH)
+        pitch = _uniform(rng, FLITE_F0_SCALE)
+        warp = _uniform(rng, FLITE_WARP)
+    level_db = _uniform(rng, SPEECH_LEVEL_DB)
+    offset_fraction = float(rng.random())
+    noise, noise_file, snr_db = "none", "", None
+    if rng.random() < NOISY_SHARE:
+        noise, noise_file = _draw_noise(rng, SPEECH_NOISE_WEIGHTS, noise_files)
+        snr_db = _uniform(rng, SNR_DB)
+    return ClipSpec(
+        path=f"audio/{split}/{label}/{speaker.slug}_{text}_{index:05d}.wav",
+        label=label,
+        split=split,
+        text=text,
+        speaker=speaker,
+        speed=speed,
+        pitch=pitch,
+        warp=warp,
+        level_db=level_db,
+        offset_fraction=offset_fraction,
+        noise=noise,
+        noise_file=noise_file,
+        snr_db=snr_db,
+        seed=int(rng.integers(2**62)),
+    )
+
+
+def plan_silence_clip(rng, split: str, index: int, noise_files: list[str]) -> ClipSpec:
+    """Draw the noise kind and level of one ``_silence_`` clip."""
+    noise, noise_file = _draw_noise(rng, SILENCE_NOISE_WEIGHTS, noise_files)
+    level_db = _uniform(rng, DITHER_LEVEL_DB if noise == "dither" else SILENCE_LEVEL_DB)
+    return ClipSpec(
+        path=f"audio/{split}/{SILENCE_LABEL}/noise-{noise}_{index:05d}.wav",
+        label=SILENCE_LABEL,
+        split=split,
+        text="",
+        speaker=None,
+        level_db=level_db,
+        noise=noise,
+        noise_file=noise_file,
+        seed=int(rng.integers(2**62)),
+    )
+
+
+def plan_dataset(
+    splits: dict[str, VoiceInventory],
+    speakers: dict[str, dict[str, list[Speaker]]],
+    labels: list[str],
+    clips_per_split: dict[str, int],
+    rng,
+) -> list[ClipSpec]:
+    """Every clip to render, in manifest order (split, class, index). Deterministic given rng."""
+    specs: list[ClipSpec] = []
+    for split in SPLITS:
+        noise_files = splits[split].noise_files
+        count = clips_per_split[split]
+        for label in labels:
+            if label == SILENCE_LABEL:
+                specs += [plan_silence_clip(rng, split, i, noise_files) for i in range(count)]
+                continue
+            # Round-robin over a per-class shuffle so every speaker says every word about as often.
+            queues = {
+                engine: [pool[i] for i in rng.permutation(len(pool))]
+                for engine, pool in speakers[split].items()
+            }
+            used: Counter[str] = Counter()
+            unknown_order = [UNKNOWN_WORDS[i] for i in rng.permutation(len(UNKNOWN_WORDS))]
+            for index in range(count):
+                engine = "flite" if queues["flite"] and rng.random() < FLITE_SHARE else "espeak"
+                if not queues[engine]:
+                    engine = "flite"
+                speaker = queues[engine][used[engine] % len(queues[engine])]
+                used[engine] += 1
+                text = (
+                    label if label != UNKNOWN_LABEL else unknown_order[index % len(UNKNOWN_WORDS)]
+                )
+                specs.append(plan_word_clip(rng, speaker, text, label, split, index, noise_files))
+    return specs
+
+
+def _render_worker(task: tuple[ClipSpec, str]) -> dict | None:
+    spec, out_dir = task
+    return render_clip(spec, Path(out_dir))
+
+
+def _disk_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def prepare_out_dir(out: Path, overwrite: bool) -> None:
+    stale = [out / "audio", out / "manifest.csv", out / "metadata.csv"]
+    if any(p.exists() for p in stale):
+        if not overwrite:
+            sys.exit(f"error: {out} already holds a dataset; pass --overwrite to replace it")
+        shutil.rmtree(out / "audio", ignore_errors=True)
+        for path in out.glob("speakers_*.txt"):
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    inventory = discover_voices()
+    rng = np.random.default_rng(args.seed)
+    splits = split_voices(inventory, rng)
+    speakers = split_speakers(splits, args.max_voices, rng)
+    labels = class_labels(include_unknown=not args.no_unknown)
+    clips_per_split = {
+        "train": args.clips_per_word,
+        "validation": args.eval_clips_per_word,
+        "test": args.eval_clips_per_word,
+    }
+    specs = plan_dataset(splits, speakers, labels, clips_per_split, rng)
+    prepare_out_dir(args.out, args.overwrite)
+    print(f"rendering {len(specs)} clips with {args.jobs} process(es) into {args.out}", flush=True)
+
+    start = time.perf_counter()
+    tasks = [(spec, str(args.out)) for spec in specs]
+    rows: list[dict] = []
+    skipped: list[str] = []
+    with multiprocessing.Pool(args.jobs) as pool:
+        results = pool.imap(_render_worker, tasks, chunksize=16)
+        for done, (spec, row) in enumerate(zip(specs, results, strict=True), start=1):
+            if row is None:
+                skipped.append(spec.path)
+            else:
+                rows.append(row)
+            if done % max(1, len(specs) // 10) == 0:
+                elapsed = time.perf_counter() - start
+                print(f"  {done}/{len(specs)} clips, {elapsed:.0f} s", flush=True)
+    seconds = time.perf_counter() - start
+
+    write_csv(
+        args.out / "manifest.csv",
+        [{"path": r["path"], "labels": r["label"], "split": r["split"]} for r in rows],
+        ["path", "labels", "split"],
+    )
+    write_csv(args.out / "metadata.csv", rows, list(rows[0].keys()))
+    speaker_info = {}
+    for split in SPLITS:
+        used = sorted({r["speaker"] for r in rows if r["split"] == split and r["speaker"]})
+        (args.out / f"speakers_{split}.txt").write_text("".join(f"{s}\n" for s in used))
+        speaker_info[split] = {**asdict(splits[split]), "speakers": used}
+        speaker_info[split]["noise_files"] = [Path(p).name for p in splits[split].noise_files]
+    (args.out / "speakers.json").write_text(json.dumps(speaker_info, indent=2) + "\n")
+
+    counts = Counter((r["split"], r["label"]) for r in rows)
+    summary = {
+        "seed": args.seed,
+        "labels": labels,
+        "clips": len(rows),
+        "skipped": skipped,
+        "clips_per_split": {s: sum(counts[(s, lab)] for lab in labels) for s in SPLITS},
+        "clips_per_split_class": {s: {lab: counts[(s, lab)] for lab in labels} for s in SPLITS},
+        "speakers_per_split": {s: len(speaker_info[s]["speakers"]) for s in SPLITS},
+        "jobs": args.jobs,
+        "wall_seconds": round(seconds, 1),
+        "disk_bytes": _disk_bytes(args.out / "audio"),
+    }
+    (args.out / "generation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        f"wrote {len(rows)} clips ({len(skipped)} skipped) in {seconds:.1f} s, "
+        f"{summary['disk_bytes'] / 2**20:.1f} MiB; per split {summary['clips_per_split']}, "
+        f"speakers per split {summary['speakers_per_split']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

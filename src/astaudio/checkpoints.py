@@ -1,0 +1,683 @@
+"""Reading and writing AST weights.
+
+* transformers' layout: a folder or hub repo with config.json and model.safetensors (also
+  sharded safetensors, or pytorch_model.bin read with ``torch.load(weights_only=True)``);
+* the original research checkpoints (github YuanGongND/ast ``.pth`` files);
+* ImageNet initialisation from timm's DeiT (``deit_base_distilled_patch16_384``), as in the paper.
+
+Weights that don't fit the model raise :class:`CheckpointError` listing the missing, unexpected
+and mismatched keys; nothing is dropped silently. Position embeddings are adapted (centre cut or
+bilinear interpolation, as the AST code does) when the spectrogram size or strides change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import CONFIG_NAME, ASTConfig
+from .errors import CheckpointError, ModelNotFoundError
+from .hub import resolve_file
+from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
+
+logger = logging.getLogger(__name__)
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+WEIGHTS_NAME = "pytorch_model.bin"
+WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+# In the order transformers prefers them.
+WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+
+POSITION_KEY = "embeddings.position_embeddings"
+HEAD_PREFIX = "classifier."
+LABEL_OVERRIDES = ("num_labels", "id2label", "label2id")
+ORIGINAL_HEAD_DIM = 64  # per-head width of every DeiT/ViT size AST was built on (tiny..base)
+ORIGINAL_LAYER_NORM_EPS = 1e-6  # timm's DeiT blocks
+
+
+# -- files --------------------------------------------------------------------------------
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of one weights file: safetensors by extension, else ``torch.load(weights_only=True)``.
+
+    A pickle that needs arbitrary code to load is refused (CheckpointError), never executed.
+    Wrappers such as ``{"state_dict": {...}}`` or ``{"model": {...}}`` are unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        text = str(exc)
+        if "weights only load failed" in text.lower():
+            detail = text.partition("WeightsUnpickler error:")[2].strip().split(". ")[0]
+            detail = " ".join(detail.split())[:200] or "unsupported content"
+            raise CheckpointError(
+                f"{path}: refused to load: the safe loader (torch.load weights_only=True) "
+                f"rejected it ({detail}); it is not plain tensors, and loading it any other way "
+                "could run arbitrary code"
+            ) from None
+        reason = " ".join(text.split())[:200] or type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
+    return _tensor_dict(loaded, path)
+
+
+def _tensor_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
+    for wrapper in ("state_dict", "model", "model_state_dict"):
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(wrapper), Mapping):
+            loaded = loaded[wrapper]
+            break
+    if not isinstance(loaded, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(loaded).__name__}, not a state dict")
+    bad = [k for k, v in loaded.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: entries that are not tensors: {_list_keys(bad)}")
+    return {str(k): v for k, v in loaded.items()}
+
+
+def save_pretrained(
+    model: ASTPreTrainedModel, folder: str | os.PathLike, safe_serialization: bool = True
+) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` (metadata ``{"format": "pt"}``), or
+    ``pytorch_model.bin`` when ``safe_serialization`` is False, in transformers' layout.
+
+    Weight files of the other format left in the folder are removed, so that a later load
+    cannot pick up stale weights.
+    """
+    folder = Path(folder)
+    if folder.is_file():
+        raise CheckpointError(f"{folder}: is a file; save_pretrained needs a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.config.copy()
+    config.architectures = [type(model).__name__]
+    config.extra["dtype"] = str(model.dtype).removeprefix("torch.")
+    config.save_pretrained(folder)
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    target = SAFE_WEIGHTS_NAME if safe_serialization else WEIGHTS_NAME
+    _remove_stale_weights(folder, keep=target)
+    if safe_serialization:
+        from safetensors.torch import save_file
+
+        save_file(state, folder / target, metadata={"format": "pt"})
+    else:
+        torch.save(state, folder / target)
+    return folder
+
+
+def _remove_stale_weights(folder: Path, keep: str) -> None:
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if name == keep or not path.is_file():
+            continue
+        if name.endswith(".index.json"):
+            try:
+                shards = set(json.loads(path.read_text())["weight_map"].values())
+            except (ValueError, KeyError, TypeError):
+                shards = set()
+            for shard in shards:
+                if "/" not in shard and (folder / shard).is_file():
+                    (folder / shard).unlink()
+        path.unlink()
+
+
+# -- key names ------------------------------------------------------------------------------
+# transformers 5 renames modules in memory (and back on save); accept its in-memory names too.
+_V5_RENAMES = [
+    (re.compile(r"(^|\.)layers\.(\d+)\."), r"\1encoder.layer.\2."),
+    (re.compile(r"\.attention\.q_proj\."), ".attention.attention.query."),
+    (re.compile(r"\.attention\.k_proj\."), ".attention.attention.key."),
+    (re.compile(r"\.attention\.v_proj\."), ".attention.attention.value."),
+    (re.compile(r"\.attention\.o_proj\."), ".attention.output.dense."),
+    (re.compile(r"\.mlp\.fc1\."), ".intermediate.dense."),
+    (re.compile(r"\.mlp\.fc2\."), ".output.dense."),
+]
+_V5_LAYER = re.compile(r"(^|\.)layers\.\d+\.")
+
+
+def normalize_key_names(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename transformers 5's in-memory names (``layers.0.attention.q_proj``, ``mlp.fc1``) to
+    the checkpoint-file names (``encoder.layer.0.attention.attention.query``,
+    ``intermediate.dense``); other keys are returned unchanged."""
+    out = {}
+    for key, value in state_dict.items():
+        if _V5_LAYER.search(key):
+            for pattern, replacement in _V5_RENAMES:
+                key = pattern.sub(replacement, key)
+        out[key] = value
+    return out
+
+
+def _list_keys(keys, limit: int = 12) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+# -- position embeddings ------------------------------------------------------------------------
+def adapt_position_embeddings(
+    pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]
+) -> torch.Tensor:
+    """Fit position embeddings to another patch grid, as the original AST code does.
+
+    pos: (1, 2 + F*T, D): the [CLS] and distillation tokens' embeddings, then the (F, T) grid in
+    frequency-major order. Each axis (time first, then frequency) is cut from its centre when
+    it shrinks (start ``old // 2 - new // 2``) or bilinearly interpolated when it grows; the two
+    token embeddings are kept. Returns (1, 2 + F'*T', D) in pos's dtype.
+    """
+    (old_f, old_t), (new_f, new_t) = tuple(old_grid), tuple(new_grid)
+    if pos.ndim != 3 or pos.shape[0] != 1 or pos.shape[1] != 2 + old_f * old_t:
+        raise ValueError(
+            f"position embeddings of shape {_shape(pos.shape)} don't fit a {old_f}x{old_t} grid "
+            f"(expected (1, {2 + old_f * old_t}, D))"
+        )
+    if min(new_f, new_t) < 1:
+        raise ValueError(f"new grid must be positive, got {new_grid}")
+    width = pos.shape[-1]
+    grid = pos[:, 2:].reshape(1, old_f, old_t, width).permute(0, 3, 1, 2)  # (1, D, F, T)
+    grid = _fit_axis(grid.float(), dim=3, size=new_t)
+    grid = _fit_axis(grid, dim=2, size=new_f)
+    patches = grid.permute(0, 2, 3, 1).reshape(1, new_f * new_t, width)  # (1, F'*T', D)
+    return torch.cat([pos[:, :2], patches.to(pos.dtype)], dim=1)
+
+
+def _fit_axis(grid: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    """Centre cut or bilinear stretch of one axis of grid (1, D, F, T)."""
+    old = grid.shape[dim]
+    if size == old:
+        return grid
+    if size < old:
+        return grid.narrow(dim, old // 2 - size // 2, size)
+    target = list(grid.shape[2:])
+    target[dim - 2] = size
+    return F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
+
+
+# -- fitting a state dict to a model ------------------------------------------------------------
+def _match_prefix(cls: type, state_dict: dict[str, torch.Tensor], source: str) -> dict:
+    """Add or strip ``audio_spectrogram_transformer.`` so the keys fit ``cls``."""
+    prefix = BASE_MODEL_PREFIX + "."
+    has_prefix = any(k.startswith(prefix) for k in state_dict)
+    if issubclass(cls, ASTModel):
+        if not has_prefix:
+            return state_dict
+        head = [k for k in state_dict if not k.startswith(prefix)]
+        if head:
+            logger.warning(
+                "%s: ASTModel does not use the classification head of this checkpoint (%s); "
+                "load it with ASTForAudioClassification to keep it",
+                source,
+                _list_keys(head),
+            )
+        return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if has_prefix:
+        return state_dict
+    return {k if k.startswith(HEAD_PREFIX) else prefix + k: v for k, v in state_dict.items()}
+
+
+def _build_and_load(
+    cls: type,
+    config: ASTConfig,
+    state_dict: dict[str, torch.Tensor],
+    *,
+    source: str,
+    checkpoint_grid: tuple[int, int] | None,
+    labels_overridden: bool,
+    ignore_mismatched_sizes: bool,
+) -> ASTPreTrainedModel:
+    """A ``cls(config)`` holding state_dict's weights; what doesn't fit raises CheckpointError."""
+    state_dict = _match_prefix(cls, normalize_key_names(state_dict), source)
+    with torch.device("meta"):  # no time spent initialising weights that get overwritten
+        model = cls(config)
+    model.to_empty(device="cpu")
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    is_classifier = issubclass(cls, ASTForAudioClassification)
+    pos_key = (BASE_MODEL_PREFIX + "." if is_classifier else "") + POSITION_KEY
+
+    pos = state_dict.get(pos_key)
+    if pos is not None and pos_key in expected and pos.shape != expected[pos_key]:
+        new_grid = config.patch_grid
+        fits_old = (
+            checkpoint_grid is not None
+            and pos.shape == (1, 2 + checkpoint_grid[0] * checkpoint_grid[1], expected[pos_key][2])
+            and tuple(checkpoint_grid) != new_grid
+        )
+        if fits_old:
+            logger.info(
+                "%s: position embeddings adapted from the %dx%d patch grid to %dx%d",
+                source, *checkpoint_grid, *new_grid,
+            )  # fmt: skip
+            state_dict = {
+                **state_dict,
+                pos_key: adapt_position_embeddings(pos, checkpoint_grid, new_grid),
+            }
+
+    missing = set(expected) - set(state_dict)
+    unexpected = set(state_dict) - set(expected)
+    mismatched = {k for k in set(expected) & set(state_dict) if state_dict[k].shape != expected[k]}
+    to_init: set[str] = set()
+
+    head_keys = {k for k in expected if k.startswith(HEAD_PREFIX)}
+    checkpoint_head = {k for k in state_dict if k.startswith(HEAD_PREFIX)}
+    if is_classifier and not checkpoint_head and head_keys <= missing:
+        logger.warning(
+            "%s: the checkpoint has no classifier head; %s newly initialised, train it before use",
+            source,
+            _list_keys(head_keys),
+        )
+        missing -= head_keys
+        to_init |= head_keys
+    if labels_overridden:
+        dense = HEAD_PREFIX + "dense."
+        redone = {k for k in missing | mismatched if k.startswith(dense)}
+        dropped = {k for k in unexpected if k.startswith(dense)}
+        if redone or dropped:
+            old = state_dict.get(dense + "weight")
+            logger.warning(
+                "%s: classifier head re-initialised for %d labels (the checkpoint's has %s) "
+                "because num_labels/id2label was overridden; fine-tune it before use",
+                source,
+                config.num_labels,
+                "?" if old is None else old.shape[0],
+            )
+            missing -= redone
+            mismatched -= redone
+            unexpected -= dropped
+            to_init |= redone
+
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_list_keys(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_list_keys(unexpected)}")
+        if mismatched:
+            shapes = [
+                f"{k}: checkpoint {_shape(state_dict[k].shape)} vs model {_shape(expected[k])}"
+                for k in sorted(mismatched)
+            ]
+            parts.append(f"mismatched shapes: {_list_keys(shapes)}")
+        details = "; ".join(parts)
+        if not ignore_mismatched_sizes:
+            raise CheckpointError(
+                f"{source}: checkpoint does not fit {cls.__name__} with this config: {details} "
+                "(check the model class and config; ignore_mismatched_sizes=True "
+                "re-initialises what doesn't fit)"
+            )
+        logger.warning(
+            "%s: ignore_mismatched_sizes=True: re-initialised or ignored weights that don't fit: %s",
+            source,
+            details,
+        )
+        to_init |= missing | mismatched
+
+    # Initialise whole modules owning a fresh parameter, then copy the loaded ones over them.
+    for key in sorted(to_init):
+        model._init_weights(model.get_submodule(key.rpartition(".")[0]))
+    loadable = {k: v for k, v in state_dict.items() if k in expected and k not in to_init}
+    with torch.no_grad():
+        result = model.load_state_dict(loadable, strict=False)
+    assert not result.unexpected_keys and set(result.missing_keys) == to_init
+    return model.eval()
+
+
+# -- transformers folders and hub ids ---------------------------------------------------------
+def _resolve_dtype(
+    dtype: torch.dtype | str | None, config: ASTConfig, state_dict: Mapping[str, torch.Tensor]
+) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name == "auto":
+        name = str(config.extra.get("dtype") or config.extra.get("torch_dtype") or "")
+        name = name.removeprefix("torch.")
+        if not name:
+            floats = [v.dtype for v in state_dict.values() if v.is_floating_point()]
+            return floats[0] if floats else None
+    resolved = getattr(torch, name, None)
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype or 'auto', got {dtype!r}")
+    return resolved
+
+
+def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch.Tensor], str]:
+    """The state dict of a folder/hub repo: safetensors, sharded safetensors, or .bin."""
+    for name in WEIGHT_FILES:
+        path = resolve_file(model, name, required=False, **hub)
+        if path is None:
+            continue
+        if not name.endswith(".index.json"):
+            return load_state_dict_file(path), str(path)
+        try:
+            weight_map = json.loads(Path(path).read_text())["weight_map"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: not a valid shard index ({exc})") from None
+        state_dict: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(weight_map.values())):
+            shard_path = resolve_file(model, shard, **hub)
+            state_dict.update(load_state_dict_file(shard_path))
+        absent = set(weight_map) - set(state_dict)
+        if absent:
+            raise CheckpointError(f"{path}: keys listed but not in any shard: {_list_keys(absent)}")
+        return state_dict, str(path)
+    raise ModelNotFoundError(
+        f"{os.fspath(model)}: no model weights found (looked for {', '.join(WEIGHT_FILES)})"
+    )
+
+
+def load_pretrained(
+    cls: type,
+    model: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    ignore_mismatched_sizes: bool = False,
+    torch_dtype: torch.dtype | str | None = None,
+    dtype: torch.dtype | str | None = None,
+    config: ASTConfig | None = None,
+    **config_overrides: Any,
+) -> ASTPreTrainedModel:
+    """``cls.from_pretrained``: a model folder or hub id (config.json + weights) -> model in
+    eval mode, on the CPU, float32 unless ``dtype``/``torch_dtype`` (a torch dtype, its name,
+    or "auto" for the checkpoint's) says otherwise.
+
+    ``config_overrides`` change config fields (e.g. ``num_labels=10`` gives a new, freshly
+    initialised head with a warning; ``max_length=128`` adapts the position embeddings).
+    A checkpoint of the other class loads too: ASTModel drops a classifier's head,
+    ASTForAudioClassification gets a new head on a base checkpoint.
+    """
+    if dtype is not None and torch_dtype is not None:
+        raise ValueError("pass dtype or torch_dtype, not both")
+    if Path(os.fspath(model)).expanduser().is_file():
+        raise CheckpointError(
+            f"{model}: is a file; from_pretrained takes a model folder (config.json + weights) "
+            "or a hub id; for the original AST .pth files use "
+            "ASTForAudioClassification.from_original_checkpoint"
+        )
+    hub = dict(
+        revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+    )
+    config_path = resolve_file(model, CONFIG_NAME, required=config is None, **hub)
+    file_config = None if config_path is None else ASTConfig.from_json_file(config_path)
+    if config is None:
+        config = ASTConfig.from_dict(file_config.to_dict(), **config_overrides)
+    elif config_overrides:
+        config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
+    else:
+        config = config.copy()
+
+    state_dict, source = _read_weights(model, **hub)
+    labels_overridden = file_config is not None and file_config.num_labels != config.num_labels
+    loaded = _build_and_load(
+        cls,
+        config,
+        state_dict,
+        source=source,
+        checkpoint_grid=None if file_config is None else file_config.patch_grid,
+        labels_overridden=labels_overridden,
+        ignore_mismatched_sizes=ignore_mismatched_sizes,
+    )
+    target_dtype = _resolve_dtype(dtype if dtype is not None else torch_dtype, config, state_dict)
+    if target_dtype is not None:
+        loaded = loaded.to(target_dtype)
+    return loaded
+
+
+# -- original research checkpoints (YuanGongND/ast) -------------------------------------------
+_BLOCK_RENAMES = {
+    "norm1": "layernorm_before",
+    "attn.proj": "attention.output.dense",
+    "norm2": "layernorm_after",
+    "mlp.fc1": "intermediate.dense",
+    "mlp.fc2": "output.dense",
+}
+_TOP_RENAMES = {
+    "cls_token": "embeddings.cls_token",
+    "dist_token": "embeddings.distillation_token",
+    "pos_embed": "embeddings.position_embeddings",
+    "patch_embed.proj.weight": "embeddings.patch_embeddings.projection.weight",
+    "patch_embed.proj.bias": "embeddings.patch_embeddings.projection.bias",
+    "norm.weight": "layernorm.weight",
+    "norm.bias": "layernorm.bias",
+}
+_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$")
+_UNUSED_VIT_HEADS = ("head.", "head_dist.")  # DeiT's own classifiers; AST uses mlp_head
+
+
+def _convert_vit_keys(vit: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """timm ViT/DeiT keys (``blocks.0.attn.qkv.weight``, ...) -> ASTModel's, q/k/v split.
+    Keys of neither layout are returned unchanged (so a loader reports them)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in vit.items():
+        if key in _TOP_RENAMES:
+            out[_TOP_RENAMES[key]] = value
+            continue
+        if key.startswith(_UNUSED_VIT_HEADS):
+            continue
+        match = _BLOCK_KEY.match(key)
+        if match is None:
+            out[key] = value
+            continue
+        index, module, kind = match.groups()
+        layer = f"encoder.layer.{index}."
+        if module == "attn.qkv":
+            if value.shape[0] % 3:
+                raise CheckpointError(f"{key}: fused q/k/v of {value.shape[0]} rows is not 3 x D")
+            for name, part in zip(("query", "key", "value"), value.chunk(3, dim=0), strict=True):
+                out[f"{layer}attention.attention.{name}.{kind}"] = part.clone()
+        elif module in _BLOCK_RENAMES:
+            out[f"{layer}{_BLOCK_RENAMES[module]}.{kind}"] = value
+        else:
+            out[key] = value
+    return out
+
+
+def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An original AST state dict (``module.v.blocks.0.attn.qkv.weight``, ``module.mlp_head.1``,
+    ...) -> transformers' ASTForAudioClassification names.
+
+    The fused qkv rows are split into query, key, value (in that order); ``v.head`` and
+    ``v.head_dist`` (DeiT's classifiers, unused by AST's forward) are dropped; ``mlp_head.0`` /
+    ``mlp_head.1`` become ``classifier.layernorm`` / ``classifier.dense``.
+    """
+    stripped = {}
+    for key, value in state_dict.items():
+        while key.startswith("module."):  # nn.DataParallel wrapping
+            key = key[len("module.") :]
+        stripped[key] = value
+    vit = {k[2:]: v for k, v in stripped.items() if k.startswith("v.")}
+    out = {f"{BASE_MODEL_PREFIX}.{k}": v for k, v in _convert_vit_keys(vit).items()}
+    for key, value in stripped.items():
+        if key.startswith("v."):
+            continue
+        if key.startswith("mlp_head.0."):
+            out["classifier.layernorm." + key[len("mlp_head.0.") :]] = value
+        elif key.startswith("mlp_head.1."):
+            out["classifier.dense." + key[len("mlp_head.1.") :]] = value
+        else:
+            out[key] = value
+    return out
+
+
+def config_from_original_state_dict(
+    state_dict: Mapping[str, torch.Tensor], **config_overrides: Any
+) -> ASTConfig:
+    """An ASTConfig for a converted original checkpoint, inferred from tensor shapes.
+
+    Inferred: hidden_size, num_hidden_layers, intermediate_size, patch_size, qkv_bias,
+    num_labels; num_attention_heads = hidden_size / 64 (true of all DeiT sizes);
+    layer_norm_eps = 1e-6 (timm's). Not stored in the file and so taken from
+    ``config_overrides`` or the defaults (AudioSet's): frequency_stride=10, time_stride=10,
+    max_length=1024, num_mel_bins=128.
+    """
+    p = BASE_MODEL_PREFIX + "."
+    try:
+        hidden = state_dict[p + "embeddings.cls_token"].shape[-1]
+        kernel = state_dict[p + "embeddings.patch_embeddings.projection.weight"].shape
+        intermediate = state_dict[p + "encoder.layer.0.intermediate.dense.weight"].shape[0]
+    except KeyError as exc:
+        raise CheckpointError(f"not an AST checkpoint: no {exc.args[0]}") from None
+    if kernel[-1] != kernel[-2]:
+        raise CheckpointError(f"patch kernel {_shape(kernel)} is not square")
+    layers = 1 + max(int(m.group(1)) for k in state_dict if (m := re.search(r"layer\.(\d+)\.", k)))
+    inferred: dict[str, Any] = dict(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // ORIGINAL_HEAD_DIM),
+        intermediate_size=intermediate,
+        patch_size=kernel[-1],
+        qkv_bias=p + "encoder.layer.0.attention.attention.query.bias" in state_dict,
+        layer_norm_eps=ORIGINAL_LAYER_NORM_EPS,
+    )
+    if "classifier.dense.weight" in state_dict:
+        inferred["num_labels"] = state_dict["classifier.dense.weight"].shape[0]
+    return ASTConfig(**{**inferred, **config_overrides})
+
+
+def load_original_checkpoint(
+    cls: type,
+    path: str | os.PathLike,
+    config: ASTConfig | None = None,
+    **config_overrides: Any,
+) -> ASTPreTrainedModel:
+    """``cls.from_original_checkpoint``: a .pth of the original AST code -> model in eval mode.
+
+    The strides, max_length and num_mel_bins of the training run are not in the file: pass
+    them (config or overrides) unless they are AudioSet's 10/10/1024/128. A mismatch shows as
+    a position-embedding size error with a hint.
+    """
+    converted = convert_original_state_dict(load_state_dict_file(path))
+    if config is None:
+        config = config_from_original_state_dict(converted, **config_overrides)
+    else:
+        config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
+    pos = converted.get(f"{BASE_MODEL_PREFIX}.{POSITION_KEY}")
+    if pos is not None and pos.shape[1] != 2 + config.num_patches:
+        raise CheckpointError(
+            f"{path}: position embeddings hold {pos.shape[1] - 2} patches but the config's "
+            f"{config.patch_grid[0]}x{config.patch_grid[1]} grid has {config.num_patches}; "
+            f"pass the training run's settings{_grid_hint(pos.shape[1] - 2, config)}"
+        )
+    return _build_and_load(
+        cls,
+        config,
+        converted,
+        source=os.fspath(path),
+        checkpoint_grid=None,
+        labels_overridden=False,
+        ignore_mismatched_sizes=False,
+    )
+
+
+def _grid_hint(patches: int, config: ASTConfig) -> str:
+    freq = config.patch_grid[0]
+    if patches % freq:
+        return " (frequency_stride, time_stride, max_length, num_mel_bins)"
+    frames = (patches // freq - 1) * config.time_stride + config.patch_size
+    return f", e.g. max_length={frames} with time_stride={config.time_stride}"
+
+
+# -- ImageNet (DeiT) initialisation ---------------------------------------------------------------
+def init_from_deit(
+    model_or_config: ASTPreTrainedModel | ASTConfig, deit_state_dict: Mapping[str, torch.Tensor]
+) -> ASTPreTrainedModel:
+    """Initialise an AST encoder from timm's ``deit_base_distilled_patch16_384`` weights, as the
+    AST paper does: the RGB patch kernel (D, 3, 16, 16) is summed to (D, 1, 16, 16), the
+    24x24 position grid is cut/interpolated to the spectrogram's patch grid (both token
+    embeddings kept), blocks are converted like an original checkpoint. DeiT's heads are not
+    used; a classifier's head keeps its fresh initialisation.
+
+    model_or_config: a model (changed in place) or an ASTConfig (-> new
+    ASTForAudioClassification). Returns the model.
+    """
+    model = (
+        ASTForAudioClassification(model_or_config)
+        if isinstance(model_or_config, ASTConfig)
+        else model_or_config
+    )
+    encoder = (
+        model.audio_spectrogram_transformer
+        if isinstance(model, ASTForAudioClassification)
+        else model
+    )
+    vit = {}
+    for key, value in deit_state_dict.items():
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        vit[key] = value
+    for needed in ("cls_token", "dist_token", "pos_embed", "patch_embed.proj.weight"):
+        if needed not in vit:
+            raise CheckpointError(
+                f"not a distilled DeiT state dict: no {needed!r} (expected timm's "
+                "deit_base_distilled_patch16_384 layout)"
+            )
+    vit["patch_embed.proj.weight"] = vit["patch_embed.proj.weight"].sum(dim=1, keepdim=True)
+    pos = vit["pos_embed"]
+    side = round((pos.shape[1] - 2) ** 0.5)
+    if side * side != pos.shape[1] - 2:
+        raise CheckpointError(f"pos_embed {_shape(pos.shape)} is not 2 tokens + a square grid")
+    vit["pos_embed"] = adapt_position_embeddings(pos, (side, side), model.config.patch_grid)
+    converted = _convert_vit_keys(vit)
+
+    expected = {k: v.shape for k, v in encoder.state_dict().items()}
+    missing = set(expected) - set(converted)
+    unexpected = set(converted) - set(expected)
+    mismatched = [
+        f"{k}: DeiT {_shape(converted[k].shape)} vs model {_shape(expected[k])}"
+        for k in sorted(set(expected) & set(converted))
+        if converted[k].shape != expected[k]
+    ]
+    if missing or unexpected or mismatched:
+        raise CheckpointError(
+            "DeiT weights don't fit this model: "
+            + "; ".join(
+                f"{label}: {_list_keys(keys)}"
+                for label, keys in (
+                    ("missing keys", missing),
+                    ("unexpected keys", unexpected),
+                    ("mismatched shapes", mismatched),
+                )
+                if keys
+            )
+        )
+    with torch.no_grad():
+        encoder.load_state_dict(converted, strict=True)
+    return model
+
+
+__all__ = [
+    "SAFE_WEIGHTS_NAME",
+    "WEIGHTS_NAME",
+    "adapt_position_embeddings",
+    "config_from_original_state_dict",
+    "convert_original_state_dict",
+    "init_from_deit",
+    "load_original_checkpoint",
+    "load_pretrained",
+    "load_state_dict_file",
+    "normalize_key_names",
+    "save_pretrained",
+]

@@ -1,0 +1,539 @@
+"""Audio in, labels out: AudioClassifier batches clips and windows of long recordings through AST.
+
+Long recordings are cut into windows of the model's length (max_length frames: 10.24 s for
+AudioSet models) with a hop (default half a window); every window is classified and the
+clip-level scores are the max (or mean) over windows. Decoding runs in a background thread,
+one window at a time, so an hour-long file needs memory for a few windows, not the whole file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+import numpy as np
+import torch
+
+from .audio import audio_info, load_audio, stream_windows
+from .errors import AstAudioError
+from .features import FRAME_LENGTH, FRAME_SHIFT, ASTFeatureExtractor, count_frames
+from .hub import resolve_file
+from .model import ASTForAudioClassification
+
+AUDIOSET_NUM_LABELS = 527  # configs with this many labels and no problem_type are multi-label
+DEFAULT_MODEL = "MIT/ast-finetuned-audioset-10-10-0.4593"
+PREPROCESSOR_NAME = "preprocessor_config.json"
+
+AudioInput = Union[str, os.PathLike, bytes, tuple, np.ndarray, torch.Tensor]
+Activation = Literal["sigmoid", "softmax", "none"]
+
+
+@dataclass
+class Segment:
+    """One window of a recording: [start, end) in seconds and its top labels."""
+
+    start: float
+    end: float
+    labels: list[tuple[str, float]]
+
+
+@dataclass
+class ClassificationResult:
+    """What `AudioClassifier` says about one input.
+
+    scores: (num_labels,) clip-level scores after the activation, pooled over windows.
+    window_scores: (num_windows, num_labels), one row per segment.
+    """
+
+    source: str
+    index: int = 0  # position among the inputs of the call
+    duration: float = 0.0
+    labels: list[tuple[str, float]] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    scores: np.ndarray | None = None
+    window_scores: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record of the command line: file, duration, labels, segments (or error)."""
+        if self.error is not None:
+            return {"file": self.source, "error": self.error}
+        return {
+            "file": self.source,
+            "duration": round(self.duration, 3),
+            "labels": _label_dicts(self.labels),
+            "segments": [
+                {"start": round(s.start, 3), "end": round(s.end, 3), "labels": _label_dicts(s.labels)}
+                for s in self.segments
+            ],
+        }
+
+
+@dataclass
+class EmbeddingResult:
+    """Pooled embeddings of one input.
+
+    embedding: (hidden,) mean of the window embeddings.
+    window_embeddings: (num_windows, hidden), one per window, with `starts`/`ends` in seconds.
+    tokens: (num_windows, seq_len, hidden) the final hidden states, when asked for.
+    """
+
+    source: str
+    index: int = 0  # position among the inputs of the call
+    duration: float = 0.0
+    embedding: np.ndarray | None = None
+    window_embeddings: np.ndarray | None = None
+    starts: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
+    tokens: np.ndarray | None = None
+    error: str | None = None
+
+
+def _label_dicts(labels: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    return [{"label": name, "score": round(float(score), 6)} for name, score in labels]
+
+
+def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
+    """Start samples of the windows that cover a recording of num_samples.
+
+    Windows advance by `hop` until one reaches the end; a recording no longer than one window
+    is a single window. The last window may run past the end (its features are zero-padded).
+    """
+    if window <= 0 or hop <= 0:
+        raise ValueError("window and hop must be positive")
+    count = 1 + max(0, math.ceil((num_samples - window) / hop))
+    return [i * hop for i in range(count)]
+
+
+def source_name(item: AudioInput, index: int) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    if isinstance(item, bytes):
+        return f"<bytes {index}>"
+    return f"<array {index}>"
+
+
+@dataclass
+class _Window:
+    input_index: int
+    start: int  # samples at the model's rate
+    samples: np.ndarray
+    last: bool  # the input's final window
+    duration: float  # the input's length in seconds (known once the last window is read)
+
+
+@dataclass
+class _Failure:
+    input_index: int
+    message: str
+
+
+class AudioClassifier:
+    """Classify audio files, bytes or waveforms with an AST checkpoint.
+
+    >>> clf = AudioClassifier.from_pretrained("MIT/ast-finetuned-audioset-10-10-0.4593")
+    >>> clf("dog.wav", top_k=3).labels
+    [('Dog', 0.91), ('Animal', 0.88), ('Bark', 0.74)]
+    """
+
+    def __init__(
+        self,
+        model: ASTForAudioClassification,
+        feature_extractor: ASTFeatureExtractor,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        activation: Activation | None = None,
+    ):
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.feature_extractor = feature_extractor
+        self.config = model.config
+        self.activation = activation or default_activation(self.config)
+        if self.activation not in ("sigmoid", "softmax", "none"):
+            raise ValueError(f"activation must be sigmoid, softmax or none, got {activation!r}")
+        self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        activation: Activation | None = None,
+        **hub_kwargs: Any,
+    ) -> AudioClassifier:
+        """Load model and feature extractor from a folder or hub id (`revision`, `cache_dir`,
+        `token`, `local_files_only` pass through). A folder without preprocessor_config.json
+        gets the default extractor sized to the model's max_length and num_mel_bins."""
+        from .bundled import resolve_bundled
+
+        model = resolve_bundled(model)
+        network = ASTForAudioClassification.from_pretrained(model, **hub_kwargs)
+        extractor = load_feature_extractor(model, network.config, **hub_kwargs)
+        return cls(network, extractor, device=device, dtype=dtype, activation=activation)
+
+    # -- geometry -------------------------------------------------------------------------
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.feature_extractor.sampling_rate)
+
+    @property
+    def window_seconds(self) -> float:
+        """The model's window: max_length frames of 10 ms (10.24 s for AudioSet models)."""
+        return self.config.max_length * FRAME_SHIFT / self.sampling_rate
+
+    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
+        window_s = self.window_seconds if window is None else float(window)
+        hop_s = window_s / 2 if hop is None else float(hop)
+        if window_s * self.sampling_rate < FRAME_LENGTH:
+            raise ValueError(f"window must be at least {FRAME_LENGTH / self.sampling_rate:.3f} s")
+        if hop_s <= 0:
+            raise ValueError("hop must be positive")
+        window_samples = round(window_s * self.sampling_rate)
+        if count_frames(window_samples, self.sampling_rate) > self.config.max_length:
+            raise ValueError(
+                f"window {window_s:g} s is longer than the model's {self.window_seconds:g} s "
+                f"({self.config.max_length} frames)"
+            )
+        return window_samples, round(hop_s * self.sampling_rate)
+
+    # -- decoding (background thread) -----------------------------------------------------
+    def _windows(self, inputs: Sequence[AudioInput], window: int, hop: int) -> Iterator:
+        """Yield _Window and _Failure records for every input, in order."""
+        rate = self.sampling_rate
+        for index, item in enumerate(inputs):
+            try:
+                if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
+                    yield from self._file_windows(index, item, window, hop)
+                else:
+                    samples = _waveform_at_rate(item, rate)
+                    yield from _array_windows(index, samples, window, hop, rate)
+            except (AstAudioError, ValueError, OSError) as exc:
+                yield _Failure(index, str(exc))
+
+    def _file_windows(self, index: int, item, window: int, hop: int) -> Iterator[_Window]:
+        rate = self.sampling_rate
+        if isinstance(item, bytes) or hasattr(item, "read"):
+            yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+            return
+        info = audio_info(item)
+        if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
+            yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+            return
+        pending = None
+        for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
+            if pending is not None:
+                yield pending
+            pending = _Window(index, start, samples, False, 0.0)
+        if pending is None:
+            raise AstAudioError(f"{os.fspath(item)}: no audio samples")
+        pending.last = True
+        pending.duration = (pending.start + len(pending.samples)) / rate
+        yield pending
+
+    def _prefetch(self, generator: Iterator, depth: int) -> Iterator:
+        """Run a generator in a thread so decoding overlaps the model's work."""
+        if depth <= 0:
+            yield from generator
+            return
+        buffer: queue.Queue = queue.Queue(maxsize=depth)
+        done = object()
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for record in generator:
+                    if stop.is_set():
+                        return
+                    buffer.put(record)
+            except BaseException as exc:  # surfaced in the consumer
+                buffer.put(exc)
+            finally:
+                buffer.put(done)
+
+        thread = threading.Thread(target=produce, daemon=True, name="astaudio-decode")
+        thread.start()
+        try:
+            while (record := buffer.get()) is not done:
+                if isinstance(record, BaseException):
+                    raise record
+                yield record
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    buffer.get_nowait()
+                except queue.Empty:
+                    thread.join(timeout=0.05)
+
+    # -- model ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _forward(self, batch: list[_Window], tokens: bool = False) -> tuple:
+        """Logits (B, num_labels), pooled embeddings (B, hidden) and optionally tokens."""
+        lengths = torch.tensor([len(w.samples) for w in batch])
+        waveforms = torch.zeros(len(batch), int(lengths.max()))
+        for row, w in enumerate(batch):
+            waveforms[row, : len(w.samples)] = torch.from_numpy(w.samples)
+        features = self.feature_extractor.extract(waveforms.to(self.device), lengths.to(self.device))
+        backbone = self.model.audio_spectrogram_transformer(features.to(self.dtype))
+        logits = self.model.classifier(backbone.pooler_output)
+        hidden = backbone.last_hidden_state if tokens else None
+        return logits.float(), backbone.pooler_output.float(), hidden
+
+    def scores_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Apply the activation: (B, num_labels) logits to scores."""
+        if self.activation == "sigmoid":
+            return torch.sigmoid(logits)
+        if self.activation == "softmax":
+            return torch.softmax(logits, dim=-1)
+        return logits
+
+    def _run(
+        self,
+        inputs: Sequence[AudioInput],
+        window: float | None,
+        hop: float | None,
+        batch_size: int,
+        on_window: Callable[[_Window, torch.Tensor, torch.Tensor, Any], None],
+        on_input_done: Callable[[int, float, str | None], None],
+        tokens: bool = False,
+        prefetch: int | None = None,
+    ) -> None:
+        window_samples, hop_samples = self._window_and_hop(window, hop)
+        depth = 2 * batch_size if prefetch is None else prefetch
+        records = self._prefetch(self._windows(inputs, window_samples, hop_samples), depth)
+        batch: list[_Window] = []
+        finished: list[tuple[int, float]] = []  # inputs whose last window is in `batch`
+
+        def flush() -> None:
+            if batch:
+                logits, pooled, hidden = self._forward(batch, tokens)
+                for row, w in enumerate(batch):
+                    on_window(w, logits[row], pooled[row], None if hidden is None else hidden[row])
+                batch.clear()
+            for index, duration in finished:
+                on_input_done(index, duration, None)
+            finished.clear()
+
+        for record in records:
+            if isinstance(record, _Failure):
+                flush()
+                on_input_done(record.input_index, 0.0, record.message)
+                continue
+            batch.append(record)
+            if record.last:
+                finished.append((record.input_index, record.duration))
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+
+    # -- public API -----------------------------------------------------------------------
+    def classify(
+        self,
+        inputs: AudioInput | Sequence[AudioInput],
+        *,
+        top_k: int | None = 5,
+        threshold: float | None = None,
+        window: float | None = None,
+        hop: float | None = None,
+        pooling: Literal["max", "mean"] = "max",
+        batch_size: int = 8,
+        callback: Callable[[ClassificationResult], None] | None = None,
+    ) -> ClassificationResult | list[ClassificationResult]:
+        """Classify one input or a list of them.
+
+        Each input is a path, bytes, a binary file object, a (waveform, sampling_rate) pair,
+        or a 1-D array already at the extractor's rate. Returns one ClassificationResult per
+        input (a failed input has `error` set; the others are unaffected). `callback` gets each
+        result as soon as it is complete (the command line writes output files from it).
+        """
+        single = _is_single(inputs)
+        items = [inputs] if single else list(inputs)
+        if pooling not in ("max", "mean"):
+            raise ValueError(f"pooling must be max or mean, got {pooling!r}")
+        results = [ClassificationResult(source_name(x, i), i) for i, x in enumerate(items)]
+        windows: dict[int, list[tuple[float, torch.Tensor]]] = {}
+        window_s, _ = self._window_and_hop(window, hop)
+        rate = self.sampling_rate
+
+        def on_window(w: _Window, logits, pooled, hidden) -> None:
+            start = w.start / rate
+            windows.setdefault(w.input_index, []).append((start, self.scores_from_logits(logits)))
+
+        def on_input_done(index: int, duration: float, error: str | None) -> None:
+            result = results[index]
+            rows = windows.pop(index, [])
+            if error is not None:
+                result.error = error
+            else:
+                result.duration = duration
+                scores = torch.stack([r[1] for r in rows]).cpu().numpy()  # (W, C)
+                result.window_scores = scores
+                result.scores = scores.max(0) if pooling == "max" else scores.mean(0)
+                result.labels = self.top_labels(result.scores, top_k, threshold)
+                result.segments = [
+                    Segment(start, min(start + window_s / rate, duration), self.top_labels(s, top_k, threshold))
+                    for (start, _), s in zip(rows, scores)
+                ]
+            if callback is not None:
+                callback(result)
+
+        self._run(items, window, hop, batch_size, on_window, on_input_done)
+        return results[0] if single else results
+
+    __call__ = classify
+
+    def embed(
+        self,
+        inputs: AudioInput | Sequence[AudioInput],
+        *,
+        window: float | None = None,
+        hop: float | None = None,
+        batch_size: int = 8,
+        tokens: bool = False,
+        callback: Callable[[EmbeddingResult], None] | None = None,
+    ) -> EmbeddingResult | list[EmbeddingResult]:
+        """Pooled embeddings (the mean of [CLS] and distillation tokens) per input and window."""
+        single = _is_single(inputs)
+        items = [inputs] if single else list(inputs)
+        results = [EmbeddingResult(source_name(x, i), i) for i, x in enumerate(items)]
+        rows: dict[int, list[tuple[float, torch.Tensor, Any]]] = {}
+        window_s, _ = self._window_and_hop(window, hop)
+        rate = self.sampling_rate
+
+        def on_window(w: _Window, logits, pooled, hidden) -> None:
+            rows.setdefault(w.input_index, []).append((w.start / rate, pooled, hidden))
+
+        def on_input_done(index: int, duration: float, error: str | None) -> None:
+            result = results[index]
+            got = rows.pop(index, [])
+            if error is not None:
+                result.error = error
+            else:
+                result.duration = duration
+                result.window_embeddings = torch.stack([g[1] for g in got]).cpu().numpy()
+                result.embedding = result.window_embeddings.mean(0)
+                result.starts = [g[0] for g in got]
+                result.ends = [min(g[0] + window_s / rate, duration) for g in got]
+                if tokens:
+                    result.tokens = torch.stack([g[2] for g in got]).float().cpu().numpy()
+            if callback is not None:
+                callback(result)
+
+        self._run(items, window, hop, batch_size, on_window, on_input_done, tokens=tokens)
+        return results[0] if single else results
+
+    def top_labels(
+        self, scores: np.ndarray, top_k: int | None = 5, threshold: float | None = None
+    ) -> list[tuple[str, float]]:
+        """(label, score) pairs sorted by score: the top_k, and only those >= threshold."""
+        order = np.argsort(-scores, kind="stable")
+        if top_k is not None:
+            order = order[:top_k]
+        return [
+            (self.labels[i], float(scores[i]))
+            for i in order
+            if threshold is None or scores[i] >= threshold
+        ]
+
+
+def _is_single(inputs: Any) -> bool:
+    if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray, torch.Tensor)):
+        return True
+    if hasattr(inputs, "read"):
+        return True
+    if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[1], (int, float)):
+        return not isinstance(inputs[0], (str, os.PathLike, bytes))
+    return False
+
+
+def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
+    """A (waveform, sampling_rate) pair or a bare array at `rate`, as mono float32 at `rate`."""
+    if isinstance(item, tuple):
+        waveform, source_rate = item
+    else:
+        waveform, source_rate = item, rate
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().cpu().numpy()
+    samples = np.asarray(waveform, dtype=np.float32)
+    if samples.ndim == 2:  # (channels, samples) or (samples, channels): average the short axis
+        samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[1] else 1)
+    if samples.ndim != 1:
+        raise ValueError(f"a waveform must be 1-D or 2-D, got shape {samples.shape}")
+    if not np.isfinite(samples).all():
+        raise ValueError("the waveform contains NaN or Inf samples")
+    if int(source_rate) != rate:
+        import soxr
+
+        samples = soxr.resample(samples, int(source_rate), rate, quality="HQ").astype(np.float32)
+    return samples
+
+
+def _array_windows(
+    index: int, samples: np.ndarray, window: int, hop: int, rate: int
+) -> Iterator[_Window]:
+    if len(samples) == 0:
+        raise AstAudioError("no audio samples")
+    starts = window_starts(len(samples), window, hop)
+    duration = len(samples) / rate
+    for n, start in enumerate(starts):
+        last = n == len(starts) - 1
+        yield _Window(index, start, samples[start : start + window], last, duration)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
+
+
+def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
+    try:
+        return names[str(dtype)]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}") from None
+
+
+def default_activation(config) -> Activation:
+    """sigmoid for multi-label models, softmax for single-label, none for regression.
+
+    Hub AudioSet checkpoints don't set problem_type; a config with no problem_type and 527
+    labels (AudioSet's ontology) is taken as multi-label, any other as single-label.
+    """
+    if config.problem_type == "multi_label_classification":
+        return "sigmoid"
+    if config.problem_type == "regression" or config.num_labels == 1:
+        return "none"
+    if config.problem_type is None and config.num_labels == AUDIOSET_NUM_LABELS:
+        return "sigmoid"
+    return "softmax"
+
+
+def load_feature_extractor(model: str | os.PathLike, config, **hub_kwargs: Any) -> ASTFeatureExtractor:
+    """The model's preprocessor_config.json, or (when it has none) the default extractor sized
+    to the model's max_length and num_mel_bins."""
+    path = resolve_file(model, PREPROCESSOR_NAME, required=False, **hub_kwargs)
+    if path is None:
+        return ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length)
+    return ASTFeatureExtractor.from_pretrained(path.parent)

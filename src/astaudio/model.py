@@ -1,0 +1,570 @@
+"""The Audio Spectrogram Transformer (Gong, Chung & Glass, 2021) as plain PyTorch modules.
+
+Behaviour and parameter names match transformers' ``ASTModel`` / ``ASTForAudioClassification``
+(the names of the hub's checkpoint files), so the hub's weights load as they are:
+
+    spectrogram (B, time, mel) -> transpose -> Conv2d patches (B, F*T, D)
+    -> [CLS] + [DIST] + patches, + learned position embeddings    (B, 2 + F*T, D)
+    -> N pre-LayerNorm transformer layers -> LayerNorm
+    -> pooled = mean of the two tokens (B, D) -> LayerNorm + Linear -> logits (B, num_labels)
+
+Checkpoint reading and writing live in :mod:`astaudio.checkpoints`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .activations import get_activation
+from .config import PROBLEM_TYPES, ASTConfig
+
+BASE_MODEL_PREFIX = "audio_spectrogram_transformer"
+
+
+# -- outputs ------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ModelOutput:
+    """A dataclass that also reads like transformers' ModelOutput.
+
+    ``out.logits``, ``out["logits"]`` and ``out[0]`` all work; integer indices and ``keys()``
+    skip fields that are None, exactly as ``to_tuple()`` does.
+    """
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, name) for name in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, getattr(self, name)) for name in self.keys()]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.values())
+
+    def __getitem__(self, key: str | int | slice) -> Any:
+        if isinstance(key, str):
+            if key not in self.keys():
+                raise KeyError(key)
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+
+@dataclasses.dataclass
+class ASTModelOutput(ModelOutput):
+    """Outputs of :class:`ASTModel`.
+
+    last_hidden_state: (B, 2 + F*T, D), after the final LayerNorm.
+    pooler_output: (B, D), mean of the [CLS] and distillation tokens of last_hidden_state.
+    hidden_states: num_layers + 1 tensors (B, 2 + F*T, D): the embeddings, then each layer's
+        output (before the final LayerNorm).
+    attentions: num_layers tensors (B, heads, 2 + F*T, 2 + F*T) of attention probabilities.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclasses.dataclass
+class ASTClassifierOutput(ModelOutput):
+    """Outputs of :class:`ASTForAudioClassification`: loss (scalar, when labels were given),
+    logits (B, num_labels), and hidden_states / attentions as in :class:`ASTModelOutput`."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+# -- building blocks (module names are the checkpoint's key names) ------------------------
+class ASTPatchEmbeddings(nn.Module):
+    """(B, time, mel) spectrogram -> (B, F*T, D) patch vectors, F frequency by T time patches."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.projection = nn.Conv2d(
+            1,
+            config.hidden_size,
+            kernel_size=(config.patch_size, config.patch_size),
+            stride=(config.frequency_stride, config.time_stride),
+        )
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        image = input_values.unsqueeze(1).transpose(2, 3)  # (B, 1, mel, time)
+        patches = self.projection(image)  # (B, D, F, T)
+        return patches.flatten(2).transpose(1, 2)  # (B, F*T, D), frequency-major order
+
+
+class ASTEmbeddings(nn.Module):
+    """Patch vectors with the [CLS] and distillation tokens prepended, plus position embeddings."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.distillation_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.patch_embeddings = ASTPatchEmbeddings(config)
+        self.position_embeddings = nn.Parameter(
+            torch.zeros(1, 2 + config.num_patches, config.hidden_size)
+        )
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        patches = self.patch_embeddings(input_values)  # (B, F*T, D)
+        batch = patches.shape[0]
+        tokens = torch.cat(
+            [
+                self.cls_token.expand(batch, -1, -1),
+                self.distillation_token.expand(batch, -1, -1),
+                patches,
+            ],
+            dim=1,
+        )  # (B, 2 + F*T, D)
+        return self.dropout(tokens + self.position_embeddings)
+
+
+class ASTSelfAttention(nn.Module):
+    """Multi-head scaled dot-product attention: SDPA, or explicit softmax when the weights or a
+    head mask are wanted."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dropout_prob = config.attention_probs_dropout_prob
+        self.query = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, _ = x.shape
+        return x.view(batch, tokens, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        head_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, tokens, width = hidden_states.shape
+        query = self._split_heads(self.query(hidden_states))  # (B, heads, T, head_dim)
+        key = self._split_heads(self.key(hidden_states))  # (B, heads, T, head_dim)
+        value = self._split_heads(self.value(hidden_states))  # (B, heads, T, head_dim)
+        dropout_p = self.dropout_prob if self.training else 0.0
+
+        probs = None
+        if output_attentions or head_mask is not None:
+            scores = query @ key.transpose(-1, -2) * self.head_dim**-0.5  # (B, heads, T, T)
+            probs = scores.softmax(dim=-1, dtype=torch.float32).to(query.dtype)
+            probs = F.dropout(probs, p=dropout_p, training=self.training)
+            if head_mask is not None:
+                probs = probs * head_mask  # head_mask: (1, heads, 1, 1)
+            context = probs @ value  # (B, heads, T, head_dim)
+        else:
+            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
+        context = context.transpose(1, 2).reshape(batch, tokens, width)  # (B, T, D)
+        return context, probs
+
+
+class ASTSelfOutput(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden_states))
+
+
+class ASTAttention(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.attention = ASTSelfAttention(config)
+        self.output = ASTSelfOutput(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        head_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = self.attention(hidden_states, head_mask, output_attentions)
+        return self.output(context), probs
+
+
+class ASTIntermediate(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states))
+
+
+class ASTOutput(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden_states))
+
+
+class ASTLayer(nn.Module):
+    """Pre-LayerNorm transformer layer: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.attention = ASTAttention(config)
+        self.intermediate = ASTIntermediate(config)
+        self.output = ASTOutput(config)
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        head_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, probs = self.attention(
+            self.layernorm_before(hidden_states), head_mask, output_attentions
+        )
+        hidden_states = hidden_states + attended
+        mlp = self.output(self.intermediate(self.layernorm_after(hidden_states)))
+        return hidden_states + mlp, probs
+
+
+class ASTEncoder(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(ASTLayer(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        head_mask: torch.Tensor | None,
+        output_attentions: bool,
+        output_hidden_states: bool,
+    ) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+        all_hidden = [hidden_states] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        for index, layer in enumerate(self.layer):
+            layer_mask = None if head_mask is None else head_mask[index]
+            if self.gradient_checkpointing and self.training:
+                hidden_states, probs = checkpoint(
+                    layer, hidden_states, layer_mask, output_attentions, use_reentrant=False
+                )
+            else:
+                hidden_states, probs = layer(hidden_states, layer_mask, output_attentions)
+            if all_hidden is not None:
+                all_hidden.append(hidden_states)
+            if all_attentions is not None:
+                all_attentions.append(probs)
+        return (
+            hidden_states,
+            None if all_hidden is None else tuple(all_hidden),
+            None if all_attentions is None else tuple(all_attentions),
+        )
+
+
+class ASTMLPHead(nn.Module):
+    """Classifier on the pooled vector: LayerNorm + Linear (Identity when num_labels == 0)."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dense: nn.Module = (
+            nn.Linear(config.hidden_size, config.num_labels)
+            if config.num_labels > 0
+            else nn.Identity()
+        )
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.layernorm(pooled))
+
+
+# -- models -------------------------------------------------------------------------------
+def _config_default(config: ASTConfig, name: str, default: bool) -> bool:
+    """A forward flag's default: the config attribute, or config.extra[name], or ``default``."""
+    value = getattr(config, name, None)
+    if value is None:
+        value = getattr(config, "extra", {}).get(name)
+    return default if value is None else bool(value)
+
+
+class ASTPreTrainedModel(nn.Module):
+    """Shared plumbing: weight initialisation, checkpoint I/O, dtype/device, checkpointing."""
+
+    base_model_prefix = BASE_MODEL_PREFIX
+    main_input_name = "input_values"
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        if not isinstance(config, ASTConfig):
+            raise TypeError(f"config must be an astaudio.ASTConfig, got {type(config).__name__}")
+        config.validate()
+        self.config = config
+
+    # -- initialisation ---------------------------------------------------------------
+    def _init_weights(self, module: nn.Module) -> None:
+        """transformers 5's scheme: N(0, initializer_range) for Linear/Conv2d weights (v4's
+        trunc_normal_ had absolute bounds of +-2, which never bind at std 0.02), zero biases,
+        LayerNorm 1/0, and zero [CLS], distillation token and position embeddings."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, ASTEmbeddings):
+            nn.init.zeros_(module.cls_token)
+            nn.init.zeros_(module.distillation_token)
+            nn.init.zeros_(module.position_embeddings)
+
+    def init_weights(self) -> None:
+        """(Re-)initialise every parameter as a freshly built transformers model would."""
+        self.apply(self._init_weights)
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
+
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute each layer's activations in the backward pass (less memory, ~30% slower)."""
+        for module in self.modules():
+            if isinstance(module, ASTEncoder):
+                module.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if isinstance(module, ASTEncoder):
+                module.gradient_checkpointing = False
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(m.gradient_checkpointing for m in self.modules() if isinstance(m, ASTEncoder))
+
+    # -- checkpoints (implemented in astaudio.checkpoints) ------------------------------
+    def save_pretrained(self, folder: str | os.PathLike, safe_serialization: bool = True) -> Path:
+        """Write config.json and model.safetensors (or pytorch_model.bin) as transformers does."""
+        from .checkpoints import save_pretrained
+
+        return save_pretrained(self, folder, safe_serialization=safe_serialization)
+
+    @classmethod
+    def from_pretrained(cls, model: str | os.PathLike, **kwargs: Any):
+        """Load a model folder or hub id; see :func:`astaudio.checkpoints.load_pretrained`."""
+        from .checkpoints import load_pretrained
+
+        return load_pretrained(cls, model, **kwargs)
+
+    @classmethod
+    def from_original_checkpoint(
+        cls, path: str | os.PathLike, config: ASTConfig | None = None, **config_overrides: Any
+    ):
+        """Load a .pth released with the original AST code (github YuanGongND/ast); see
+        :func:`astaudio.checkpoints.load_original_checkpoint`."""
+        from .checkpoints import load_original_checkpoint
+
+        return load_original_checkpoint(cls, path, config=config, **config_overrides)
+
+    # -- helpers for forward ----------------------------------------------------------
+    def _head_mask_per_layer(self, head_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """(heads,) or (layers, heads) -> (layers, 1, heads, 1, 1) in the model's dtype."""
+        if head_mask is None:
+            return None
+        layers, heads = self.config.num_hidden_layers, self.config.num_attention_heads
+        head_mask = torch.as_tensor(head_mask, device=self.device)
+        if head_mask.shape == (heads,):
+            head_mask = head_mask.expand(layers, heads)
+        elif head_mask.shape != (layers, heads):
+            raise ValueError(
+                f"head_mask must have shape ({heads},) or ({layers}, {heads}), "
+                f"got {tuple(head_mask.shape)}"
+            )
+        return head_mask.to(self.dtype)[:, None, :, None, None]
+
+
+class ASTModel(ASTPreTrainedModel):
+    """The AST encoder: spectrogram (B, max_length, num_mel_bins) -> token states (B, 2+F*T, D)."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__(config)
+        self.embeddings = ASTEmbeddings(config)
+        self.encoder = ASTEncoder(config)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.init_weights()
+
+    def _check_input(self, input_values: torch.Tensor) -> torch.Tensor:
+        if not isinstance(input_values, torch.Tensor):
+            raise TypeError(
+                f"input_values must be a torch.Tensor, got {type(input_values).__name__}"
+            )
+        cfg = self.config
+        expected = f"(batch, {cfg.max_length} frames, {cfg.num_mel_bins} mel bins)"
+        if input_values.ndim != 3:
+            raise ValueError(
+                f"input_values must have shape {expected}, got {tuple(input_values.shape)}"
+            )
+        frames, mels = input_values.shape[1:]
+        grid = (
+            (mels - cfg.patch_size) // cfg.frequency_stride + 1 if mels >= cfg.patch_size else 0,
+            (frames - cfg.patch_size) // cfg.time_stride + 1 if frames >= cfg.patch_size else 0,
+        )
+        if grid != cfg.patch_grid:
+            raise ValueError(
+                f"input_values must have shape {expected}, got {tuple(input_values.shape)} "
+                f"(pad or cut the spectrogram, or load the model with max_length={frames})"
+            )
+        if not input_values.is_floating_point() or input_values.dtype != self.dtype:
+            input_values = input_values.to(self.dtype)
+        return input_values
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        head_mask: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> ASTModelOutput | tuple:
+        """input_values: (B, max_length, num_mel_bins) log-mel features.
+
+        head_mask: (heads,) or (layers, heads) multipliers of the attention probabilities
+        (1 keeps a head, 0 silences it). Returns :class:`ASTModelOutput`, or its to_tuple()
+        when return_dict is False.
+        """
+        output_attentions = (
+            _config_default(self.config, "output_attentions", False)
+            if output_attentions is None
+            else output_attentions
+        )
+        output_hidden_states = (
+            _config_default(self.config, "output_hidden_states", False)
+            if output_hidden_states is None
+            else output_hidden_states
+        )
+        return_dict = (
+            _config_default(self.config, "return_dict", True)
+            if return_dict is None
+            else return_dict
+        )
+        input_values = self._check_input(input_values)
+        embedded = self.embeddings(input_values)  # (B, 2 + F*T, D)
+        hidden, all_hidden, all_attentions = self.encoder(
+            embedded, self._head_mask_per_layer(head_mask), output_attentions, output_hidden_states
+        )
+        sequence = self.layernorm(hidden)  # (B, 2 + F*T, D)
+        pooled = (sequence[:, 0] + sequence[:, 1]) / 2  # (B, D)
+        output = ASTModelOutput(sequence, pooled, all_hidden, all_attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class ASTForAudioClassification(ASTPreTrainedModel):
+    """AST encoder + classifier head on the pooled [CLS]/distillation tokens."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.audio_spectrogram_transformer = ASTModel(config)
+        self.classifier = ASTMLPHead(config)
+        self.classifier.apply(self._init_weights)  # the encoder initialised itself
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        head_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> ASTClassifierOutput | tuple:
+        """input_values: (B, max_length, num_mel_bins). labels: (B,) class indices
+        (single-label), (B, num_labels) floats (multi-label, BCE-with-logits), or (B,) /
+        (B, num_labels) targets for regression; the loss follows config.problem_type, inferred
+        on first use when unset (as transformers does)."""
+        return_dict = (
+            _config_default(self.config, "return_dict", True)
+            if return_dict is None
+            else return_dict
+        )
+        base = self.audio_spectrogram_transformer(
+            input_values,
+            head_mask=head_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(base.pooler_output)  # (B, num_labels)
+        loss = None if labels is None else self.compute_loss(logits, labels)
+        output = ASTClassifierOutput(loss, logits, base.hidden_states, base.attentions)
+        return output if return_dict else output.to_tuple()
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Loss of logits (B, num_labels) against labels for config.problem_type."""
+        num_labels = self.config.num_labels
+        if num_labels == 0:
+            raise ValueError("this model has no classifier head (num_labels=0), so no loss")
+        labels = torch.as_tensor(labels, device=logits.device)
+        if self.config.problem_type is None:
+            if num_labels == 1:
+                self.config.problem_type = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                self.config.problem_type = "single_label_classification"
+            else:
+                self.config.problem_type = "multi_label_classification"
+        problem = self.config.problem_type
+        if problem == "regression":
+            labels = labels.to(logits.dtype)
+            if num_labels == 1:
+                return F.mse_loss(logits.squeeze(), labels.squeeze())
+            return F.mse_loss(logits, labels)
+        if problem == "single_label_classification":
+            if labels.is_floating_point():
+                raise ValueError(
+                    "single_label_classification needs integer class labels, got "
+                    f"{labels.dtype} (use problem_type='multi_label_classification' for "
+                    "multi-hot targets)"
+                )
+            return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
+        if problem == "multi_label_classification":
+            if labels.shape != logits.shape:
+                raise ValueError(
+                    f"multi-label targets must have the logits' shape {tuple(logits.shape)}, "
+                    f"got {tuple(labels.shape)}"
+                )
+            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem!r}")
