@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 
-
-def forward_gflop(tokens: int = 1214, hidden: int = 768, layers: int = 12, mlp_ratio: int = 4) -> float:
+def forward_gflop(
+    tokens: int = 1214, hidden: int = 768, layers: int = 12, mlp_ratio: int = 4
+) -> float:
     """Forward FLOPs of one clip: projections and MLP (2*(4+2*mlp_ratio)*T*D^2 per layer) plus
     attention scores and mixing (4*T^2*D per layer): about 260 GFLOP at the default config."""
     per_layer = 2 * (4 + 2 * mlp_ratio) * tokens * hidden**2 + 4 * tokens**2 * hidden
@@ -84,7 +85,11 @@ def bench_model(device: str, repeats: int, batch: int = 4) -> dict:
     from astaudio import ASTConfig, ASTModel
 
     torch.manual_seed(0)
-    theirs = transformers.ASTModel(transformers.ASTConfig(), attn_implementation="sdpa").eval().to(device)
+    theirs = (
+        transformers.ASTModel(transformers.ASTConfig(), attn_implementation="sdpa")
+        .eval()
+        .to(device)
+    )
     ours = ASTModel(ASTConfig()).eval().to(device)
     ours.load_state_dict(_our_keys(theirs), strict=True)
     x = torch.randn(batch, 1024, 128, device=device)
@@ -135,7 +140,12 @@ def main() -> None:
     features = bench_features(args.device, args.repeats)
     model = bench_model(args.device, args.repeats)
     model["fraction_of_matmul_rate"] = model["astaudio_tflops"] / matmul
-    report = {"machine": machine, "fp32_matmul_tflops": matmul, "features": features, "model": model}
+    report = {
+        "machine": machine,
+        "fp32_matmul_tflops": matmul,
+        "features": features,
+        "model": model,
+    }
     print(json.dumps(report, indent=2))
     if args.json:
         with open(args.json, "w") as handle:

@@ -67,7 +67,9 @@ def test_bad_inputs_are_reported_and_skipped(capsys, audio_files, bad_files, aud
 
 
 @pytest.mark.parametrize("fmt, delimiter", [("csv", ","), ("tsv", "\t")])
-def test_csv_and_tsv_rows_per_segment_and_label(capsys, audio_files, audioset_model_dir, fmt, delimiter):
+def test_csv_and_tsv_rows_per_segment_and_label(
+    capsys, audio_files, audioset_model_dir, fmt, delimiter
+):
     code, out, _ = run_cli(capsys, "classify", audio_files["speech"], "--model", audioset_model_dir,
                            "-f", fmt, "--top-k", "2", *MODEL_FLAGS)  # fmt: skip
     assert code == 0
@@ -94,7 +96,17 @@ def test_table_output_is_readable(capsys, audio_files, audioset_model_dir):
 
 
 def test_output_dir_and_skip_existing(capsys, sound_folder, audioset_model_dir, tmp_path):
-    args = ["classify", sound_folder, "--model", audioset_model_dir, "-f", "json", "-d", tmp_path, *MODEL_FLAGS]
+    args = [
+        "classify",
+        sound_folder,
+        "--model",
+        audioset_model_dir,
+        "-f",
+        "json",
+        "-d",
+        tmp_path,
+        *MODEL_FLAGS,
+    ]
     assert run_cli(capsys, *args)[0] == 0
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json"))
     assert written == ["bell.oga.json", "nested/deeper/speech.mp3.json", "nested/speech.flac.json",
@@ -109,8 +121,12 @@ def test_output_dir_and_skip_existing(capsys, sound_folder, audioset_model_dir, 
 
 
 def test_stdin_input(monkeypatch, capsys, audio_files, audioset_model_dir):
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(audio_files["flac"].read_bytes())))
-    code, out, _ = run_cli(capsys, "classify", "-", "--model", audioset_model_dir, "-f", "jsonl", *MODEL_FLAGS)
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO(audio_files["flac"].read_bytes()))
+    )
+    code, out, _ = run_cli(
+        capsys, "classify", "-", "--model", audioset_model_dir, "-f", "jsonl", *MODEL_FLAGS
+    )
     assert code == 0 and json.loads(out)["file"] == "-"
 
 
@@ -131,13 +147,17 @@ def test_missing_model_is_one_line_exit_2(capsys, audio_files, tmp_path, monkeyp
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     code, _, err = run_cli(capsys, "classify", audio_files["speech"], "--model", tmp_path / "nope")
     assert code == 2 and err.count("\n") == 1 and "no such model folder" in err
-    code, _, err = run_cli(capsys, "classify", audio_files["speech"])  # the default hub model, offline
+    code, _, err = run_cli(
+        capsys, "classify", audio_files["speech"]
+    )  # the default hub model, offline
     assert code == 2 and err.count("\n") == 1 and "local model folder" in err
 
 
 def test_embed_npz(capsys, sound_folder, audioset_model_dir, tmp_path):
     out = tmp_path / "emb.npz"
-    code, _, _ = run_cli(capsys, "embed", sound_folder, "-o", out, "--model", audioset_model_dir, *MODEL_FLAGS)
+    code, _, _ = run_cli(
+        capsys, "embed", sound_folder, "-o", out, "--model", audioset_model_dir, *MODEL_FLAGS
+    )
     data = np.load(out)
     assert code == 0 and data["embeddings"].shape == (4, 32) and len(set(data["files"])) == 4
     code, _, _ = run_cli(capsys, "embed", sound_folder / "speech.wav", "-o", out, "--per-window",
@@ -156,7 +176,9 @@ def test_info(capsys, audioset_model_dir):
 
 def test_plot_writes_a_png(capsys, audio_files, audioset_model_dir, tmp_path):
     out = tmp_path / "plot.png"
-    code, _, _ = run_cli(capsys, "plot", audio_files["speech"], "-o", out, "--model", audioset_model_dir)
+    code, _, _ = run_cli(
+        capsys, "plot", audio_files["speech"], "-o", out, "--model", audioset_model_dir
+    )
     assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -164,5 +186,13 @@ def test_python_dash_m_and_help():
     result = subprocess.run([sys.executable, "-m", "astaudio", "classify", "--help"],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0
-    for option in ("--model", "--top-k", "--window", "--hop", "--format", "--output-dir", "--skip-existing"):
+    for option in (
+        "--model",
+        "--top-k",
+        "--window",
+        "--hop",
+        "--format",
+        "--output-dir",
+        "--skip-existing",
+    ):
         assert option in result.stdout

@@ -513,8 +513,9 @@ class AudioDataset(Dataset):
         cache_dir: folder for ``.npy`` caches of the unaugmented filter banks, keyed by path,
             mtime, size and feature settings; mixed items are computed afresh.
 
-    An item whose file fails to decode is reported once (logging.warning) and replaced by the
-    next readable item in order (wrapping around), so a bad file never stops training.
+    An item whose file fails to decode is reported (logging.warning, once per worker process)
+    and replaced by the next readable item in order (wrapping around), so a bad file never
+    stops training.
     """
 
     def __init__(

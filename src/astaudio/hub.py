@@ -31,7 +31,11 @@ def _endpoint_reachable(endpoint: str) -> bool:
 def _hub_offline() -> bool:
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}:
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "0").lower() in {
+        "1",
+        "true",
+        "yes",
+    }:
         return True
     endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT)
     return not _endpoint_reachable(endpoint)

@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ AUDIOSET_NUM_LABELS = 527  # configs with this many labels and no problem_type a
 DEFAULT_MODEL = "MIT/ast-finetuned-audioset-10-10-0.4593"
 PREPROCESSOR_NAME = "preprocessor_config.json"
 
-AudioInput = Union[str, os.PathLike, bytes, tuple, np.ndarray, torch.Tensor]
+AudioInput = str | os.PathLike | bytes | tuple | np.ndarray | torch.Tensor
 Activation = Literal["sigmoid", "softmax", "none"]
 
 
@@ -72,7 +72,11 @@ class ClassificationResult:
             "duration": round(self.duration, 3),
             "labels": _label_dicts(self.labels),
             "segments": [
-                {"start": round(s.start, 3), "end": round(s.end, 3), "labels": _label_dicts(s.labels)}
+                {
+                    "start": round(s.start, 3),
+                    "end": round(s.end, 3),
+                    "labels": _label_dicts(s.labels),
+                }
                 for s in self.segments
             ],
         }
@@ -286,7 +290,9 @@ class AudioClassifier:
         waveforms = torch.zeros(len(batch), int(lengths.max()))
         for row, w in enumerate(batch):
             waveforms[row, : len(w.samples)] = torch.from_numpy(w.samples)
-        features = self.feature_extractor.extract(waveforms.to(self.device), lengths.to(self.device))
+        features = self.feature_extractor.extract(
+            waveforms.to(self.device), lengths.to(self.device)
+        )
         backbone = self.model.audio_spectrogram_transformer(features.to(self.dtype))
         logits = self.model.classifier(backbone.pooler_output)
         hidden = backbone.last_hidden_state if tokens else None
@@ -384,7 +390,11 @@ class AudioClassifier:
                 result.scores = scores.max(0) if pooling == "max" else scores.mean(0)
                 result.labels = self.top_labels(result.scores, top_k, threshold)
                 result.segments = [
-                    Segment(start, min(start + window_s / rate, duration), self.top_labels(s, top_k, threshold))
+                    Segment(
+                        start,
+                        min(start + window_s / rate, duration),
+                        self.top_labels(s, top_k, threshold),
+                    )
                     for (start, _), s in zip(rows, scores)
                 ]
             if callback is not None:
@@ -530,7 +540,9 @@ def default_activation(config) -> Activation:
     return "softmax"
 
 
-def load_feature_extractor(model: str | os.PathLike, config, **hub_kwargs: Any) -> ASTFeatureExtractor:
+def load_feature_extractor(
+    model: str | os.PathLike, config, **hub_kwargs: Any
+) -> ASTFeatureExtractor:
     """The model's preprocessor_config.json, or (when it has none) the default extractor sized
     to the model's max_length and num_mel_bins."""
     path = resolve_file(model, PREPROCESSOR_NAME, required=False, **hub_kwargs)

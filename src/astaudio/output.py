@@ -34,7 +34,9 @@ class ResultWriter:
         self.count = 0
         self._csv = None
         if fmt in ("csv", "tsv"):
-            self._csv = csv.writer(stream, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+            self._csv = csv.writer(
+                stream, delimiter="," if fmt == "csv" else "\t", lineterminator="\n"
+            )
             self._csv.writerow(CSV_COLUMNS)
 
     def write(self, result: ClassificationResult) -> None:

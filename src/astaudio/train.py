@@ -16,7 +16,6 @@ import math
 import os
 import random
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +194,9 @@ def targets_matrix(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(model, loader: DataLoader, device: torch.device, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model, loader: DataLoader, device: torch.device, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(logits (N, C), targets (N, C)) over a loader, in its order."""
     from tqdm import tqdm
 
@@ -256,6 +257,7 @@ def finetune(
     device: str | None = None,
     progress: bool = True,
     max_steps_per_epoch: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> RunState:
     """Train and validate; returns the final RunState. See the module docstring."""
     from tqdm import tqdm
@@ -275,22 +277,36 @@ def finetune(
     network.to(device_)
     extractor = ASTFeatureExtractor(num_mel_bins=network.config.num_mel_bins, max_length=train.max_length,
                                     mean=train.mean, std=train.std)  # fmt: skip
-    augment = AugmentConfig(freqm=train.freqm, timem=train.timem, mixup=train.mixup, noise=train.noise)
-    train_set = AudioDataset(train_spec, extractor=extractor, augment=augment, seed=train.seed)
+    augment = AugmentConfig(
+        freqm=train.freqm, timem=train.timem, mixup=train.mixup, noise=train.noise
+    )
+    train_set = AudioDataset(train_spec, extractor, augment=augment, seed=train.seed,
+                             cache_dir=cache_dir, label_format="multi_hot")  # fmt: skip
     weights = balanced_sample_weights(train_spec) if train.balanced else None
-    sampler = EpochSampler(len(train_set), train.batch_size, train.seed, weights, ddp.rank, ddp.world)
+    sampler = EpochSampler(
+        len(train_set), train.batch_size, train.seed, weights, ddp.rank, ddp.world
+    )
     local_batch = train.batch_size // ddp.world
     if len(sampler) == 0:
-        raise ValueError(f"{len(train_set)} training items is less than one batch of {train.batch_size}")
+        raise ValueError(
+            f"{len(train_set)} training items is less than one batch of {train.batch_size}"
+        )
     valid_loader = None
     if valid_spec is not None and valid_spec.items:
-        valid_set = AudioDataset(valid_spec, extractor=extractor, augment=AugmentConfig(), seed=train.seed)
-        valid_loader = DataLoader(valid_set, batch_size=max(local_batch, 16), num_workers=train.num_workers)
+        valid_set = AudioDataset(valid_spec, extractor, seed=train.seed, cache_dir=cache_dir,
+                                 label_format="multi_hot")  # fmt: skip
+        valid_loader = DataLoader(
+            valid_set, batch_size=max(local_batch, 16), num_workers=train.num_workers
+        )
 
     trainable = [p for p in network.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=train.lr, weight_decay=train.weight_decay, betas=train.betas)
+    optimizer = torch.optim.Adam(
+        trainable, lr=train.lr, weight_decay=train.weight_decay, betas=train.betas
+    )
     milestones = list(range(train.scheduler_start, 1000, train.scheduler_step))
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=train.scheduler_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones, gamma=train.scheduler_decay
+    )
     scaler = torch.amp.GradScaler(device_.type, enabled=train.amp == "fp16")
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp or "")
 
@@ -325,14 +341,25 @@ def finetune(
         bar = tqdm(loader, desc=f"epoch {epoch}/{train.epochs}", disable=not (progress and ddp.main),
                    dynamic_ncols=True)  # fmt: skip
         for step_in_epoch, batch in enumerate(bar):
-            if max_steps_per_epoch is not None and step_in_epoch >= max_steps_per_epoch * train.grad_accum:
+            if (
+                max_steps_per_epoch is not None
+                and step_in_epoch >= max_steps_per_epoch * train.grad_accum
+            ):
                 break
-            if train.warmup and state.global_step <= WARMUP_STEPS and state.global_step % WARMUP_EVERY == 0:
+            if (
+                train.warmup
+                and state.global_step <= WARMUP_STEPS
+                and state.global_step % WARMUP_EVERY == 0
+            ):
                 for group in optimizer.param_groups:
                     group["lr"] = state.global_step / WARMUP_STEPS * train.lr
             inputs = batch["input_values"].to(device_)
             targets = targets_matrix(batch["labels"], network.config.num_labels).to(device_)
-            with torch.autocast(device_.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            with torch.autocast(
+                device_.type,
+                dtype=autocast_dtype or torch.float32,
+                enabled=autocast_dtype is not None,
+            ):
                 logits = model_for_step(inputs).logits
             loss = compute_loss(logits.float(), targets, train.loss) / train.grad_accum
             scaler.scale(loss).backward()
@@ -345,7 +372,9 @@ def finetune(
                 optimizer.zero_grad(set_to_none=True)
                 state.global_step += 1
             losses.append(loss.item() * train.grad_accum)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            bar.set_postfix(
+                loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}"
+            )
         scheduler.step()
         state.epoch = epoch
         row: dict[str, Any] = {"epoch": epoch, "step": state.global_step, "train_loss": float(np.mean(losses)),
@@ -353,8 +382,16 @@ def finetune(
         if valid_loader is not None and ddp.main:
             logits, targets = predict(network, valid_loader, device_)
             metrics = score_metrics(logits, targets, train_spec.multi_label)
-            row["valid_loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(targets), train.loss))
-            row.update({k: float(metrics[k]) for k in ("accuracy", "mAP", "mAUC", "d_prime") if k in metrics})
+            row["valid_loss"] = float(
+                compute_loss(torch.from_numpy(logits), torch.from_numpy(targets), train.loss)
+            )
+            row.update(
+                {
+                    k: float(metrics[k])
+                    for k in ("accuracy", "mAP", "mAUC", "d_prime")
+                    if k in metrics
+                }
+            )
             key = "mAP" if train.metric == "mAP" else "accuracy"
             if key in row and row[key] > state.best_metric:
                 state.best_metric, state.best_epoch = row[key], epoch
@@ -364,7 +401,11 @@ def finetune(
             _write_logs(run, state.history)
             if state.best_epoch == epoch:
                 _copy_model(checkpoint_dir(run, epoch), run / "best")
-            bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            bar.write(
+                " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                )
+            )
         if ddp.world > 1:
             dist.barrier()
 
@@ -375,7 +416,9 @@ def finetune(
     return state
 
 
-def _save_epoch(run: Path, network, extractor, optimizer, scheduler, scaler, state: RunState) -> None:
+def _save_epoch(
+    run: Path, network, extractor, optimizer, scheduler, scaler, state: RunState
+) -> None:
     folder = checkpoint_dir(run, state.epoch)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -439,7 +482,9 @@ def _tensorboard(run: Path, row: dict[str, Any]) -> None:
                 writer.add_scalar(key, value, row["epoch"])
 
 
-def average_checkpoints(run: str | os.PathLike, first: int, last: int, output: str | os.PathLike) -> Path:
+def average_checkpoints(
+    run: str | os.PathLike, first: int, last: int, output: str | os.PathLike
+) -> Path:
     """Average the weights of epochs first..last (inclusive) of a run into a model folder."""
     from safetensors.torch import load_file, save_file
 
@@ -458,4 +503,4 @@ def average_checkpoints(run: str | os.PathLike, first: int, last: int, output: s
     return output
 
 
-__all__ = ["TrainConfig", "PRESETS", "preset_config", "finetune", "average_checkpoints", "time"]
+__all__ = ["TrainConfig", "PRESETS", "preset_config", "finetune", "average_checkpoints"]
