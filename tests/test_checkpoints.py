@@ -233,7 +233,9 @@ def test_num_labels_override_gives_new_head(reference, caplog):
     _, folder, x, _, base = reference
     with caplog.at_level(logging.WARNING, logger="astaudio.checkpoints"):
         model = ASTForAudioClassification.from_pretrained(folder, num_labels=5)
-    assert "classifier head re-initialised for 5 labels (the checkpoint's has 3)" in caplog.text
+    assert (
+        "classifier head re-initialised for 5 labels (the checkpoint's has 3 labels)" in caplog.text
+    )
     assert model.classifier.dense.weight.shape == (5, 32)
     assert model.config.id2label[4] == "LABEL_4"
     with torch.no_grad():
@@ -241,6 +243,18 @@ def test_num_labels_override_gives_new_head(reference, caplog):
         assert model(x).logits.shape == (2, 5)
     renamed = ASTForAudioClassification.from_pretrained(folder, id2label={0: "dog", 1: "cat"})
     assert renamed.config.num_labels == 2 and renamed.classifier.dense.weight.shape == (2, 32)
+    features = ASTForAudioClassification.from_pretrained(folder, num_labels=0)
+    assert "dense layer dropped" in caplog.text
+    with torch.no_grad():
+        pooled = (base[:, 0] + base[:, 1]) / 2
+        expected = torch.nn.functional.layer_norm(
+            pooled,
+            (32,),
+            features.classifier.layernorm.weight,
+            features.classifier.layernorm.bias,
+            1e-12,
+        )
+        assert_close(features(x).logits, expected, "num_labels=0 logits = LayerNorm(pooled)")
 
 
 def test_base_and_classifier_checkpoints_cross_load(reference, tmp_path, caplog):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torchaudio_kaldi import torchaudio_ast_fbank
 
 from astaudio.audio import load_audio
 from astaudio.data import (
@@ -29,11 +30,6 @@ from astaudio.data import (
     split_spec,
     validate_items,
 )
-
-try:
-    from torchaudio_kaldi import hide_torchaudio_from_transformers, torchaudio_ast_fbank
-except ModuleNotFoundError:  # tests/ made a package
-    from tests.torchaudio_kaldi import hide_torchaudio_from_transformers, torchaudio_ast_fbank
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SMALL = FeatureParams(max_length=96)  # 0.96 s: the clips (~0.5-0.7 s) get padded
@@ -269,7 +265,6 @@ def test_unaugmented_items_match_the_recipe_and_transformers(clips) -> None:
     # float32 rounding (of the mean removal, say) moves a few near-floor bins by ~2e-5
     np.testing.assert_allclose(values.numpy(), reference_input(paths[0], SMALL), atol=1e-4)
 
-    hide_torchaudio_from_transformers()  # the venv's torchaudio binary does not load
     transformers = pytest.importorskip("transformers")
     extractor = transformers.ASTFeatureExtractor(max_length=96)
     waveform = load_audio(paths[1], 16000)

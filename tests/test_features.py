@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import shutil
 import subprocess
 import warnings
@@ -15,6 +16,8 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
+from fbank_reference import reference_fbank, reference_mel_banks
+from torchaudio_kaldi import load_kaldi_module, torchaudio_ast_fbank
 
 import astaudio.features as features
 from astaudio.errors import ModelNotFoundError
@@ -25,23 +28,6 @@ from astaudio.features import (
     kaldi_fbank,
     mel_filterbank,
 )
-
-try:
-    from fbank_reference import reference_fbank, reference_mel_banks
-    from torchaudio_kaldi import (
-        hide_torchaudio_from_transformers,
-        load_kaldi_module,
-        torchaudio_ast_fbank,
-    )
-except ModuleNotFoundError:  # tests/ made a package
-    from tests.fbank_reference import reference_fbank, reference_mel_banks
-    from tests.torchaudio_kaldi import (
-        hide_torchaudio_from_transformers,
-        load_kaldi_module,
-        torchaudio_ast_fbank,
-    )
-
-hide_torchaudio_from_transformers()  # before transformers imports its (broken) torchaudio
 
 ACCEPT = 2e-3  # max |ours - torchaudio| in any bin, unnormalised log-mel (acceptance criterion)
 REPLICA = 5e-5  # what repeating torchaudio's float32 arithmetic on CPU actually achieves (~1e-6)
@@ -249,6 +235,18 @@ def test_mel_filterbank_cache_is_not_shared_with_callers():
         mel_filterbank(128, low_freq=9000.0)
     with pytest.raises(ValueError, match="num_mel_bins"):
         mel_filterbank(0)
+
+
+def test_features_are_differentiable_after_inference_mode_use():
+    features._mel_filterbank_cached.cache_clear()
+    features._hann_window.cache_clear()
+    with torch.inference_mode():  # caches filled here must not poison later autograd
+        kaldi_fbank(torch.randn(2000), num_mel_bins=40)
+    wave = (0.1 * torch.randn(2000)).requires_grad_()
+    fbank, _ = kaldi_fbank(wave, num_mel_bins=40)
+    assert torch.equal(fbank, kaldi_fbank(wave.detach(), num_mel_bins=40)[0])  # same arithmetic
+    fbank.sum().backward()
+    assert wave.grad is not None and torch.isfinite(wave.grad).all() and wave.grad.abs().sum() > 0
 
 
 # -- (c) transformers' ASTFeatureExtractor -----------------------------------------------------
@@ -486,6 +484,8 @@ def test_batch_feature_behaves_like_model_kwargs():
     assert isinstance(as_np.input_values, np.ndarray) and as_np.input_values.shape == (1, 16, 128)
     with pytest.raises(AttributeError):
         _ = out.pixel_values
+    copied = pickle.loads(pickle.dumps(out))  # DataLoader workers send these between processes
+    assert isinstance(copied, BatchFeature) and torch.equal(copied.input_values, out.input_values)
 
 
 # -- (f) preprocessor_config.json ------------------------------------------------------------

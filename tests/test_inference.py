@@ -1,11 +1,11 @@
 import math
 
+import audio_fixtures
 import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
 
-import audio_fixtures
 from astaudio import ASTFeatureExtractor, ASTForAudioClassification, AudioClassifier, load_audio
 from astaudio.audio import stream_windows
 from astaudio.inference import default_activation, window_starts

@@ -11,6 +11,7 @@ Writes, under ``--out`` (default ``data/`` next to this script):
 - ``audio/<split>/<label>/*.wav``
 - ``manifest.csv``: ``path,labels,split`` (astaudio's CSV manifest layout, paths relative to it)
 - ``metadata.csv``: one row per clip with speaker, prosody, placement, noise and SNR
+- ``class_labels_indices.csv``: ``index,mid,display_name`` fixing the class order
 - ``speakers_<split>.txt`` (one speaker per line) and ``speakers.json`` (bases, variants, noises)
 - ``generation.json``: counts, skipped clips, wall time, disk size
 
@@ -230,6 +231,15 @@ def plan_dataset(
     return specs
 
 
+def write_label_csv(path: Path, labels: list[str]) -> None:
+    """An AST-style ``class_labels_indices.csv``; the mid of each class is its name."""
+    write_csv(
+        path,
+        [{"index": i, "mid": label, "display_name": label} for i, label in enumerate(labels)],
+        ["index", "mid", "display_name"],
+    )
+
+
 def _render_worker(task: tuple[ClipSpec, str]) -> dict | None:
     spec, out_dir = task
     return render_clip(spec, Path(out_dir))
@@ -247,7 +257,7 @@ def write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    stale = [out / "audio", out / "manifest.csv", out / "metadata.csv"]
+    stale = [out / "audio", out / "manifest.csv", out / "metadata.csv"]  # speakers_* are rewritten
     if any(p.exists() for p in stale):
         if not overwrite:
             sys.exit(f"error: {out} already holds a dataset; pass --overwrite to replace it")
@@ -295,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         ["path", "labels", "split"],
     )
     write_csv(args.out / "metadata.csv", rows, list(rows[0].keys()))
+    write_label_csv(args.out / "class_labels_indices.csv", labels)
     speaker_info = {}
     for split in SPLITS:
         used = sorted({r["speaker"] for r in rows if r["split"] == split and r["speaker"]})

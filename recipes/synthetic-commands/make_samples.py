@@ -3,7 +3,8 @@
 Each clip is one command word, 1 s, 16 kHz mono 16-bit FLAC, clean (no added noise), at the
 synthesisers' default speed and pitch, centred in the window. The voices come from the test split
 that ``make_dataset.py --seed SEED`` makes, so a model trained on that dataset never heard them.
-Also writes ``manifest.csv`` (path,labels,split) and ``metadata.csv`` next to the clips.
+Also writes ``manifest.csv`` (path,labels,split), ``metadata.csv`` and the dataset's 22-class
+``class_labels_indices.csv`` next to the clips.
 
 Usage: ``python make_samples.py`` (writes ``samples/`` next to this script).
 """
@@ -27,6 +28,7 @@ from kws_audio import (
     split_voices,
     to_int16,
 )
+from make_dataset import class_labels, write_label_csv
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "samples"
 DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "stop", "go")
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    write_label_csv(args.out / "class_labels_indices.csv", class_labels(include_unknown=True))
     return 0
 
 

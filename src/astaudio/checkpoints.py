@@ -295,10 +295,12 @@ def _build_and_load(
         if redone or dropped:
             old = state_dict.get(dense + "weight")
             logger.warning(
-                "%s: classifier head re-initialised for %d labels (the checkpoint's has %s) "
-                "because num_labels/id2label was overridden; fine-tune it before use",
+                "%s: classifier head %s (the checkpoint's has %s labels) because "
+                "num_labels/id2label was overridden; fine-tune it before use",
                 source,
-                config.num_labels,
+                f"re-initialised for {config.num_labels} labels"
+                if config.num_labels
+                else "dense layer dropped (num_labels=0: logits are the pooled features)",
                 "?" if old is None else old.shape[0],
             )
             missing -= redone

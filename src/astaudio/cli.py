@@ -794,6 +794,7 @@ def run_finetune(args) -> int:
         train_spec, valid_spec, args.output_dir, model=args.model, train=train_config,
         model_config=_parse_model_config(args.model_config), resume=args.resume, device=args.device,
         progress=not args.quiet and sys.stderr.isatty(), cache_dir=args.cache_dir,
+        log_every=None if args.quiet else 50,
     )  # fmt: skip
     if not args.quiet:
         best = (

@@ -6,17 +6,19 @@ use_energy=False, window_type='hanning', num_mel_bins=128, dither=0.0, frame_shi
 computed here without torchaudio, for a whole batch of clips in one vectorised pass.
 
 Precision. The AudioSet checkpoints were trained on torchaudio's features, which torchaudio
-computes in float32, and float32 rounding is a visible part of them: in loud frames (around 100 dB
-between the strongest and the weakest mel bin), the weakest bins sit near the log floor and their
-float32 FFT error is a few percent of their energy. The exact (float64) features differ from
-torchaudio's by up to 7.3e-3 there on the Debian sound files; transformers' numpy fallback is
-float64 and misses by as much. So on CPU we repeat torchaudio's float32 arithmetic for everything
-up to and including the FFT (same operations in the same order, same FFT library, hence the same
-rounding), and do the mel projection, which is where a float32 sum would depend on the batch shape,
-in float64. That matches torchaudio to ~1e-6 in every bin. A GPU FFT rounds differently from the
-CPU one no matter what, so on CUDA the FFT, power and mel projection run in float64 (cheap for
-512-point transforms), leaving only torchaudio's own float32 error (max 5e-3 on those files, in
-near-floor bins). Devices without float64 (MPS) stay in float32.
+computes in float32, and float32 rounding is a visible part of them: in loud frames (about 100 dB
+between the strongest and the weakest mel bin) the weakest bins sit near the log floor, and the
+float32 FFT error (plus float32 DC removal, which cancels badly when the DC dominates) is a few
+percent of their energy. The exact (float64) features differ from torchaudio's by up to 7.3e-3
+there on the Debian sound files; transformers' numpy fallback is float64 and misses by as much.
+So on CPU we repeat torchaudio's float32 arithmetic up to and including the FFT (same operations
+in the same order, same FFT library, hence the same rounding): that matches torchaudio to ~1e-6
+in every bin. The mel projection, a weighted sum of non-negative powers (no cancellation), runs
+in float64, which makes it independent of the batch shape and immune to TF32/bf16 matmul
+settings. A GPU FFT rounds differently from the CPU one whatever we do, so on CUDA the FFT runs
+in float64 too (cheap for 512-point transforms), leaving only torchaudio's own float32 error
+(max 5e-3 on those files, in near-floor bins). MPS has no float64 and stays in float32.
+Long inputs are processed FRAMES_PER_CHUNK frames at a time (~200 MB of intermediates).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ LOW_FREQ = 20.0  # Hz, left edge of the lowest mel filter; the highest ends at N
 LOG_FLOOR = torch.finfo(torch.float32).eps  # 1.19e-7, Kaldi's floor on mel energies before log
 FRAME_LENGTH_MS = 25.0  # ms
 FRAME_SHIFT_MS = 10.0  # ms
-FRAMES_PER_CHUNK = 16384  # frames per pass (~150 MB of intermediates); bounds memory on long clips
+FRAMES_PER_CHUNK = 16384  # frames per pass (~200 MB of intermediates); bounds memory on long clips
 
 
 def frame_geometry(sampling_rate: int = SAMPLE_RATE) -> tuple[int, int, int]:
@@ -88,6 +90,19 @@ def _mel_filterbank_cached(
     # float32 is computed with the very operations of Kaldi/torchaudio's get_mel_banks (their
     # float32 rounding included); float64 with the same formula in float64.
     work = torch.float64 if dtype == torch.float64 else torch.float32
+    with torch.inference_mode(False):  # a cached inference tensor would break later autograd
+        banks = _kaldi_mel_banks(num_mel_bins, sampling_rate, n_fft, low_freq, high_freq, work)
+        return banks.to(device=device, dtype=dtype)  # (M, n_fft // 2 + 1)
+
+
+def _kaldi_mel_banks(
+    num_mel_bins: int,
+    sampling_rate: float,
+    n_fft: int,
+    low_freq: float,
+    high_freq: float,
+    work: torch.dtype,
+) -> Tensor:
     mel_low, mel_high = _kaldi_mel(low_freq), _kaldi_mel(high_freq)
     mel_delta = (mel_high - mel_low) / (num_mel_bins + 1)
     index = torch.arange(num_mel_bins, dtype=work).unsqueeze(1)  # (M, 1)
@@ -99,8 +114,7 @@ def _mel_filterbank_cached(
     rising = (bin_mel - left) / (centre - left)  # (M, K)
     falling = (right - bin_mel) / (right - centre)
     banks = torch.clamp(torch.minimum(rising, falling), min=0.0)
-    banks = F.pad(banks, (0, 1))  # the Nyquist bin gets no weight, as in Kaldi
-    return banks.to(device=device, dtype=dtype)  # (M, n_fft // 2 + 1)
+    return F.pad(banks, (0, 1))  # the Nyquist bin gets no weight, as in Kaldi
 
 
 def mel_filterbank(
@@ -146,11 +160,12 @@ def mel_filterbank(
 @functools.lru_cache(maxsize=16)
 def _hann_window(frame_length: int, device: torch.device) -> Tensor:
     # made on the CPU so every device gets torchaudio's exact float32 values
-    return torch.hann_window(frame_length, periodic=False, dtype=torch.float32).to(device)
+    with torch.inference_mode(False):
+        return torch.hann_window(frame_length, periodic=False, dtype=torch.float32).to(device)
 
 
 def _spectral_dtype(device: torch.device) -> torch.dtype:
-    """Precision of the FFT, power spectrum and mel projection (see the module docstring)."""
+    """Precision of the FFT and power spectrum (see the module docstring)."""
     if device.type == "cpu":
         return torch.float32  # torchaudio's own precision and FFT: same rounding
     if device.type == "mps":
@@ -166,17 +181,26 @@ def _no_autocast(device: torch.device):
 
 def _log_mel_frames(frames: Tensor, window: Tensor, banks: Tensor, n_fft: int) -> Tensor:
     """Log-mel energies of raw float32 frames (B, T, L) -> (B, T, M) float32."""
-    # DC removal, pre-emphasis and window in float32, operation by operation as torchaudio does
-    frames = frames - frames.mean(dim=-1, keepdim=True)
-    previous = torch.cat((frames[..., :1], frames[..., :-1]), dim=-1)  # x[-1] := x[0]
-    frames = frames - PREEMPHASIS * previous
-    frames = frames * window  # (B, T, L)
-    spectral = _spectral_dtype(frames.device)
-    spectrum = torch.fft.rfft(frames.to(spectral), n=n_fft)  # zero-padded to n_fft: (B, T, K)
-    power = torch.view_as_real(spectrum).square().sum(-1)  # re^2 + im^2, cheaper than abs()^2
+    length = frames.shape[-1]
+    # DC removal, pre-emphasis and window in float32, rounding op by op as torchaudio does
+    if frames.requires_grad:  # out= ops don't record autograd: same arithmetic, out of place
+        x = frames - frames.mean(dim=-1, keepdim=True)
+        previous = PREEMPHASIS * torch.cat((x[..., :1], x[..., :-1]), dim=-1)
+        padded = F.pad((x - previous) * window, (0, n_fft - length))
+    else:  # fewer passes over memory
+        padded = frames.new_zeros(*frames.shape[:-1], n_fft)  # (B, T, n_fft), zeros past L
+        x = padded[..., :length]
+        torch.sub(frames, frames.mean(dim=-1, keepdim=True), out=x)
+        previous = torch.empty_like(x)  # 0.97 * x[i - 1], with x[-1] := x[0]
+        torch.mul(x[..., :-1], PREEMPHASIS, out=previous[..., 1:])
+        torch.mul(x[..., :1], PREEMPHASIS, out=previous[..., :1])
+        x.sub_(previous).mul_(window)
+    spectrum = torch.fft.rfft(padded.to(_spectral_dtype(frames.device)))  # (B, T, K)
+    power = spectrum.real.square() + spectrum.imag.square()
+    # float64 products: immune to TF32/bf16 matmul settings and to the batch shape
     mel_dtype = torch.float32 if frames.device.type == "mps" else torch.float64
     energies = torch.matmul(power.to(mel_dtype), banks.to(mel_dtype).T)  # (B, T, M)
-    return energies.clamp_min(LOG_FLOOR).log().to(torch.float32)
+    return energies.to(torch.float32).clamp_min(LOG_FLOOR).log()
 
 
 def _check_lengths(lengths, batch: int, num_samples: int, device: torch.device) -> Tensor:
@@ -324,13 +348,13 @@ class BatchFeature(dict):
     def convert_to_tensors(self, tensor_type: str | None = None) -> BatchFeature:
         """Turn every value into a "pt", "np" or "tf" tensor, in place (None leaves them)."""
         kind = _tensor_kind(tensor_type)
+        if kind == "tf":
+            _import_tensorflow()
         if kind is not None:
             for key, value in self.items():
                 try:
                     self[key] = _convert(value, kind)
                 except (ValueError, RuntimeError, TypeError) as exc:
-                    if "TensorFlow" in str(exc):
-                        raise
                     raise ValueError(
                         f"can't make one {kind} tensor of {key!r} (clips of unequal shape?): {exc}"
                     ) from None
@@ -400,9 +424,9 @@ def _as_batch(raw_speech, device: torch.device | None) -> tuple[Tensor, Tensor]:
         if device is None:  # tensors on a GPU keep the work there
             device = next((c.device for c in clips if c.device.type != "cpu"), clips[0].device)
         lengths = torch.tensor([clip.shape[0] for clip in clips], dtype=torch.long)
-        waveforms = torch.nn.utils.rnn.pad_sequence(
-            [clip.to(device) for clip in clips], batch_first=True
-        )  # (B, N), zeros after each clip
+        waveforms = torch.zeros(len(clips), int(lengths.max()), device=device)  # (B, N)
+        for row, clip in zip(waveforms, clips, strict=True):  # zeros after each clip
+            row[: clip.shape[0]] = clip
     else:
         raise TypeError(
             "raw_speech must be a numpy array, a torch tensor, or a list of floats/arrays/"
@@ -425,6 +449,9 @@ class ASTFeatureExtractor:
     ``ASTFeatureExtractor``. Each clip becomes ``max_length`` frames (25 ms, every 10 ms) of
     ``num_mel_bins`` log-mel energies, padded at the end with ``padding_value`` or truncated,
     then normalised as (x - mean) / (2 std) (padded frames too, as transformers does).
+    (transformers pads with 0.0 whatever ``padding_value`` says; at the default 0.0 the two agree.)
+    The log-mels equal torchaudio's ``kaldi.fbank`` (the original recipe) to ~1e-6; transformers'
+    own numpy fallback differs from torchaudio by up to ~7e-3 before normalisation.
     Unknown keyword arguments are kept and written back by ``save_pretrained``.
     """
 

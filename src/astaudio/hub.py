@@ -82,8 +82,8 @@ def resolve_file(
     if looks_like_local_path(text):
         raise ModelNotFoundError(f"{text}: no such model folder")
 
-    from huggingface_hub import hf_hub_download
     from huggingface_hub import errors as hub_errors
+    from huggingface_hub import hf_hub_download
 
     offline = local_files_only or _hub_offline()
     try:

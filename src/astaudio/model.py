@@ -385,11 +385,41 @@ class ASTPreTrainedModel(nn.Module):
         return save_pretrained(self, folder, safe_serialization=safe_serialization)
 
     @classmethod
-    def from_pretrained(cls, model: str | os.PathLike, **kwargs: Any):
-        """Load a model folder or hub id; see :func:`astaudio.checkpoints.load_pretrained`."""
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        ignore_mismatched_sizes: bool = False,
+        torch_dtype: torch.dtype | str | None = None,
+        dtype: torch.dtype | str | None = None,
+        config: ASTConfig | None = None,
+        **config_overrides: Any,
+    ):
+        """Load a model folder or hub id (config.json + weights), in eval mode.
+
+        ``config_overrides`` change config fields: ``num_labels=10`` gives a new head (with a
+        warning), ``max_length=128`` adapts the position embeddings. See
+        :func:`astaudio.checkpoints.load_pretrained`.
+        """
         from .checkpoints import load_pretrained
 
-        return load_pretrained(cls, model, **kwargs)
+        return load_pretrained(
+            cls,
+            pretrained_model_name_or_path,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            ignore_mismatched_sizes=ignore_mismatched_sizes,
+            torch_dtype=torch_dtype,
+            dtype=dtype,
+            config=config,
+            **config_overrides,
+        )
 
     @classmethod
     def from_original_checkpoint(

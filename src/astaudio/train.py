@@ -16,6 +16,8 @@ import math
 import os
 import random
 import shutil
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,8 +260,12 @@ def finetune(
     progress: bool = True,
     max_steps_per_epoch: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    log_every: int | None = None,
 ) -> RunState:
-    """Train and validate; returns the final RunState. See the module docstring."""
+    """Train and validate; returns the final RunState. See the module docstring.
+
+    progress: a tqdm bar per epoch; log_every: without a bar, a line on stderr every N batches.
+    """
     from tqdm import tqdm
 
     run = Path(output_dir)
@@ -338,6 +344,7 @@ def finetune(
                             num_workers=train.num_workers, drop_last=True)  # fmt: skip
         model_for_step.train()
         losses = []
+        epoch_start = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch}/{train.epochs}", disable=not (progress and ddp.main),
                    dynamic_ncols=True)  # fmt: skip
         for step_in_epoch, batch in enumerate(bar):
@@ -375,6 +382,11 @@ def finetune(
             bar.set_postfix(
                 loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}"
             )
+            if log_every and ddp.main and bar.disable and (step_in_epoch + 1) % log_every == 0:
+                rate = (step_in_epoch + 1) / (time.perf_counter() - epoch_start)
+                print(f"epoch {epoch} batch {step_in_epoch + 1}/{len(loader)} "
+                      f"loss {np.mean(losses[-log_every:]):.4f} ({rate:.2f} batches/s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
         scheduler.step()
         state.epoch = epoch
         row: dict[str, Any] = {"epoch": epoch, "step": state.global_step, "train_loss": float(np.mean(losses)),

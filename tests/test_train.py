@@ -1,0 +1,219 @@
+"""Fine-tuning end to end on a small real dataset spoken by espeak-ng voices."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from astaudio.cli import main
+from astaudio.data import load_dataset_spec
+from astaudio.train import EpochSampler, preset_config
+
+WORDS = ["yes", "no", "stop", "seven"]
+TRAIN_VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us+f3",
+                "en-gb+m3", "en-us+f2", "en-gb-x-gbclan+f4", "en+m5"]  # fmt: skip
+VALID_VOICES = ["en-gb-x-gbcwmd", "en-us+m2", "en+f5", "en-gb-x-gbcwmd+f1", "en-us+m6", "en+klatt3"]
+TINY = ["hidden_size=64", "num_hidden_layers=2", "num_attention_heads=4", "intermediate_size=128"]
+
+
+def speak(path, word, voice, speed):
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), word],
+                   check=True, capture_output=True)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def keywords(tmp_path_factory):
+    """A CSV manifest of 4 words x voices x 2 speeds; validation voices never used in training."""
+    root = tmp_path_factory.mktemp("keywords")
+    rows = []
+    for split, voices in (("train", TRAIN_VOICES), ("valid", VALID_VOICES)):
+        for voice in voices:
+            for speed in (140, 190):
+                for word in WORDS:
+                    name = f"{word}/{voice.replace('+', '_')}_{speed}.wav"
+                    (root / word).mkdir(exist_ok=True)
+                    speak(root / name, word, voice, speed)
+                    rows.append({"path": name, "labels": word, "split": split})
+    (root / "not_audio.wav").write_text("this is text")
+    rows.insert(5, {"path": "not_audio.wav", "labels": "yes", "split": "train"})
+    with open(root / "manifest.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["path", "labels", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / "manifest.csv"
+
+
+def tune_args(manifest, run, *extra):
+    return ["finetune", "--model-config", *TINY, "--train", str(manifest), "--output-dir", str(run),
+            "--preset", "speechcommands", "--max-length", "100", "--batch-size", "8", "--lr", "1e-3", "--loss", "ce",
+            "--mixup", "0", "--freqm", "0", "--timem", "0", "--no-noise", "--scheduler-start", "100",
+            "--workers", "0", "--quiet", *extra]  # fmt: skip
+
+
+def test_loss_falls_and_accuracy_rises_well_above_chance(keywords, tmp_path, capsys):
+    run = tmp_path / "run"
+    torch.set_num_threads(2)
+    code = main(tune_args(keywords, run, "--epochs", "10", "--seed", "1"))
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "dropped" in err and "not_audio.wav" in err  # the bad file is reported, training went on
+    assert "not_audio.wav" in (run / "dropped_files.txt").read_text()
+    with open(run / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    losses = [float(r["train_loss"]) for r in rows]
+    accuracy = [float(r["accuracy"]) for r in rows]
+    assert len(rows) == 10
+    assert np.mean(losses[-3:]) < 0.75 * np.mean(losses[:2]), losses
+    # 48 clips of 6 unseen voices, chance 0.25: 0.45 or more by luck has probability ~1e-3
+    assert max(accuracy) >= 0.45, accuracy
+    assert float(rows[-1]["valid_loss"]) < float(rows[0]["valid_loss"])
+    for folder in ("best", "last", "checkpoints/epoch-010"):
+        assert (run / folder / "model.safetensors").is_file()
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # the trained model evaluates the same from the command line, with a confusion matrix
+    code = main(["evaluate", str(run / "best"), "--data", str(keywords), "--split", "valid",
+                 "--json", "-o", str(tmp_path / "eval"), "--workers", "0"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    best_row = rows[int(np.argmax(accuracy))]
+    assert report["models"][str(run / "best")]["accuracy"] == pytest.approx(
+        float(best_row["accuracy"])
+    )
+    assert (tmp_path / "eval" / "confusion_model0.csv").is_file()
+
+
+def test_resume_after_sigkill_reaches_identical_weights(keywords, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [
+        sys.executable,
+        "-m",
+        "astaudio",
+        *tune_args(keywords, "RUN", "--epochs", "3", "--seed", "3"),
+    ]
+
+    def command(run):
+        return [str(run) if part == "RUN" else part for part in base]
+
+    whole = tmp_path / "whole"
+    subprocess.run(command(whole), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoints" / "epoch-001" / "trainer_state.pt").exists():
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "checkpoints" / "epoch-003").exists()
+    subprocess.run(command(killed) + ["--resume"], check=True, env=env, capture_output=True)
+
+    expected = load_file(whole / "last" / "model.safetensors")
+    resumed = load_file(killed / "last" / "model.safetensors")
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        assert torch.equal(expected[key], resumed[key]), key
+
+
+def test_two_process_ddp_equals_one_process(keywords, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = tune_args(keywords, "RUN", "--epochs", "1", "--seed", "5")
+    single, double = tmp_path / "single", tmp_path / "double"
+    subprocess.run([sys.executable, "-m", "astaudio", *[str(single) if a == "RUN" else a for a in args]],
+                   check=True, env=env, capture_output=True)  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--master_port", "29531", "-m", "astaudio"]  # fmt: skip
+    result = subprocess.run([*torchrun, *[str(double) if a == "RUN" else a for a in args]],
+                            env=env, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    one = load_file(single / "last" / "model.safetensors")
+    two = load_file(double / "last" / "model.safetensors")
+    moved = max((one[k] - load_file(single / "checkpoints" / "epoch-001" / "model.safetensors")[k]).abs().max()
+                for k in one)  # fmt: skip
+    # Adam turns summation-order rounding (~1e-9) of near-zero gradients into steps up to ~3e-5
+    # softmax is blind to the key bias, so its gradient is pure rounding noise that Adam scales
+    # to full-size steps: it can't agree between any two summation orders, and doesn't matter
+    compared = [k for k in one if not k.endswith("attention.attention.key.bias")]
+    assert len(compared) > 20
+    for key in compared:
+        torch.testing.assert_close(two[key], one[key], atol=1e-4, rtol=1e-3, msg=key)
+    assert moved == 0  # last/ is the final epoch's checkpoint
+
+
+def test_epoch_sampler_deals_global_batches_across_processes():
+    whole = list(EpochSampler(40, 8, seed=2))
+    parts = [list(EpochSampler(40, 8, seed=2, rank=r, world=2)) for r in range(2)]
+    for batch in range(5):
+        merged = sorted(parts[0][batch * 4 : batch * 4 + 4] + parts[1][batch * 4 : batch * 4 + 4])
+        assert merged == sorted(whole[batch * 8 : batch * 8 + 8])
+    sampler = EpochSampler(40, 8, seed=2)
+    sampler.set_epoch(1)
+    first = list(sampler)
+    sampler.set_epoch(2)
+    assert first != list(sampler) and sorted(first) == list(range(40))
+    with pytest.raises(ValueError, match="divisible"):
+        EpochSampler(40, 7, seed=0, world=2)
+
+
+def test_presets_carry_the_ast_recipes():
+    audioset = preset_config("audioset")
+    assert (audioset.lr, audioset.batch_size, audioset.freqm, audioset.timem, audioset.mixup) == (
+        1e-5,
+        12,
+        48,
+        192,
+        0.5,
+    )
+    assert audioset.balanced and audioset.warmup and audioset.max_length == 1024
+    esc = preset_config("esc50", lr=3e-5)
+    assert (esc.lr, esc.max_length, esc.freqm, esc.timem, esc.loss) == (3e-5, 512, 24, 96, "ce")
+    sc = preset_config("speechcommands")
+    assert (sc.max_length, sc.mixup, sc.noise, sc.mean, sc.std) == (
+        128,
+        0.6,
+        True,
+        -6.845978,
+        5.5654526,
+    )
+    with pytest.raises(ValueError, match="preset"):
+        preset_config("librispeech")
+
+
+def test_average_checkpoints(tmp_path, capsys):
+    from conftest import tiny_config
+
+    from astaudio import ASTForAudioClassification
+
+    run = tmp_path / "run"
+    states = []
+    for epoch in (1, 2, 3):
+        torch.manual_seed(epoch)
+        model = ASTForAudioClassification(tiny_config())
+        model.save_pretrained(run / "checkpoints" / f"epoch-{epoch:03d}")
+        states.append(model.state_dict())
+    assert (
+        main(["average-checkpoints", str(run), "--epochs", "2-3", "-o", str(tmp_path / "avg")]) == 0
+    )
+    averaged = load_file(tmp_path / "avg" / "model.safetensors")
+    for key, value in averaged.items():
+        torch.testing.assert_close(value, (states[1][key] + states[2][key]) / 2)
+    assert (
+        main(["average-checkpoints", str(run), "--epochs", "3-5", "-o", str(tmp_path / "x")]) == 2
+    )
+    assert "epoch-004" in capsys.readouterr().err
+
+
+def test_manifest_splits_are_used(keywords):
+    train = load_dataset_spec(keywords, split="train")
+    valid = load_dataset_spec(keywords, split="valid")
+    assert train.labels == valid.labels == sorted(WORDS)
+    assert len(valid.items) == len(VALID_VOICES) * 2 * len(WORDS)
