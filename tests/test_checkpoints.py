@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import pickle
@@ -11,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -597,3 +599,30 @@ def test_init_from_deit():
         init_from_deit(ASTModel(ASTConfig(**{**TINY, "intermediate_size": 64})), deit)
     with pytest.raises(CheckpointError, match="not a distilled DeiT"):
         init_from_deit(config, {k: v for k, v in deit.items() if k != "dist_token"})
+
+
+def test_convert_command_writes_a_folder_transformers_loads(original, tmp_path):
+    from astaudio.cli import main
+
+    hf, path = original
+    names = ["Speech", 'Dog, "woof"', "Bell (church)", "Rain", "Wind", "Car", "Silence"]
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "mid", "display_name"])
+        writer.writerows([i, f"/m/{i:04d}", name] for i, name in enumerate(names))
+    out = tmp_path / "converted"
+    code = main(["convert", str(path), "-o", str(out), "--labels", str(labels), "--stride", "12", "8",
+                 "--max-length", "72", "--num-mel-bins", "40", "--mean", "-5.5", "--std", "3.0"])  # fmt: skip
+    assert code == 0
+    theirs = transformers.ASTForAudioClassification.from_pretrained(out).eval()
+    x = spectrogram(ORIGINAL_STYLE)
+    assert_close(logits_of(theirs, x), logits_of(hf, x), "converted folder in transformers")
+    assert theirs.config.id2label == dict(enumerate(names))
+    extractor = transformers.ASTFeatureExtractor.from_pretrained(out)
+    assert (extractor.mean, extractor.std, extractor.max_length) == (-5.5, 3.0, 72)
+    assert ASTForAudioClassification.from_pretrained(out).config.time_stride == 8
+    # labels that don't fit the head: one clear line, exit status 1
+    assert main(["convert", str(path), "-o", str(tmp_path / "bad"), "--labels",
+                 str(SHARED_DATA / "esc_class_labels_indices.csv"), "--stride", "12", "8",
+                 "--max-length", "72", "--num-mel-bins", "40"]) == 1  # fmt: skip

@@ -683,3 +683,45 @@ __all__ = [
     "normalize_key_names",
     "save_pretrained",
 ]
+
+
+def convert_original_checkpoint(
+    checkpoint: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    labels_csv: str | os.PathLike | None = None,
+    frequency_stride: int = 10,
+    time_stride: int = 10,
+    max_length: int = 1024,
+    num_mel_bins: int = 128,
+    mean: float | None = None,
+    std: float | None = None,
+) -> Path:
+    """An original AST .pth -> a transformers-format folder (config.json, model.safetensors,
+    preprocessor_config.json) that astaudio and transformers both load.
+
+    labels_csv: the recipe's class_labels_indices.csv, whose display names become id2label.
+    mean/std: the recipe's normalisation (default: AudioSet's).
+    """
+    from .data import read_label_csv
+    from .features import ASTFeatureExtractor
+    from .model import ASTForAudioClassification
+
+    overrides: dict[str, Any] = dict(
+        frequency_stride=frequency_stride, time_stride=time_stride,
+        max_length=max_length, num_mel_bins=num_mel_bins,
+    )  # fmt: skip
+    if labels_csv is not None:
+        overrides["id2label"] = {
+            info.index: info.display_name for info in read_label_csv(labels_csv)
+        }
+    model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)
+    extractor_args: dict[str, Any] = dict(num_mel_bins=num_mel_bins, max_length=max_length)
+    if mean is not None:
+        extractor_args["mean"] = mean
+    if std is not None:
+        extractor_args["std"] = std
+    folder = Path(output)
+    model.save_pretrained(folder)
+    ASTFeatureExtractor(**extractor_args).save_pretrained(folder)
+    return folder

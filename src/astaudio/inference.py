@@ -157,7 +157,11 @@ class AudioClassifier:
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         activation: Activation | None = None,
+        backend: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ):
+        """backend: runs the network instead of `model` (e.g. an ONNX Runtime session):
+        features (B, max_length, mel) -> (logits (B, num_labels), pooled (B, hidden))."""
+        self.backend = backend
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
@@ -293,6 +297,9 @@ class AudioClassifier:
         features = self.feature_extractor.extract(
             waveforms.to(self.device), lengths.to(self.device)
         )
+        if self.backend is not None:
+            logits, pooled = self.backend(features)
+            return logits.float(), pooled.float(), None
         backbone = self.model.audio_spectrogram_transformer(features.to(self.dtype))
         logits = self.model.classifier(backbone.pooler_output)
         hidden = backbone.last_hidden_state if tokens else None

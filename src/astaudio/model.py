@@ -490,8 +490,12 @@ class ASTModel(ASTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> ASTModelOutput | tuple:
         """input_values: (B, max_length, num_mel_bins) log-mel features.
+
+        attention_mask: accepted so that `model(**extractor(..., return_attention_mask=True))`
+        works, and ignored: AST attends to every patch, padded frames included, as it was trained.
 
         head_mask: (heads,) or (layers, heads) multipliers of the attention probabilities
         (1 keeps a head, 0 silences it). Returns :class:`ASTModelOutput`, or its to_tuple()
@@ -541,6 +545,7 @@ class ASTForAudioClassification(ASTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> ASTClassifierOutput | tuple:
         """input_values: (B, max_length, num_mel_bins). labels: (B,) class indices
         (single-label), (B, num_labels) floats (multi-label, BCE-with-logits), or (B,) /
