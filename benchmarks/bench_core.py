@@ -75,6 +75,24 @@ def bench_features(device: str, repeats: int, clips: int = 16, seconds: float = 
     }
 
 
+def bench_features_one_thread(repeats: int, clips: int) -> dict:
+    """The feature benchmark with torch and numpy's BLAS held to one thread each.
+
+    On a shared machine (more runnable threads than cores) torch's multi-threaded ops stall
+    waiting for descheduled workers, while transformers' numpy path is mostly single-threaded:
+    one thread each compares the two implementations core for core.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            return bench_features("cpu", repeats, clips=clips)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _transformers_fbank_backend() -> str:
     from transformers.utils import is_speech_available
 
@@ -133,6 +151,46 @@ def _on_disk_state_dict(model) -> dict:
         return load_file(f"{folder}/model.safetensors")
 
 
+def _feature_row(features: dict, label: str) -> dict:
+    return {
+        "what": f"Feature extraction, {features['clips']} x 10 s clips, {label} (clips/s)",
+        "astaudio": f"{features['astaudio_clips_per_s']:.1f}",
+        "reference": f"{features['transformers_clips_per_s']:.1f}",
+        "ratio": features["ratio"],
+        "target": f">= {FEATURES_TARGET:g}x",
+        "met": features["ratio"] >= FEATURES_TARGET,
+    }
+
+
+def summary_rows(report: dict) -> list[dict]:
+    """Rows of run_all's table: what, astaudio, transformers, ratio, target, met."""
+    model, matmul = report["model"], report["fp32_matmul_tflops"]
+    rows = [_feature_row(report["features"], "default threads")]
+    if "features_1_thread" in report:
+        rows.append(_feature_row(report["features_1_thread"], "torch and BLAS at 1 thread"))
+    rows.append(
+        {
+            "what": f"Model forward, batch {model['batch']}, fp32 (clips/s)",
+            "astaudio": f"{model['astaudio_clips_per_s']:.3f}",
+            "reference": f"{model['transformers_clips_per_s']:.3f}",
+            "ratio": model["ratio"],
+            "target": f">= {MODEL_TARGET:g}x",
+            "met": model["ratio"] >= MODEL_TARGET,
+        }
+    )
+    rows.append(
+        {
+            "what": f"Model forward, share of the measured fp32 matmul rate ({matmul:.3f} TFLOP/s)",
+            "astaudio": f"{model['astaudio_fraction_of_matmul']:.0%}",
+            "reference": f"{model['transformers_fraction_of_matmul']:.0%}",
+            "ratio": None,
+            "target": "",
+            "met": None,
+        }
+    )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=default_device(), choices=["cpu", "cuda"])
@@ -153,12 +211,15 @@ def main() -> None:
     report = {"command": command_line(), "quick": args.quick, "machine": machine_info(args.device)}
     report["fp32_matmul_tflops"] = matmul_tflops(args.device)
     report["features"] = bench_features(args.device, feature_repeats, clips=clips)
+    if args.device == "cpu":
+        report["features_1_thread"] = bench_features_one_thread(feature_repeats, clips)
     model = bench_model(args.device, repeats, batch=batch)
     model["astaudio_fraction_of_matmul"] = model["astaudio_tflops"] / report["fp32_matmul_tflops"]
     model["transformers_fraction_of_matmul"] = (
         model["transformers_tflops"] / report["fp32_matmul_tflops"]
     )
     report["model"] = model
+    report["summary_rows"] = summary_rows(report)
     report["fp32_matmul_tflops_after"] = matmul_tflops(args.device)
     report["machine"]["load_average_at_end"] = machine_info(args.device)["load_average_1_5_15min"]
     print(json.dumps(report, indent=2))

@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", metavar="MODEL", help="hub id, folder or bundled name")
     info.set_defaults(run=run_info)
 
+    from .export import add_backend_arguments, add_export_parser
+
+    for command in (classify, embed, plot):
+        add_backend_arguments(command)
+    add_export_parser(commands)
+
     _add_training_commands(commands)
     return parser
 
@@ -325,7 +331,13 @@ def _add_training_commands(commands) -> None:
         "--warmup",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="linear warm-up over 1000 steps",
+        help="linear learning-rate warm-up",
+    )
+    tune.add_argument(
+        "--warmup-steps",
+        type=_positive_int,
+        default=None,
+        help="length of the warm-up in optimizer steps (default: 1000, as AST)",
     )
     tune.add_argument(
         "--noise",
@@ -474,16 +486,9 @@ def _output_path(output_dir: Path, item, root: Path | None, ext: str) -> Path:
 
 
 def _load_classifier(args):
-    from .inference import AudioClassifier
+    from .export import classifier_from_args
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    return AudioClassifier.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype,
-        activation=None if getattr(args, "activation", "auto") == "auto" else args.activation,
-    )  # fmt: skip
+    return classifier_from_args(args)
 
 
 def _durations(items: list) -> list[float]:
@@ -760,7 +765,7 @@ def run_finetune(args) -> int:
     overrides = {name: getattr(args, name) for name in (
         "lr", "batch_size", "epochs", "scheduler_start", "scheduler_step", "scheduler_decay",
         "weight_decay", "freqm", "timem", "mixup", "max_length", "mean", "std", "grad_accum",
-        "clip_grad", "seed", "loss", "metric", "warmup", "noise", "balanced", "amp")}  # fmt: skip
+        "clip_grad", "seed", "loss", "metric", "warmup", "warmup_steps", "noise", "balanced", "amp")}  # fmt: skip
     overrides["num_workers"] = args.workers
     if args.wa:
         overrides["wa_start"], overrides["wa_end"] = args.wa

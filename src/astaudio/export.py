@@ -19,6 +19,7 @@ whose power spectra span ~15 orders of magnitude, and the Conv patch embedding s
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import warnings
@@ -34,7 +35,13 @@ from torch import Tensor, nn
 from .config import ASTConfig
 from .errors import AstAudioError, ModelNotFoundError
 from .features import LOG_FLOOR, PREEMPHASIS, ASTFeatureExtractor, frame_geometry, mel_filterbank
-from .inference import PREPROCESSOR_NAME, AudioClassifier, load_feature_extractor
+from .hub import resolve_file
+from .inference import (
+    PREPROCESSOR_NAME,
+    AudioClassifier,
+    load_feature_extractor,
+    resolve_device,
+)
 from .model import ASTForAudioClassification
 
 ONNX_NAME = "model.onnx"
@@ -89,11 +96,13 @@ class WaveformFrontEnd(nn.Module):
         self.num_frames = extractor.max_length
         self.pieces = math.ceil(frame_length / frame_shift)  # rows of frame_shift per frame
         self.padding_value = extractor.padding_value
-        self.normalize = extractor.normalize if extractor.do_normalize else None
+        self.do_normalize = extractor.do_normalize
+        self.mean, self.std = extractor.mean, extractor.std
         bins = n_fft // 2 + 1
-        angle = (
-            2 * math.pi * torch.outer(torch.arange(frame_length), torch.arange(bins)) / n_fft
-        ).double()  # (L, K); samples past L are the FFT's zero padding
+        # (L, K) in float64: n * k reaches 1e5, beyond float32's exact phase; n * k mod n_fft
+        # keeps the angle small. Samples past L are the FFT's zero padding.
+        products = torch.outer(torch.arange(frame_length), torch.arange(bins)) % n_fft
+        angle = products.double() * (2 * math.pi / n_fft)
         basis = torch.cat([angle.cos(), -angle.sin()], dim=1)  # (L, 2K): real | imaginary
         self.register_buffer("dft_basis", basis.float(), persistent=False)
         window = torch.hann_window(frame_length, periodic=False, dtype=torch.float32)
@@ -110,9 +119,8 @@ class WaveformFrontEnd(nn.Module):
         span = rows * self.frame_shift  # samples covered by the T frames, rounded up to rows
         padded = F.pad(waveform, (0, span))[:, :span]  # (B, span), zeros past the clip
         grid = padded.reshape(-1, rows, self.frame_shift)  # (B, rows, shift)
-        frames = torch.cat(
-            [grid[:, j : j + self.num_frames] for j in range(self.pieces)], dim=-1
-        )[..., : self.frame_length]  # (B, T, L): frame t starts at sample t * shift
+        shifted = [grid[:, j : j + self.num_frames] for j in range(self.pieces)]  # (B, T, shift)
+        frames = torch.cat(shifted, dim=-1)[..., : self.frame_length]  # (B, T, L), t * shift on
         # float32 arithmetic in torchaudio's order (see astaudio.features)
         x = frames - frames.mean(dim=-1, keepdim=True)
         x = (x - PREEMPHASIS * torch.cat((x[..., :1], x[..., :-1]), dim=-1)) * self.window
@@ -125,7 +133,9 @@ class WaveformFrontEnd(nn.Module):
         real_frame = inside[0].index_select(0, self.last_sample) > 0  # (T,)
         padding = torch.full_like(log_mel[:1, :1, :1], self.padding_value)
         features = torch.where(real_frame[None, :, None], log_mel, padding)
-        return self.normalize(features) if self.normalize is not None else features
+        if self.do_normalize:
+            features = (features - self.mean) / (2 * self.std)  # as ASTFeatureExtractor.normalize
+        return features
 
 
 class _FeaturesGraph(nn.Module):
@@ -162,7 +172,9 @@ def _extractor_for(model: ASTForAudioClassification, folder: Path, extractor):
     if extractor is None:
         extractor = load_feature_extractor(folder, config) if folder.is_dir() else None
     if extractor is None:
-        extractor = ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length)
+        extractor = ASTFeatureExtractor(
+            num_mel_bins=config.num_mel_bins, max_length=config.max_length
+        )
     if (extractor.num_mel_bins, extractor.max_length) != (config.num_mel_bins, config.max_length):
         raise ValueError(
             f"the feature extractor makes {extractor.max_length} x {extractor.num_mel_bins} "
@@ -212,15 +224,16 @@ def export_onnx(
     was_training = network.training
     network.eval()
     batch = 2 if dynamic_batch else 1  # 2, so that no size is traced as a constant 1
+    generator = torch.Generator().manual_seed(0)  # leaves the global random state alone
     if with_features:
         graph: nn.Module = _WaveformGraph(network, extractor)
         frame_length, frame_shift, _ = frame_geometry(extractor.sampling_rate)
         samples = (config.max_length - 1) * frame_shift + frame_length
-        example = torch.randn(batch, samples) * 0.1
+        example = 0.1 * torch.randn(batch, samples, generator=generator)
         input_name, axes = "waveform", {0: "batch", 1: "samples"}
     else:
         graph = _FeaturesGraph(network)
-        example = torch.randn(batch, config.max_length, config.num_mel_bins)
+        example = torch.randn(batch, config.max_length, config.num_mel_bins, generator=generator)
         input_name, axes = "input_values", {0: "batch"}
     if not dynamic_batch:
         axes.pop(0)
@@ -231,6 +244,7 @@ def export_onnx(
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks, constant
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter
+            warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # strided Slice
             torch.onnx.export(
                 graph, (example,), str(path), dynamo=False, opset_version=opset,
                 input_names=[input_name], output_names=["logits", "pooled"],
@@ -258,16 +272,20 @@ def verify_onnx(
     config = model.config
     extractor = _extractor_for(model, Path(path).parent, feature_extractor)
     if backend.input_name == "waveform":
-        inputs = torch.randn(batch, round(1.5 * extractor.sampling_rate), generator=generator)
-        features = extractor.extract(inputs * 0.1)
-        inputs = inputs * 0.1
+        samples = round(1.5 * extractor.sampling_rate)  # 1.5 s: real frames, then padding
+        inputs = 0.1 * torch.randn(batch, samples, generator=generator)
+        features = extractor.extract(inputs)
     else:
         inputs = torch.randn(batch, config.max_length, config.num_mel_bins, generator=generator)
         features = inputs
-    with torch.inference_mode():
-        expected_logits, expected_pooled = _FeaturesGraph(model.eval())(
-            features.to(device=model.device, dtype=model.dtype)
-        )
+    was_training = model.training
+    try:
+        with torch.inference_mode():
+            expected_logits, expected_pooled = _FeaturesGraph(model.eval())(
+                features.to(device=model.device, dtype=model.dtype)
+            )
+    finally:
+        model.train(was_training)
     logits, pooled = backend(inputs)
     return {
         "logits": float((logits - expected_logits.float().cpu()).abs().max()),
@@ -326,7 +344,9 @@ class OnnxBackend:
         step = self.fixed_batch or max(len(array), 1)
         logits, pooled = [], []
         for start in range(0, len(array), step):
-            out = self.session.run(["logits", "pooled"], {self.input_name: array[start : start + step]})
+            out = self.session.run(
+                ["logits", "pooled"], {self.input_name: array[start : start + step]}
+            )
             logits.append(out[0])
             pooled.append(out[1])
         return (
@@ -363,8 +383,6 @@ def onnx_file(model: str | os.PathLike, quantized: bool = False, **hub_kwargs: A
         if not path.is_file():
             raise ModelNotFoundError(f"{path}: no such ONNX file")
         return path
-    from .hub import resolve_file
-
     name = Path(ONNX_NAME).stem + (QUANTIZED_SUFFIX if quantized else "") + ".onnx"
     path = resolve_file(model, name, required=False, **hub_kwargs)
     if path is None:
@@ -397,8 +415,6 @@ def load_onnx_classifier(
     folder = path.parent if os.fspath(model).endswith(".onnx") else model
     config = ASTConfig.from_pretrained(folder, **hub_kwargs)
     extractor = load_feature_extractor(folder, config, **hub_kwargs)
-    from .inference import resolve_device
-
     torch_device = resolve_device(device)
     if providers is None:
         providers = ["CPUExecutionProvider"]
@@ -462,8 +478,146 @@ def quantize_onnx_int8(
     onnx_out = Path(onnx_out)
     graph = onnx.load(str(onnx_in), load_external_data=False)
     front_end = [n.name for n in graph.graph.node if n.name.startswith(FRONT_END_SCOPE)]
-    quantize_dynamic(
-        onnx_in, onnx_out, op_types_to_quantize=["MatMul"], per_channel=per_channel,
-        reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=front_end,
-    )  # fmt: skip
+    # ORT logs a hint on the root logger to run its optional pre-pass (shape inference and
+    # graph optimisation), which we skip: it would only be noise in every export
+    hint = _DropLogRecords("Please consider to run pre-processing")
+    logging.getLogger().addFilter(hint)
+    try:
+        quantize_dynamic(
+            onnx_in, onnx_out, op_types_to_quantize=["MatMul"], per_channel=per_channel,
+            reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=front_end,
+        )  # fmt: skip
+    finally:
+        logging.getLogger().removeFilter(hint)
     return onnx_out
+
+
+class _DropLogRecords(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+# -- command line (wired into astaudio.cli) -------------------------------------------------
+def _usage_error(message: str) -> Exception:
+    from .cli import UsageError
+
+    return UsageError(message)
+
+
+def add_export_parser(subparsers) -> None:
+    """`astaudio export onnx MODEL -o OUT [--opset N] [--no-dynamic-batch] [--with-features]
+    [--quantize int8]`."""
+    import argparse
+
+    export = subparsers.add_parser(
+        "export", help="export a model to ONNX (optionally int8) for ONNX Runtime",
+        description="Write MODEL as an ONNX graph with config.json and preprocessor_config.json "
+        "beside it; 'classify --model FOLDER --backend onnxruntime' runs the folder. "
+        "The export is checked against torch on random inputs.",
+    )  # fmt: skip
+    export.add_argument("format", choices=["onnx"], help="output format")
+    export.add_argument("model", metavar="MODEL", help="hub id, local folder or bundled name")
+    export.add_argument(
+        "--output", "-o", type=Path, required=True,
+        help="the .onnx file, or a folder (gets model.onnx)",
+    )  # fmt: skip
+    export.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)"
+    )
+    export.add_argument(
+        "--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
+        help="batch size free (default), or fixed at 1",
+    )  # fmt: skip
+    export.add_argument(
+        "--with-features", action="store_true",
+        help="the graph takes raw 16 kHz waveforms (B, samples) and computes the features itself",
+    )  # fmt: skip
+    export.add_argument(
+        "--quantize", choices=["int8"], default=None,
+        help="also write NAME_quantized.onnx with int8 weights (ONNX Runtime dynamic quantization)",
+    )  # fmt: skip
+    export.set_defaults(run=run_export)
+
+
+def run_export(args) -> int:
+    """Run `astaudio export`; returns the exit status."""
+    import sys
+
+    from .bundled import resolve_bundled
+
+    _import_onnx()
+    model = resolve_bundled(args.model)
+    network = ASTForAudioClassification.from_pretrained(model)
+    extractor = load_feature_extractor(model, network.config)
+    path = export_onnx(
+        network, args.output, opset=args.opset, dynamic_batch=args.dynamic_batch,
+        with_features=args.with_features, feature_extractor=extractor,
+    )  # fmt: skip
+    written = [path]
+    if args.quantize == "int8":
+        written.append(quantize_onnx_int8(path))
+    for graph in written:
+        errors = verify_onnx(network, graph, extractor, batch=2 if args.dynamic_batch else 1)
+        print(
+            f"wrote {graph} ({graph.stat().st_size / 1e6:.1f} MB; max |onnxruntime - torch|: "
+            f"logits {errors['logits']:.2g}, pooled {errors['pooled']:.2g})",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {path.parent / 'config.json'}, {path.parent / PREPROCESSOR_NAME}", file=sys.stderr
+    )
+    return 0
+
+
+def add_backend_arguments(parser) -> None:
+    """`--backend torch|onnxruntime` and `--quantize int8` for the commands that load a model."""
+    parser.add_argument(
+        "--backend", choices=["torch", "onnxruntime"], default="torch",
+        help="what runs the network (default: %(default)s); onnxruntime needs a folder made by "
+        "'astaudio export onnx'",
+    )  # fmt: skip
+    parser.add_argument(
+        "--quantize", choices=["int8"], default=None,
+        help="int8 weights on the CPU (torch: dynamic quantization; onnxruntime: the folder's "
+        "model_quantized.onnx)",
+    )  # fmt: skip
+
+
+def classifier_from_args(args) -> AudioClassifier:
+    """The AudioClassifier that parsed command-line arguments ask for (model, device, dtype,
+    threads, activation, and --backend / --quantize where the command has them)."""
+    backend = getattr(args, "backend", "torch")
+    quantize = getattr(args, "quantize", None)
+    activation = getattr(args, "activation", "auto")
+    activation = None if activation == "auto" else activation
+    device = getattr(args, "device", "auto")
+    dtype = getattr(args, "dtype", "float32")
+    threads = getattr(args, "threads", None)
+    if threads:
+        torch.set_num_threads(threads)
+    if (backend == "onnxruntime" or quantize) and dtype != "float32":
+        what = "--backend onnxruntime" if backend == "onnxruntime" else "--quantize int8"
+        raise _usage_error(f"{what} runs float32 (int8) models; drop --dtype {dtype}")
+    if backend == "onnxruntime":
+        return load_onnx_classifier(
+            args.model, device=device, activation=activation, quantized=quantize == "int8",
+            threads=threads,
+        )  # fmt: skip
+    if quantize is None:
+        return AudioClassifier.from_pretrained(
+            args.model, device=device, dtype=dtype, activation=activation
+        )
+    if device == "cuda":
+        raise _usage_error("--quantize int8 runs on the CPU; drop --device cuda")
+    from .bundled import resolve_bundled
+
+    model = resolve_bundled(args.model)
+    network = ASTForAudioClassification.from_pretrained(model)
+    extractor = load_feature_extractor(model, network.config)
+    return AudioClassifier(
+        quantize_dynamic_int8(network), extractor, device="cpu", activation=activation
+    )

@@ -298,6 +298,10 @@ class AudioClassifier:
             waveforms.to(self.device), lengths.to(self.device)
         )
         if self.backend is not None:
+            if tokens:
+                raise ValueError(
+                    "tokens=True needs the torch model; the ONNX backend gives logits and pooled only"
+                )
             logits, pooled = self.backend(features)
             return logits.float(), pooled.float(), None
         backbone = self.model.audio_spectrogram_transformer(features.to(self.dtype))

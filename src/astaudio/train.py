@@ -37,8 +37,7 @@ from .model import ASTForAudioClassification
 
 logger = logging.getLogger(__name__)
 
-WARMUP_STEPS = 1000  # AST: linear warm-up over the first 1000 steps, updated every 50
-WARMUP_EVERY = 50
+WARMUP_EVERY = 50  # AST: linear warm-up over the first 1000 steps, lr updated every 50
 STATE_FILE = "trainer_state.pt"
 
 
@@ -50,6 +49,7 @@ class TrainConfig:
     batch_size: int = 128  # global batch (split across processes)
     epochs: int = 30
     warmup: bool = False
+    warmup_steps: int = 1000
     scheduler_start: int = 5  # MultiStepLR milestones: start, start+step, ... (epochs)
     scheduler_step: int = 1
     scheduler_decay: float = 0.85
@@ -355,11 +355,11 @@ def finetune(
                 break
             if (
                 train.warmup
-                and state.global_step <= WARMUP_STEPS
-                and state.global_step % WARMUP_EVERY == 0
+                and state.global_step <= train.warmup_steps
+                and state.global_step % min(WARMUP_EVERY, max(1, train.warmup_steps // 20)) == 0
             ):
                 for group in optimizer.param_groups:
-                    group["lr"] = state.global_step / WARMUP_STEPS * train.lr
+                    group["lr"] = state.global_step / train.warmup_steps * train.lr
             inputs = batch["input_values"].to(device_)
             targets = targets_matrix(batch["labels"], network.config.num_labels).to(device_)
             with torch.autocast(

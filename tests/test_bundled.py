@@ -1,0 +1,61 @@
+"""The bundled keyword model: offline loading, the committed samples, held-out accuracy."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from astaudio import AudioClassifier
+from astaudio.bundled import BUNDLED_DIR, bundled_models, resolve_bundled
+from astaudio.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "recipes" / "synthetic-commands" / "samples"
+HELDOUT = ROOT / "tests" / "data" / "keywords-heldout"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+
+
+def expected_words() -> dict[str, str]:
+    with open(SAMPLES / "manifest.csv", newline="") as handle:
+        return {row["path"]: row["labels"] for row in csv.DictReader(handle)}
+
+
+def test_bundled_model_is_shipped_and_small():
+    assert "keywords" in bundled_models()
+    folder = BUNDLED_DIR / "keywords"
+    assert resolve_bundled("bundled:keywords") == str(folder) == resolve_bundled("keywords")
+    size = (folder / "model.safetensors").stat().st_size
+    assert size < 8 * 2**20
+    assert "accuracy" in (folder / "README.md").read_text()
+
+
+def test_samples_are_classified_correctly_offline():
+    classifier = AudioClassifier.from_pretrained("bundled:keywords", device="cpu")
+    words = expected_words()
+    results = classifier([SAMPLES / name for name in words], top_k=1)
+    assert [r.labels[0][0] for r in results] == list(words.values())
+    assert classifier.activation == "softmax"
+
+
+def test_command_line_prints_the_right_words(capsys):
+    assert main(["classify", str(SAMPLES), "--model", "keywords", "-f", "jsonl", "--top-k", "1"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    words = expected_words()
+    assert len(records) == len(words)
+    for record in records:
+        assert record["labels"][0]["label"] == words[Path(record["file"]).name]
+
+
+def test_heldout_accuracy_stays_above_90_percent(capsys):
+    code = main(["evaluate", "keywords", "--data", str(HELDOUT / "manifest.csv"), "--json",
+                 "--workers", "0"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    (metrics,) = report["models"].values()
+    assert code == 0 and report["items"] >= 80
+    assert metrics["accuracy"] >= 0.90, metrics["accuracy"]

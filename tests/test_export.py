@@ -1,0 +1,310 @@
+"""ONNX export, the ONNX Runtime backend and int8 models, against the torch model and the
+torch feature extractor (tiny random or briefly trained models)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from conftest import tiny_config
+
+from astaudio import ASTFeatureExtractor, ASTForAudioClassification, AudioClassifier, load_audio
+from astaudio.cli import main
+from astaudio.errors import ModelNotFoundError
+from astaudio.export import (
+    MissingDependencyError,
+    OnnxBackend,
+    WaveformFrontEnd,
+    export_onnx,
+    load_onnx_classifier,
+    quantize_dynamic_int8,
+    quantize_onnx_int8,
+)
+
+RATE = 16000
+TOLERANCE = 1e-4
+REAL_FILES = ("speech", "bell_oga", "espeak", "stereo")
+
+
+def torch_outputs(model: ASTForAudioClassification, features: torch.Tensor):
+    """Logits (B, C) and pooled (B, D) straight from the torch model."""
+    with torch.no_grad():
+        base = model.audio_spectrogram_transformer(features)
+        return model.classifier(base.pooler_output), base.pooler_output
+
+
+def max_error(got: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((got - expected).abs().max())
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> ASTForAudioClassification:
+    torch.manual_seed(1)
+    return ASTForAudioClassification(tiny_config()).eval()
+
+
+@pytest.fixture(scope="module")
+def real_waveforms(audio_files) -> dict[str, np.ndarray]:
+    return {name: load_audio(audio_files[name], RATE) for name in REAL_FILES}
+
+
+@pytest.fixture(scope="module")
+def audioset_onnx_dir(audioset_model_dir, tmp_path_factory):
+    model = ASTForAudioClassification.from_pretrained(audioset_model_dir)
+    folder = tmp_path_factory.mktemp("audioset-onnx")
+    export_onnx(model, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_model() -> ASTForAudioClassification:
+    """4 classes of synthetic spectrograms (a loud band of mel bins per class), trained until
+    the logits separate the classes: a model whose top-1 is not a near-tie."""
+    torch.manual_seed(0)
+    model = ASTForAudioClassification(
+        tiny_config(hidden_size=64, intermediate_size=128, num_attention_heads=4)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        features, labels = banded_features(16, generator)
+        loss = torch.nn.functional.cross_entropy(model(features).logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def banded_features(count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.randint(0, 4, (count,), generator=generator)
+    features = 0.5 * torch.randn(count, 128, 128, generator=generator)  # (B, frames, mel)
+    for row, label in enumerate(labels.tolist()):
+        features[row, :, 16 + 24 * label : 28 + 24 * label] += 1.0
+    return features, labels
+
+
+# -- the network graph ----------------------------------------------------------------------
+def test_features_graph_matches_torch_for_any_batch(tiny_model, tmp_path):
+    path = export_onnx(tiny_model, tmp_path / "tiny.onnx")
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph)
+    assert [i.name for i in graph.graph.input] == ["input_values"]
+    assert [o.name for o in graph.graph.output] == ["logits", "pooled"]
+    assert {"config.json", "preprocessor_config.json"} <= {p.name for p in tmp_path.iterdir()}
+    backend = OnnxBackend(path)
+    assert backend.fixed_batch is None
+    generator = torch.Generator().manual_seed(3)
+    for batch in (1, 3):
+        features = torch.randn(batch, 128, 128, generator=generator)
+        logits, pooled = backend(features)
+        expected_logits, expected_pooled = torch_outputs(tiny_model, features)
+        assert logits.shape == (batch, 4) and pooled.shape == (batch, 32)
+        assert max_error(logits, expected_logits) < TOLERANCE
+        assert max_error(pooled, expected_pooled) < TOLERANCE
+
+
+def test_fixed_batch_graph_runs_rows_one_by_one(tiny_model, tmp_path):
+    path = export_onnx(tiny_model, tmp_path, dynamic_batch=False)
+    assert path.name == "model.onnx"
+    backend = OnnxBackend(path)
+    assert backend.fixed_batch == 1
+    features = torch.randn(3, 128, 128, generator=torch.Generator().manual_seed(4))
+    logits, _ = backend(features)
+    assert max_error(logits, torch_outputs(tiny_model, features)[0]) < TOLERANCE
+
+
+def test_export_refuses_bad_requests(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(tiny_model, tmp_path, opset=11)
+    with pytest.raises(ValueError, match="features"):
+        export_onnx(tiny_model, tmp_path, feature_extractor=ASTFeatureExtractor(max_length=256))
+    with pytest.raises(ValueError, match="quantize the ONNX file"):
+        export_onnx(quantize_dynamic_int8(tiny_model), tmp_path)
+
+
+# -- the feature front end ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"mean": -6.0, "std": 3.0, "padding_value": -1.5}, {"do_normalize": False},
+     {"sampling_rate": 8000, "num_mel_bins": 64}],
+)  # fmt: skip
+def test_front_end_equals_feature_extractor(real_waveforms, settings):
+    extractor = ASTFeatureExtractor(max_length=200, **settings)
+    front_end = WaveformFrontEnd(extractor)
+    speech = torch.from_numpy(real_waveforms["speech"][::2].copy() if "sampling_rate" in settings
+                              else real_waveforms["speech"])  # fmt: skip
+    log_mel_scale = 2 * extractor.std if extractor.do_normalize else 1.0  # undo normalising
+    # longer than the window (truncated), shorter (padded), 1 frame, no frame
+    for samples in (len(speech), 9000, 400, 399):
+        clip = speech[None, :samples]
+        expected = extractor.extract(clip)
+        assert max_error(front_end(clip), expected) * log_mel_scale < 2e-3  # natural-log units
+
+
+def test_waveform_graph_matches_extractor_and_model_on_real_audio(
+    audioset_model_dir, real_waveforms, tmp_path
+):
+    model = ASTForAudioClassification.from_pretrained(audioset_model_dir)
+    extractor = ASTFeatureExtractor(max_length=512)
+    path = export_onnx(model, tmp_path / "wave.onnx", with_features=True)
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["waveform"]
+    assert ASTFeatureExtractor.from_pretrained(tmp_path) == extractor
+    backend = OnnxBackend(path)
+    window = (512 - 1) * 160 + 400  # samples of exactly max_length frames
+    clips = [*real_waveforms.values(), np.tile(real_waveforms["speech"], 4)[: window + 1234]]
+    for clip in clips:
+        for length in {len(clip), min(len(clip), window), 7000, 400, 399}:
+            waveform = torch.from_numpy(clip[:length].copy())[None]
+            logits, pooled = backend(waveform)
+            expected_logits, expected_pooled = torch_outputs(model, extractor.extract(waveform))
+            assert max_error(logits, expected_logits) < TOLERANCE, length
+            assert max_error(pooled, expected_pooled) < TOLERANCE, length
+    batch = torch.stack([torch.from_numpy(c[:12000]) for c in real_waveforms.values()])
+    logits, _ = backend(batch)
+    assert max_error(logits, torch_outputs(model, extractor.extract(batch))[0]) < TOLERANCE
+
+
+# -- AudioClassifier on ONNX Runtime --------------------------------------------------------
+def test_onnx_classifier_agrees_with_torch_classifier(
+    audioset_model_dir, audioset_onnx_dir, audio_files
+):
+    files = [audio_files[name] for name in REAL_FILES]
+    reference = AudioClassifier.from_pretrained(audioset_model_dir, device="cpu")
+    onnx_classifier = load_onnx_classifier(audioset_onnx_dir)
+    assert onnx_classifier.labels == reference.labels
+    for kwargs in ({}, {"window": 0.5, "hop": 0.25, "batch_size": 3}):
+        expected = reference.classify(files, top_k=5, **kwargs)
+        got = onnx_classifier.classify(files, top_k=5, **kwargs)
+        for a, b in zip(got, expected):
+            assert [name for name, _ in a.labels] == [name for name, _ in b.labels]
+            assert np.abs(a.window_scores - b.window_scores).max() < TOLERANCE
+    embedded = onnx_classifier.embed(files[0], window=0.5)
+    expected = reference.embed(files[0], window=0.5)
+    assert np.abs(embedded.window_embeddings - expected.window_embeddings).max() < TOLERANCE
+    with pytest.raises(AttributeError, match="no torch network"):
+        onnx_classifier.model.audio_spectrogram_transformer  # noqa: B018
+
+
+def test_onnx_classifier_needs_an_onnx_folder(audioset_model_dir, audioset_onnx_dir, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no model.onnx.*astaudio export onnx"):
+        load_onnx_classifier(audioset_model_dir)
+    with pytest.raises(ModelNotFoundError, match="model_quantized.onnx.*--quantize int8"):
+        load_onnx_classifier(audioset_onnx_dir, quantized=True)
+    wave = export_onnx(ASTForAudioClassification(tiny_config()), tmp_path, with_features=True)
+    with pytest.raises(Exception, match="without --with-features"):
+        load_onnx_classifier(wave)
+
+
+# -- int8 -----------------------------------------------------------------------------------
+def test_int8_models_keep_the_decisions_of_a_trained_model(trained_model, tmp_path):
+    generator = torch.Generator().manual_seed(99)
+    features, labels = banded_features(64, generator)
+    fp32_logits = torch_outputs(trained_model, features)[0]
+    assert (fp32_logits.argmax(1) == labels).float().mean() > 0.9  # the model has learnt
+    torch_int8 = quantize_dynamic_int8(trained_model)
+    assert "DynamicQuantizedLinear" in repr(torch_int8)
+    path = export_onnx(trained_model, tmp_path / "model.onnx")
+    onnx_int8 = OnnxBackend(quantize_onnx_int8(path))
+    for logits in (torch_outputs(torch_int8, features)[0], onnx_int8(features)[0]):
+        assert (logits.argmax(1) == fp32_logits.argmax(1)).float().mean() >= 0.98
+        assert max_error(logits, fp32_logits) < 0.1 * float(fp32_logits.abs().max())
+    # MatMul weights shrink 4x; the patch Conv and position embeddings stay float32
+    assert (tmp_path / "model_quantized.onnx").stat().st_size < 0.75 * path.stat().st_size
+    sizes = []
+    for model in (trained_model, torch_int8):
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        sizes.append(buffer.tell())
+    assert sizes[1] < 0.6 * sizes[0]
+
+
+def test_int8_torch_model_inside_audio_classifier(audioset_model_dir, audio_files):
+    model = ASTForAudioClassification.from_pretrained(audioset_model_dir)
+    extractor = ASTFeatureExtractor(max_length=512)
+    files = [audio_files[name] for name in REAL_FILES]
+    expected = AudioClassifier(model, extractor, device="cpu").classify(files, top_k=None)
+    quantized = AudioClassifier(quantize_dynamic_int8(model), extractor, device="cpu")
+    for a, b in zip(quantized.classify(files, top_k=None), expected):
+        assert a.ok and a.scores.shape == (527,)
+        assert 0 < np.abs(a.scores - b.scores).max() < 0.02  # int8 rounding, but close
+
+
+def test_int8_onnx_keeps_the_front_end_in_float32(tiny_model, real_waveforms, tmp_path):
+    path = export_onnx(tiny_model, tmp_path, with_features=True)
+    quantized = quantize_onnx_int8(path, tmp_path / "int8.onnx")
+    nodes = onnx.load(str(quantized)).graph.node
+    integer_ops = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    assert integer_ops and not any(name.startswith("/front_end/") for name in integer_ops)
+    waveform = torch.from_numpy(real_waveforms["speech"])[None]
+    logits, _ = OnnxBackend(quantized)(waveform)
+    expected = torch_outputs(tiny_model, ASTFeatureExtractor(max_length=128).extract(waveform))[0]
+    assert max_error(logits, expected) < 0.05
+
+
+# -- command line ---------------------------------------------------------------------------
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_export_and_classify_with_onnxruntime(
+    capsys, audioset_model_dir, audio_files, tmp_path
+):
+    out = tmp_path / "onnx"
+    code, _, err = run_cli(
+        capsys, "export", "onnx", audioset_model_dir, "-o", out, "--quantize", "int8"
+    )
+    assert code == 0, err
+    assert {"model.onnx", "model_quantized.onnx", "config.json", "preprocessor_config.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert "max |onnxruntime - torch|" in err
+    speech = audio_files["speech"]
+    results = {}
+    for backend in (["--backend", "torch"], ["--backend", "onnxruntime"]):
+        model = audioset_model_dir if backend[1] == "torch" else out
+        code, text, err = run_cli(
+            capsys, "classify", speech, "--model", model, *backend, "-f", "json", "-q"
+        )
+        assert code == 0, err
+        results[backend[1]] = json.loads(text)
+    assert [x["label"] for x in results["onnxruntime"][0]["labels"]] == [
+        x["label"] for x in results["torch"][0]["labels"]
+    ]
+    for backend in ("torch", "onnxruntime"):
+        model = audioset_model_dir if backend == "torch" else out
+        code, text, err = run_cli(capsys, "classify", speech, "--model", model, "--backend", backend,
+                                  "--quantize", "int8", "-f", "json", "-q")  # fmt: skip
+        assert code == 0, err
+        assert len(json.loads(text)[0]["labels"]) == 5
+
+
+def test_cli_waveform_export(capsys, audioset_model_dir, tmp_path):
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", tmp_path / "w.onnx",
+                           "--with-features", "--no-dynamic-batch", "--opset", "18")  # fmt: skip
+    assert code == 0, err
+    graph = onnx.load(str(tmp_path / "w.onnx"))
+    assert graph.opset_import[0].version == 18
+    assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+
+
+def test_cli_errors_are_one_line(capsys, monkeypatch, audioset_model_dir, audio_files, tmp_path):
+    code, _, err = run_cli(capsys, "classify", audio_files["speech"], "--model", audioset_model_dir,
+                           "--backend", "onnxruntime")  # fmt: skip
+    assert code == 2 and "no model.onnx" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "classify", audio_files["speech"], "--model", audioset_model_dir,
+                           "--quantize", "int8", "--dtype", "bfloat16")  # fmt: skip
+    assert code == 2 and "--dtype" in err
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", tmp_path)
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "needs the 'onnx' package: pip install 'astaudio[export]'" in err
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingDependencyError, match="onnxruntime"):
+        OnnxBackend(tmp_path / "model.onnx")
