@@ -56,6 +56,7 @@ from bench_utils import command_line, default_device, machine_info
 E2E_TARGET = 1.2  # astaudio files/s over transformers files/s
 MEMORY_TARGET_GIB = 2.0
 MODEL_RATE = 16_000  # Hz
+FIXED_MMAP_THRESHOLD = {"MALLOC_MMAP_THRESHOLD_": "131072"}  # bytes: glibc's initial threshold
 REPO = Path(__file__).resolve().parents[1]
 LABELS_CSV = REPO.parent / "shared" / "data" / "class_labels_indices.csv"
 ALSA = Path("/usr/share/sounds/alsa")
@@ -244,7 +245,7 @@ def classify_command(model_folder: Path, inputs: list[Path], device: str, output
             str(output)]  # fmt: skip
 
 
-def run_measured(command: list[str], timeout: float) -> dict:
+def run_measured(command: list[str], timeout: float, env: dict | None = None) -> dict:
     """Wall time, peak RSS and a VmRSS timeline of `command`, killed after `timeout` seconds.
 
     Peak RSS comes from /usr/bin/time (the child's getrusage ru_maxrss). Asking os.wait4 directly
@@ -259,8 +260,9 @@ def run_measured(command: list[str], timeout: float) -> dict:
         with open(stderr_path, "wb") as stderr_file:
             start = time.perf_counter()
             process = subprocess.Popen(
-                wrapped, stdout=subprocess.DEVNULL, stderr=stderr_file, start_new_session=True
-            )
+                wrapped, stdout=subprocess.DEVNULL, stderr=stderr_file, start_new_session=True,
+                env=None if env is None else {**os.environ, **env},
+            )  # fmt: skip
             next_sample = 0.0
             while process.poll() is None:
                 elapsed = time.perf_counter() - start
@@ -280,7 +282,8 @@ def run_measured(command: list[str], timeout: float) -> dict:
     usage = usage if usage and usage[-1].isdigit() else []  # killed: no usage line
     peak = int(usage[-1]) / 2**20 if usage else sampled_peak  # %M is KiB
     return {
-        "command": shlex.join(["python", *command[1:]]),
+        "command": "".join(f"{name}={value} " for name, value in (env or {}).items())
+        + shlex.join(["python", *command[1:]]),
         "exit_status": process.returncode,
         "timed_out": timed_out,
         "wall_seconds": wall,
@@ -329,9 +332,10 @@ def bench_cli(model_folder: Path, clip_folder: Path, files: int, device: str, wo
 
 
 def bench_long_file(model_folder: Path, long_file: Path, device: str, work: Path,
-                    timeout: float) -> dict:  # fmt: skip
+                    timeout: float, env: dict | None = None) -> dict:  # fmt: skip
     output = work / f"long_{model_folder.name}.json"
-    result = run_measured(classify_command(model_folder, [long_file], device, output), timeout)
+    command = classify_command(model_folder, [long_file], device, output)
+    result = run_measured(command, timeout, env)
     result["audio_minutes"] = round(_duration(long_file) / 60, 2)
     result["file_mib"] = round(long_file.stat().st_size / 2**20, 1)
     if output.exists() and not result["timed_out"] and result["exit_status"] == 0:
@@ -345,47 +349,54 @@ def bench_long_file(model_folder: Path, long_file: Path, device: str, work: Path
 # -- report ----------------------------------------------------------------------------------
 def summary_rows(report: dict) -> list[dict]:
     """Rows of run_all's table: what, astaudio, transformers, ratio, target, met."""
-    files, cli = report["files"], report["cli"]
-    rates = files["files_per_s"]
-    best = max(["transformers (paths)", "transformers (arrays)"], key=rates.get)
-    rows = [
-        {
-            "what": f"End to end, {files['files']} real files, {report['model']} (files/s; "
-            f"transformers: faster of its two input paths, here {best.split()[1]})",
-            "astaudio": f"{rates['astaudio']:.3f}",
-            "reference": f"{rates[best]:.3f}",
-            "ratio": files["ratio"],
-            "target": f">= {E2E_TARGET:g}x",
-            "met": files["ratio"] >= E2E_TARGET,
-        },
-        {
-            "what": "End to end vs transformers given file paths (its ffmpeg decoding, batch 1)",
-            "astaudio": f"{rates['astaudio']:.3f}",
-            "reference": f"{rates['transformers (paths)']:.3f}",
-            "ratio": files["ratio_vs_paths"],
-            "target": "",
-            "met": None,
-        },
-        {
-            "what": "`astaudio classify FOLDER` command, start-up and model load included (files/s)",
-            "astaudio": f"{cli['files_per_s_including_startup']:.3f}",
-            "reference": "",
-            "ratio": None,
-            "target": "",
-            "met": None,
-        },
-    ]
-    for key, label in [("small_model", "small model, default geometry"),
-                       ("default_model", "86M default model")]:  # fmt: skip
-        run = report["long_file"].get(key)
-        if run is None:
+    rows = []
+    if "files" in report:
+        files, cli = report["files"], report["cli"]
+        rates = files["files_per_s"]
+        best = max(["transformers (paths)", "transformers (arrays)"], key=rates.get)
+        rows += [
+            {
+                "what": f"End to end, {files['files']} real files, {report['model']} (files/s; "
+                f"transformers: faster of its two input paths, here {best.split()[1]})",
+                "astaudio": f"{rates['astaudio']:.3f}",
+                "reference": f"{rates[best]:.3f}",
+                "ratio": files["ratio"],
+                "target": f">= {E2E_TARGET:g}x",
+                "met": files["ratio"] >= E2E_TARGET,
+            },
+            {
+                "what": "End to end vs transformers given file paths (its ffmpeg decoding, "
+                "batch 1)",
+                "astaudio": f"{rates['astaudio']:.3f}",
+                "reference": f"{rates['transformers (paths)']:.3f}",
+                "ratio": files["ratio_vs_paths"],
+                "target": "",
+                "met": None,
+            },
+            {
+                "what": "`astaudio classify FOLDER` command, start-up and model load included "
+                "(files/s)",
+                "astaudio": f"{cli['files_per_s_including_startup']:.3f}",
+                "reference": "",
+                "ratio": None,
+                "target": "",
+                "met": None,
+            },
+        ]
+    labels = {
+        "small_model": "small model, default geometry",
+        "small_model_fixed_mmap_threshold": "small model, MALLOC_MMAP_THRESHOLD_=131072",
+        "default_model": "86M default model",
+    }
+    for key, run in report.get("long_file", {}).items():
+        if key not in labels:
             continue
         state = (f"stopped after {run['wall_seconds']:.0f} s" if run["timed_out"]
                  else f"{run['wall_seconds']:.0f} s")  # fmt: skip
         rows.append(
             {
                 "what": f"Peak RSS, `astaudio classify` of a {run['audio_minutes']:g}-minute "
-                f"44.1 kHz stereo FLAC, {label} ({state})",
+                f"44.1 kHz stereo FLAC, {labels[key]} ({state})",
                 "astaudio": f"{run['peak_rss_gib']:.2f} GiB",
                 "reference": "",
                 "ratio": None,
@@ -406,6 +417,8 @@ def main() -> None:
                         help="seconds before the 86M long-file run is stopped")  # fmt: skip
     parser.add_argument("--skip-long-86m", action="store_true",
                         help="measure the long file with the small model only")  # fmt: skip
+    parser.add_argument("--skip-long", action="store_true", help="no long-file measurements")
+    parser.add_argument("--only-long", action="store_true", help="only the long-file ones")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small model, 8 files, 2-minute long file")  # fmt: skip
     parser.add_argument("--labels", type=Path, default=LABELS_CSV)
@@ -427,20 +440,32 @@ def main() -> None:
         files = [Path(shutil.copy(p, clip_folder / p.name)) for p in clips[:count]]
         report["model"] = "small config (quick)" if args.quick else "default config, 86M"
         report["file_list"] = [p.name for p in files]
-        report["files"] = bench_files(full, files, args.device)
-        print(json.dumps(report["files"], indent=2), flush=True)
-        report["cli"] = bench_cli(full, clip_folder, len(files), args.device, work)
+        if not args.only_long:
+            report["files"] = bench_files(full, files, args.device)
+            print(json.dumps(report["files"], indent=2), flush=True)
+            report["cli"] = bench_cli(full, clip_folder, len(files), args.device, work)
+        if args.skip_long:
+            return finish(report, args)
         minutes = 2.0 if args.quick else args.long_minutes
         long_file = make_long_file(work, clips, minutes)
         short = bench_long_file(small, files[0], args.device, work, 600)
         report["long_file"] = {
             "baseline_small_model_one_short_clip": short,
             "small_model": bench_long_file(small, long_file, args.device, work, 1800),
+            # the same with glibc's mmap threshold pinned: big blocks go back to the system
+            # when freed instead of piling up in fragmented heaps (see BENCHMARKS.md)
+            "small_model_fixed_mmap_threshold": bench_long_file(
+                small, long_file, args.device, work, 1800, env=FIXED_MMAP_THRESHOLD
+            ),
         }
         if not (args.quick or args.skip_long_86m):
             report["long_file"]["default_model"] = bench_long_file(
                 full, long_file, args.device, work, args.long_timeout
             )
+    finish(report, args)
+
+
+def finish(report: dict, args: argparse.Namespace) -> None:
     report["summary_rows"] = summary_rows(report)
     report["machine"]["load_average_at_end"] = machine_info(args.device)["load_average_1_5_15min"]
     print(json.dumps(report, indent=2))

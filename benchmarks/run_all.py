@@ -1,16 +1,17 @@
 """Run every benchmark, print one table of astaudio vs transformers, write BENCHMARKS.md.
 
-    python benchmarks/run_all.py                 # full run, writes BENCHMARKS.md (~30 min on 2 cores)
-    python benchmarks/run_all.py --quick         # smoke run (~2 min), prints, writes nothing
-    python benchmarks/run_all.py --reuse         # rewrite BENCHMARKS.md from benchmarks/results/
-    python benchmarks/run_all.py --device cuda   # the same scripts on a GPU
+    python benchmarks/run_all.py                # everything, writes BENCHMARKS.md (~1 h on 2 cores)
+    python benchmarks/run_all.py --quick        # smoke run (~3 min), prints, writes nothing
+    python benchmarks/run_all.py --only core    # some of them: core, e2e, memory, deploy
+    python benchmarks/run_all.py --reuse --findings notes.md   # BENCHMARKS.md from results/
+    python benchmarks/run_all.py --device cuda  # the same scripts on a GPU
 
 Each benchmark is a script run as a subprocess with `--json`; every ratio in the table compares
 astaudio with transformers measured in the same process, on the same machine, at the same time.
 The raw results (machine, command, all numbers) stay in benchmarks/results/<name>.json.
 
-Deployment hook: when src/astaudio/export.py exists (ONNX export, ONNX Runtime backend, int8)
-and benchmarks/bench_deploy.py has been written, it runs as the "deploy" benchmark. Any script
+Deployment hook: the "deploy" benchmark (bench_deploy.py) runs only where astaudio.export
+(ONNX export, ONNX Runtime backend, int8) can be imported. Any script
 here whose JSON holds "command" and "summary_rows" (what, astaudio, reference, ratio, target,
 met) is rendered without changes to this file.
 """
@@ -39,15 +40,17 @@ def deploy_available() -> bool:
     ) is not None
 
 
-BENCHMARKS = {  # name: (script, issue it answers, runs when)
-    "core": ("bench_core.py", "core: features and model forward", lambda: True),
-    "e2e": ("bench_e2e.py", "audio files in, tags out", lambda: True),
-    "deploy": ("bench_deploy.py", "deployment: ONNX Runtime, int8", deploy_available),
+BENCHMARKS = {  # name: (script, what it answers, runs when, extra arguments)
+    "core": ("bench_core.py", "core: features and model forward", lambda: True, []),
+    "e2e": ("bench_e2e.py", "audio files in, tags out", lambda: True, ["--skip-long"]),
+    "memory": ("bench_e2e.py", "long recording, peak memory", lambda: True, ["--only-long"]),
+    "deploy": ("bench_deploy.py", "deployment: ONNX Runtime, int8", deploy_available, []),
 }
 
 
 def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> dict:
-    script = BENCHMARKS[name][0]
+    script, _, _, defaults = BENCHMARKS[name]
+    extra = defaults + extra
     output = RESULTS / f"{name}{'_quick' if quick else ''}.json"
     output.parent.mkdir(exist_ok=True)
     relative = output.relative_to(REPO)
@@ -76,15 +79,15 @@ def _met(value: bool | None) -> str:
 
 def summary_table(results: dict[str, dict]) -> str:
     lines = [
-        "| Benchmark | astaudio | transformers | ratio | target | met |",
-        "|---|---:|---:|---:|---|---|",
+        "| Run | Measurement | astaudio | transformers | ratio | target | met |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"| {name}: failed ({result['error']}) | | | | | |")
+            lines.append(f"| {name} | failed ({result['error']}) | | | | | |")
         for row in result.get("summary_rows", []):
             lines.append(
-                f"| {row['what']} | {row['astaudio']} | {row['reference']} | "
+                f"| {name} | {row['what']} | {row['astaudio']} | {row['reference']} | "
                 f"{_ratio(row['ratio'])} | {row['target']} | {_met(row['met'])} |"
             )
     return "\n".join(lines)
@@ -99,7 +102,7 @@ def plain_table(results: dict[str, dict]) -> str:
         for row in result.get("summary_rows", []):
             verdict = {None: "", True: "target met", False: "TARGET MISSED"}[row["met"]]
             out.append(
-                f"{row['what'][:78]:78} {row['astaudio']:>10} {row['reference']:>10} "
+                f"{name:7} {row['what'][:78]:78} {row['astaudio']:>10} {row['reference']:>10} "
                 f"{_ratio(row['ratio']):>7} {row['target']:>9} {verdict}"
             )
     return "\n".join(out)
@@ -172,11 +175,19 @@ def core_section(core: dict) -> str:
     return "\n".join(lines)
 
 
-def e2e_section(e2e: dict) -> str:
+def e2e_section(name: str, e2e: dict) -> str:
+    """bench_e2e.py's results: the files comparison and/or the long-recording memory runs."""
+    lines = [f"### {BENCHMARKS[name][1]} (`{e2e['command']}`)", ""]
+    if "files" in e2e:
+        lines += _files_lines(e2e)
+    if "long_file" in e2e:
+        lines += _long_file_lines(e2e["long_file"])
+    return "\n".join(lines) + "\n"
+
+
+def _files_lines(e2e: dict) -> list[str]:
     files, cli, rates = e2e["files"], e2e["cli"], e2e["files"]["files_per_s"]
     lines = [
-        f"### End to end: audio files in, tags out (`{e2e['command']}`)",
-        "",
         f"- Model: {e2e['model']}, random weights, 527 AudioSet labels (class_labels_indices.csv)"
         ", built in transformers as `ASTForAudioClassification(config).save_pretrained(folder)`"
         " plus `ASTFeatureExtractor().save_pretrained(folder)`; both libraries load that "
@@ -215,6 +226,12 @@ def e2e_section(e2e: dict) -> str:
         f"{cli['files_per_s_including_startup']:.3f} files/s, peak RSS "
         f"{cli['peak_rss_gib']:.2f} GiB.",
         "",
+    ]
+    return lines
+
+
+def _long_file_lines(long_file: dict) -> list[str]:
+    lines = [
         "Long recording: peak RSS of `astaudio classify` on one long 44.1 kHz stereo FLAC made "
         "with sox from the same recordings, repeated. astaudio decodes, resamples and windows it "
         "as a stream (10.24 s windows, 5.12 s hop). The small model has the default geometry "
@@ -222,7 +239,7 @@ def e2e_section(e2e: dict) -> str:
         "seconds: memory is decoding and windows, not weights. Peak RSS is the child's "
         "getrusage maximum (via /usr/bin/time); a run stopped at its time limit reports the "
         "largest VmRSS sampled every second. Command (paths are temporary): "
-        f"`{e2e['long_file']['small_model']['command']}`.",
+        f"`{long_file['small_model']['command']}`.",
         "",
         "| Run | Audio | Peak RSS | Time |",
         "|---|---|---|---|",
@@ -230,9 +247,10 @@ def e2e_section(e2e: dict) -> str:
     names = {
         "baseline_small_model_one_short_clip": "small model, one 1.4 s clip (baseline)",
         "small_model": "small model",
+        "small_model_fixed_mmap_threshold": "small model, `MALLOC_MMAP_THRESHOLD_=131072`",
         "default_model": "86M default model",
     }
-    for key, result in e2e["long_file"].items():
+    for key, result in long_file.items():
         if result["timed_out"]:
             done = f"stopped after {result['wall_seconds']:.0f} s, unfinished"
         else:
@@ -243,7 +261,7 @@ def e2e_section(e2e: dict) -> str:
             f"| {names.get(key, key)} | {result['audio_minutes']:g} min | "
             f"{result['peak_rss_gib']:.2f} GiB | {done} |"
         )
-    return "\n".join(lines) + "\n"
+    return lines + [""]
 
 
 def generic_section(name: str, result: dict) -> str:
@@ -255,7 +273,13 @@ def generic_section(name: str, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path: Path, results: dict[str, dict], note: str | None, device: str) -> None:
+def write_markdown(
+    path: Path,
+    results: dict[str, dict],
+    note: str | None,
+    device: str,
+    findings: str | None = None,
+) -> None:
     machine = next((r["machine"] for r in results.values() if "machine" in r), None)
     machine = machine or machine_info(device)
     sections = []
@@ -264,8 +288,8 @@ def write_markdown(path: Path, results: dict[str, dict], note: str | None, devic
             sections.append(f"### {name}\n\nFailed: {result['error']}.\n")
         elif name == "core":
             sections.append(core_section(result))
-        elif name == "e2e":
-            sections.append(e2e_section(result))
+        elif BENCHMARKS.get(name, ("",))[0] == "bench_e2e.py":
+            sections.append(e2e_section(name, result))
         else:
             sections.append(generic_section(name, result))
     gpu = (
@@ -292,7 +316,7 @@ results: benchmarks/results/*.json; `--quick` for a smoke run).
 
 {summary_table(results)}
 
-## Machine
+{"## Findings" + chr(10) + chr(10) + findings.strip() + chr(10) + chr(10) if findings else ""}## Machine
 
 {machine_section(machine, results, note)}
 
@@ -324,10 +348,18 @@ def main() -> None:
     )
     parser.add_argument("--note", default=None, help="a line about the conditions, for the file")
     parser.add_argument(
-        "--e2e-args", default="", help="extra arguments for bench_e2e.py, e.g. '--files 16'"
+        "--e2e-args",
+        default="",
+        help="extra arguments for bench_e2e.py, written with '=': --e2e-args='--files 16'",
+    )
+    parser.add_argument(
+        "--findings",
+        type=Path,
+        default=None,
+        help="markdown with the analysis of this run, copied in under '## Findings'",
     )
     args = parser.parse_args()
-    names = args.only or [name for name, (_, _, runs) in BENCHMARKS.items() if runs()]
+    names = args.only or [name for name, (_, _, runs, _) in BENCHMARKS.items() if runs()]
     results = {}
     for name in names:
         if args.reuse:
@@ -335,12 +367,13 @@ def main() -> None:
             if path.exists():
                 results[name] = json.loads(path.read_text())
             continue
-        extra = args.e2e_args.split() if name == "e2e" else []
+        extra = args.e2e_args.split() if BENCHMARKS[name][0] == "bench_e2e.py" else []
         results[name] = run_benchmark(name, args.device, args.quick, extra)
     print(plain_table(results))
     output = args.output or (None if args.quick else REPO / "BENCHMARKS.md")
     if output is not None:
-        write_markdown(output, results, args.note, args.device)
+        findings = args.findings.read_text(encoding="utf-8") if args.findings else None
+        write_markdown(output, results, args.note, args.device, findings)
         print(f"wrote {output}")
 
 

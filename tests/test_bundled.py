@@ -44,7 +44,9 @@ def test_samples_are_classified_correctly_offline():
 
 
 def test_command_line_prints_the_right_words(capsys):
-    assert main(["classify", str(SAMPLES), "--model", "keywords", "-f", "jsonl", "--top-k", "1"]) == 0
+    assert (
+        main(["classify", str(SAMPLES), "--model", "keywords", "-f", "jsonl", "--top-k", "1"]) == 0
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     words = expected_words()
     assert len(records) == len(words)

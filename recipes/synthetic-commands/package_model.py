@@ -1,6 +1,6 @@
 """Package a trained run as astaudio's bundled model: fp16 weights, configs and a model card.
 
-    python package_model.py RUN/best OUT_FOLDER --metrics RUN/test/metrics.json [--fp32]
+python package_model.py RUN/best OUT_FOLDER --metrics RUN/test/metrics.json [--fp32]
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a model folder (config.json, model.safetensors)")
     parser.add_argument("out", type=Path)
-    parser.add_argument("--metrics", type=Path, required=True, help="metrics.json of astaudio evaluate")
+    parser.add_argument(
+        "--metrics", type=Path, required=True, help="metrics.json of astaudio evaluate"
+    )
     parser.add_argument("--fp32", action="store_true", help="keep float32 weights")
     args = parser.parse_args()
 

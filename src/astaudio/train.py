@@ -274,6 +274,10 @@ def finetune(
     if device_.type == "cuda" and ddp.world > 1:
         device_ = torch.device("cuda", ddp.local_rank)
     torch.manual_seed(train.seed)
+    if device_.type == "cpu":
+        # Adam drives rarely-updated weights and their moments into denormal floats, which x86
+        # CPUs process up to 100x slower; flushing them to zero keeps epochs at full speed.
+        torch.set_flush_denormal(True)
 
     state = RunState()
     resume_from = latest_checkpoint(run) if resume else None
