@@ -1,6 +1,7 @@
 """End-to-end benchmark: audio files in, tags out; astaudio vs transformers' pipeline, same run.
 
     python benchmarks/bench_e2e.py [--device cpu|cuda] [--files 24] [--quick] [--json out.json]
+        [--skip-long | --only-long] [--skip-long-86m] [--long-minutes 60] [--long-timeout 900]
 
 Model: hub checkpoints can't be downloaded here, so the script builds a default-config (86M,
 527 AudioSet labels from class_labels_indices.csv) ASTForAudioClassification with random
@@ -9,7 +10,7 @@ preprocessor_config.json into a temporary folder, and points both libraries at t
 Speed doesn't depend on the weights.
 
 Clips: real recordings (the ALSA speaker-test speech, freedesktop sound-theme .oga files),
-copies converted with sox to other rates and formats (FLAC, 8-bit-rate WAV, MP3), espeak-ng
+copies converted with sox to other rates and formats (FLAC, 8 kHz WAV, MP3), espeak-ng
 speech, and ~10 s clips made by concatenation: 8 kHz to 96 kHz, mono and stereo, 0.1 to 10 s.
 All are at most one model window (10.24 s), so both libraries run the model once per file.
 
@@ -28,7 +29,9 @@ transformers side. Also timed: the `astaudio classify FOLDER` command line as a 
 Long file: peak RSS of `astaudio classify` on a 60-minute 44.1 kHz stereo FLAC (real recordings
 repeated) in a subprocess (getrusage ru_maxrss, and VmRSS sampled every second). A small model
 of the default geometry (same 1024 x 128 input, windows, hop) first: memory is decoding and
-windows, not weights. Then the 86M model, stopped after --long-timeout seconds if unfinished.
+windows, not weights. The small model again with glibc's mmap threshold pinned
+(MALLOC_MMAP_THRESHOLD_=131072), which separates heap fragmentation from memory really held.
+Then the 86M model, stopped after --long-timeout seconds if unfinished.
 
 Targets (checked here, never in the tests): >= 1.2x transformers end to end; < 2 GiB peak RSS.
 """

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from bench_utils import default_device, machine_info
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
+RESULTS = HERE / "results"  # full runs: kept, BENCHMARKS.md is made from them
+QUICK_RESULTS = Path(tempfile.gettempdir()) / "astaudio-benchmarks-quick"  # smoke runs
 
 
 def deploy_available() -> bool:
@@ -41,20 +43,20 @@ def deploy_available() -> bool:
 
 
 BENCHMARKS = {  # name: (script, what it answers, runs when, extra arguments)
-    "core": ("bench_core.py", "core: features and model forward", lambda: True, []),
-    "e2e": ("bench_e2e.py", "audio files in, tags out", lambda: True, ["--skip-long"]),
-    "memory": ("bench_e2e.py", "long recording, peak memory", lambda: True, ["--only-long"]),
-    "deploy": ("bench_deploy.py", "deployment: ONNX Runtime, int8", deploy_available, []),
+    "core": ("bench_core.py", "Core: features and model forward", lambda: True, []),
+    "e2e": ("bench_e2e.py", "End to end: audio files in, tags out", lambda: True, ["--skip-long"]),
+    "memory": ("bench_e2e.py", "Long recording: peak memory", lambda: True, ["--only-long"]),
+    "deploy": ("bench_deploy.py", "Deployment: ONNX Runtime, int8", deploy_available, []),
 }
 
 
 def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> dict:
     script, _, _, defaults = BENCHMARKS[name]
     extra = defaults + extra
-    output = RESULTS / f"{name}{'_quick' if quick else ''}.json"
+    output = (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
     output.parent.mkdir(exist_ok=True)
-    relative = output.relative_to(REPO)
-    command = [sys.executable, f"benchmarks/{script}", "--device", device, "--json", str(relative)]
+    shown = output.relative_to(REPO) if output.is_relative_to(REPO) else output
+    command = [sys.executable, f"benchmarks/{script}", "--device", device, "--json", str(shown)]
     command += ["--quick"] if quick else []
     command += extra
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
@@ -102,7 +104,7 @@ def plain_table(results: dict[str, dict]) -> str:
         for row in result.get("summary_rows", []):
             verdict = {None: "", True: "target met", False: "TARGET MISSED"}[row["met"]]
             out.append(
-                f"{name:7} {row['what'][:78]:78} {row['astaudio']:>10} {row['reference']:>10} "
+                f"{name:7} {row['what'][:100]:100} {row['astaudio']:>10} {row['reference']:>10} "
                 f"{_ratio(row['ratio']):>7} {row['target']:>9} {verdict}"
             )
     return "\n".join(out)
@@ -131,7 +133,7 @@ def machine_section(machine: dict, results: dict[str, dict], note: str | None) -
 def core_section(core: dict) -> str:
     features, model = core["features"], core["model"]
     lines = [
-        f"### Core: features and model forward (`{core['command']}`)",
+        f"### {BENCHMARKS['core'][1]} (`{core['command']}`)",
         "",
         f"- fp32 matmul rate, (2048 x 2048) @ (2048 x 2048), best of 5: "
         f"{core['fp32_matmul_tflops']:.3f} TFLOP/s before the model runs, "
@@ -256,7 +258,8 @@ def _long_file_lines(long_file: dict) -> list[str]:
         else:
             done = f"{result['wall_seconds']:.1f} s"
             if "windows" in result:
-                done += f", {result['windows']} windows ({result['windows_per_s']:.2f}/s)"
+                plural = "s" if result["windows"] != 1 else ""
+                done += f", {result['windows']} window{plural} ({result['windows_per_s']:.2f}/s)"
         lines.append(
             f"| {names.get(key, key)} | {result['audio_minutes']:g} min | "
             f"{result['peak_rss_gib']:.2f} GiB | {done} |"
@@ -363,7 +366,7 @@ def main() -> None:
     results = {}
     for name in names:
         if args.reuse:
-            path = RESULTS / f"{name}{'_quick' if args.quick else ''}.json"
+            path = (QUICK_RESULTS if args.quick else RESULTS) / f"{name}.json"
             if path.exists():
                 results[name] = json.loads(path.read_text())
             continue
