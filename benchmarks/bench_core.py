@@ -18,7 +18,6 @@ Targets (checked here, never in the tests): features >= 5x transformers, model >
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from bench_utils import (
     machine_info,
     matmul_tflops,
     synchronize,
+    write_report,
 )
 
 FEATURES_TARGET = 5.0  # astaudio / transformers clips/s
@@ -221,11 +221,7 @@ def main() -> None:
     report["model"] = model
     report["summary_rows"] = summary_rows(report)
     report["fp32_matmul_tflops_after"] = matmul_tflops(args.device)
-    report["machine"]["load_average_at_end"] = machine_info(args.device)["load_average_1_5_15min"]
-    print(json.dumps(report, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+    write_report(report, args.device, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ onnxruntime-gpu is installed, and is skipped otherwise).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from bench_utils import (
     machine_info,
     matmul_tflops,
     synchronize,
+    write_report,
 )
 
 REFERENCE = "transformers fp32"
@@ -174,11 +174,7 @@ def main() -> None:
         )
     report["summary_rows"] = summary_rows(report)
     report["details"] = details(report)
-    report["machine"]["load_average_at_end"] = machine_info(args.device)["load_average_1_5_15min"]
-    print(json.dumps(report, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+    write_report(report, args.device, args.json)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import command_line, default_device, machine_info
+from bench_utils import command_line, default_device, machine_info, write_report
 
 E2E_TARGET = 1.2  # astaudio files/s over transformers files/s
 MEMORY_TARGET_GIB = 2.0
@@ -470,11 +470,7 @@ def main() -> None:
 
 def finish(report: dict, args: argparse.Namespace) -> None:
     report["summary_rows"] = summary_rows(report)
-    report["machine"]["load_average_at_end"] = machine_info(args.device)["load_average_1_5_15min"]
-    print(json.dumps(report, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+    write_report(report, args.device, args.json)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ sys.path first).
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -119,3 +120,12 @@ def forward_gflop(
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def write_report(report: dict, device: str, json_path: str | None) -> None:
+    """Stamp the end-of-run load average, print the report and write it to json_path if given."""
+    report["machine"]["load_average_at_end"] = machine_info(device)["load_average_1_5_15min"]
+    print(json.dumps(report, indent=2))
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
