@@ -163,3 +163,14 @@ def test_folder_without_preprocessor_config_gets_model_sized_extractor(tmp_path,
         tmp_path
     )
     assert AudioClassifier.from_pretrained(tmp_path).feature_extractor.mean == -1.0
+
+
+def test_progress_reports_each_window_and_adds_up_to_the_duration(classifier, long_file):
+    seen: list[tuple[int, float]] = []
+    result = classifier(
+        long_file, window=4.0, hop=2.0, on_progress=lambda i, s: seen.append((i, s))
+    )
+    assert len(seen) == len(result.segments)
+    assert {i for i, _ in seen} == {0}
+    assert sum(s for _, s in seen) == pytest.approx(result.duration, abs=1e-6)
+    assert all(s == pytest.approx(2.0) for _, s in seen[:-1])

@@ -558,6 +558,11 @@ def run_classify(args) -> int:
         combined = ResultWriter(stream, args.format)
     progress = _progress(sum(durations), len(items), args.quiet)
     counts = {"ok": 0, "failed": 0}
+    advanced = [0.0] * len(items)  # audio seconds shown on the bar, per input
+
+    def on_progress(index: int, seconds: float) -> None:
+        advanced[index] += seconds
+        progress.update(seconds)
 
     def on_result(result) -> None:
         index = result.index
@@ -577,13 +582,14 @@ def run_classify(args) -> int:
                 writer = ResultWriter(handle, args.format)
                 writer.write(result)
                 writer.close()
-        progress.update(round(durations[index], 1))
+        progress.update(max(0.0, durations[index] - advanced[index]))  # failed or estimated
         progress.set_postfix(ok=counts["ok"], failed=counts["failed"], refresh=False)
 
     try:
         classifier.classify(
             items, top_k=args.top_k, threshold=args.threshold, window=args.window, hop=args.hop,
             pooling=args.pooling, batch_size=args.batch_size, callback=on_result,
+            on_progress=on_progress,
         )  # fmt: skip
     finally:
         progress.close()

@@ -368,13 +368,16 @@ class AudioClassifier:
         pooling: Literal["max", "mean"] = "max",
         batch_size: int = 8,
         callback: Callable[[ClassificationResult], None] | None = None,
+        on_progress: Callable[[int, float], None] | None = None,
     ) -> ClassificationResult | list[ClassificationResult]:
         """Classify one input or a list of them.
 
         Each input is a path, bytes, a binary file object, a (waveform, sampling_rate) pair,
         or a 1-D array already at the extractor's rate. Returns one ClassificationResult per
         input (a failed input has `error` set; the others are unaffected). `callback` gets each
-        result as soon as it is complete (the command line writes output files from it).
+        result as soon as it is complete (the command line writes output files from it);
+        `on_progress(input_index, seconds)` hears of every classified window with the seconds
+        of audio it moved the input forward (a progress bar for long recordings).
         """
         single = _is_single(inputs)
         items = [inputs] if single else list(inputs)
@@ -382,12 +385,14 @@ class AudioClassifier:
             raise ValueError(f"pooling must be max or mean, got {pooling!r}")
         results = [ClassificationResult(source_name(x, i), i) for i, x in enumerate(items)]
         windows: dict[int, list[tuple[float, torch.Tensor]]] = {}
-        window_s, _ = self._window_and_hop(window, hop)
+        window_s, hop_s = self._window_and_hop(window, hop)
         rate = self.sampling_rate
 
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             start = w.start / rate
             windows.setdefault(w.input_index, []).append((start, self.scores_from_logits(logits)))
+            if on_progress is not None:
+                on_progress(w.input_index, (w.duration - start) if w.last else hop_s / rate)
 
         def on_input_done(index: int, duration: float, error: str | None) -> None:
             result = results[index]
