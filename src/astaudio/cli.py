@@ -792,8 +792,9 @@ def run_finetune(args) -> int:
         overrides["wa_start"], overrides["wa_end"] = args.wa
     if args.norm_stats is not None:
         stats = json.loads(Path(args.norm_stats).read_text())
-        overrides["mean"] = overrides["mean"] if overrides["mean"] is not None else stats["mean"]
-        overrides["std"] = overrides["std"] if overrides["std"] is not None else stats["std"]
+        for key in ("mean", "std"):  # an explicit --mean/--std wins
+            if overrides[key] is None:
+                overrides[key] = stats[key]
     train_config = preset_config(args.preset, **overrides)
     split_manifest = (
         args.valid is None and args.valid_fraction is None and _has_split(args.train, args, "valid")
@@ -887,7 +888,7 @@ def run_norm_stats(args) -> int:
     if output.suffix != ".json":
         output = output / "preprocessor_config.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(extractor.to_dict(), indent=2) + "\n")
+    output.write_text(extractor.to_json_string())
     print(f"mean {mean:.7f}  std {std:.7f}  ({len(spec.items)} files) -> {output}")
     return EXIT_SOME_FAILED if bad else EXIT_OK
 

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -239,14 +238,6 @@ def latest_checkpoint(run: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-
-
 def finetune(
     train_spec: DatasetSpec,
     valid_spec: DatasetSpec | None,
@@ -325,7 +316,7 @@ def finetune(
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         scaler.load_state_dict(saved["scaler"])
-        _set_rng_state(saved["rng"])
+        torch.set_rng_state(saved["rng"])
         state = RunState(**json.loads(saved["run_state"]))
         if ddp.main:
             logger.info("resumed from %s (epoch %d)", resume_from, state.epoch)
@@ -441,7 +432,7 @@ def _save_epoch(
     network.save_pretrained(partial)
     extractor.save_pretrained(partial)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": _rng_state(),
+                "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
                 "run_state": json.dumps(dataclasses.asdict(state))}, partial / STATE_FILE)  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)  # a killed run never leaves a half-written checkpoint behind
