@@ -3,7 +3,12 @@
 The features are those of the original AST recipe, which calls
 ``torchaudio.compliance.kaldi.fbank(waveform, htk_compat=True, sample_frequency=sr,
 use_energy=False, window_type='hanning', num_mel_bins=128, dither=0.0, frame_shift=10)``,
-computed here without torchaudio, for a whole batch of clips in one vectorised pass.
+computed here without torchaudio, for a whole batch of clips at once.
+
+Speed. On the CPU the batch's frames (all clips' real frames, end to end) go through in blocks
+of BLOCK_FRAMES, each step a vectorised op over the block into reused buffers that stay in cache,
+and the mel product skips the ~98 % of filter weights that are zero (each filter covers a few FFT
+bins). On GPUs, and when autograd is on, it is one vectorised pass over the whole (B, T) grid.
 
 Precision. The AudioSet checkpoints were trained on torchaudio's features, which torchaudio
 computes in float32, and float32 rounding is a visible part of them: in loud frames (about 100 dB
@@ -19,7 +24,7 @@ no accuracy). A GPU FFT rounds differently from the CPU one whatever we do, so o
 and the mel projection run in float64 (cheap for 512-point transforms, and immune to TF32/bf16
 matmul settings), leaving only torchaudio's own float32 error (max 5e-3 on those files, in
 near-floor bins). MPS has no float64 and stays in float32.
-Long inputs are processed FRAMES_PER_CHUNK frames at a time (~200 MB of intermediates).
+The one-pass path bounds memory on long inputs by FRAMES_PER_CHUNK frames per pass.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ LOG_FLOOR = torch.finfo(torch.float32).eps  # 1.19e-7, Kaldi's floor on mel ener
 FRAME_LENGTH_MS = 25.0  # ms
 FRAME_SHIFT_MS = 10.0  # ms
 FRAMES_PER_CHUNK = 16384  # frames per pass (~200 MB of intermediates); bounds memory on long clips
+BLOCK_FRAMES = 512  # frames per block on the CPU: a block's intermediates (~2.5 MB) stay in cache
+MEL_GROUP = 16  # mel filters per block of the banded mel product
 
 
 def frame_geometry(sampling_rate: int = SAMPLE_RATE) -> tuple[int, int, int]:
@@ -180,30 +187,137 @@ def _no_autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-def _log_mel_frames(frames: Tensor, window: Tensor, banks: Tensor, n_fft: int) -> Tensor:
-    """Log-mel energies of raw float32 frames (B, T, L) -> (B, T, M) float32."""
+def _log_mel_batched(frames: Tensor, window: Tensor, banks: Tensor, n_fft: int) -> Tensor:
+    """Log-mel energies of raw float32 frames (B, T, L) -> (B, T, M) float32, in one pass.
+
+    The path for autograd and for GPUs (few large kernels); the CPU's inference path is
+    ``_log_mel_blocks``, with the same arithmetic.
+    """
     length = frames.shape[-1]
     # DC removal, pre-emphasis and window in float32, rounding op by op as torchaudio does
-    if frames.requires_grad:  # out= ops don't record autograd: same arithmetic, out of place
-        x = frames - frames.mean(dim=-1, keepdim=True)
-        previous = PREEMPHASIS * torch.cat((x[..., :1], x[..., :-1]), dim=-1)
-        padded = F.pad((x - previous) * window, (0, n_fft - length))
-    else:  # fewer passes over memory
-        padded = frames.new_zeros(*frames.shape[:-1], n_fft)  # (B, T, n_fft), zeros past L
-        x = padded[..., :length]
-        torch.sub(frames, frames.mean(dim=-1, keepdim=True), out=x)
-        previous = torch.empty_like(x)  # 0.97 * x[i - 1], with x[-1] := x[0]
-        torch.mul(x[..., :-1], PREEMPHASIS, out=previous[..., 1:])
-        torch.mul(x[..., :1], PREEMPHASIS, out=previous[..., :1])
-        x.sub_(previous).mul_(window)
+    x = frames - frames.mean(dim=-1, keepdim=True)
+    previous = PREEMPHASIS * torch.cat((x[..., :1], x[..., :-1]), dim=-1)  # x[-1] := x[0]
+    padded = F.pad((x - previous) * window, (0, n_fft - length))
     spectrum = torch.fft.rfft(padded.to(_spectral_dtype(frames.device)))  # (B, T, K)
-    power = torch.view_as_real(spectrum).square().sum(-1)  # re^2 + im^2, one pass
-    # float32 like torchaudio on the CPU (4x faster than float64 there); float64 where the
-    # spectrum is float64 (CUDA), keeping those products immune to TF32/bf16 matmul settings
+    power = torch.view_as_real(spectrum).square().sum(-1)  # re^2 + im^2
+    # float64 where the spectrum is float64 (CUDA), keeping the products immune to TF32/bf16
+    # matmul settings
     bins = power.shape[-1]
     energies = torch.mm(power.reshape(-1, bins), banks.to(power.dtype).T.contiguous())  # (B*T, M)
     energies = energies.to(torch.float32).reshape(*power.shape[:-1], -1)  # (B, T, M)
     return energies.clamp_min_(LOG_FLOOR).log_()
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_bands(
+    num_mel_bins: int, sampling_rate: float, n_fft: int, low_freq: float, high_freq: float
+) -> tuple[tuple[int, int, int, int, Tensor], ...]:
+    """The mel filters as MEL_GROUP-filter blocks of the FFT bins they cover.
+
+    Each triangular filter spans a few bins (1 to ~9 at 16 kHz), so the dense
+    (frames, K) @ (K, M) product is ~98 % multiplications by zero. Each entry is
+    (m0, m1, k0, k1, weights): filters m0:m1 are zero outside bins k0:k1, and weights is their
+    (k1 - k0, m1 - m0) float32 block. Groups of all-zero filters are left out.
+    """
+    banks = _mel_filterbank_cached(
+        num_mel_bins, sampling_rate, n_fft, low_freq, high_freq, torch.device("cpu"),
+        torch.float32,
+    )  # fmt: skip
+    bands = []
+    with torch.inference_mode(False):
+        for m0 in range(0, num_mel_bins, MEL_GROUP):
+            m1 = min(m0 + MEL_GROUP, num_mel_bins)
+            used = (banks[m0:m1] != 0).any(dim=0).nonzero().flatten()  # bins with any weight
+            if used.numel():
+                k0, k1 = int(used[0]), int(used[-1]) + 1
+                bands.append((m0, m1, k0, k1, banks[m0:m1, k0:k1].T.contiguous()))
+    return tuple(bands)
+
+
+def _frame_blocks(frames_per_clip: list[int], block: int):
+    """The batch's real frames, clip after clip, in blocks of ``block`` frames (the last shorter).
+
+    Yields (pieces, rows): rows is the block's frame count, each piece (clip, start, stop, row)
+    says that frames start:stop of that clip sit at rows row:row + stop - start of the block.
+    """
+    pieces, rows = [], 0
+    for clip, count in enumerate(frames_per_clip):
+        start = 0
+        while start < count:
+            take = min(count - start, block - rows)
+            pieces.append((clip, start, start + take, rows))
+            start, rows = start + take, rows + take
+            if rows == block:
+                yield pieces, rows
+                pieces, rows = [], 0
+    if pieces:
+        yield pieces, rows
+
+
+def _log_mel_blocks(
+    frames: Tensor, frames_per_clip: list[int], window: Tensor, n_fft: int, bands, out: Tensor
+) -> None:
+    """Writes log-mels of frames[b, :frames_per_clip[b]] (B, T, L) into out[b] (B, T', M), CPU.
+
+    The batch's real frames go through in blocks of BLOCK_FRAMES, so that each step's
+    intermediates stay in cache and are reused from block to block (the one-pass version spends
+    most of its time on memory traffic and on page faults of fresh 30 MB buffers), and padding
+    frames are never computed. Same float32 operations as ``_log_mel_batched``.
+    """
+    length = frames.shape[-1]
+    bins, mel_bins = n_fft // 2 + 1, out.shape[-1]
+    block = max(1, min(BLOCK_FRAMES, sum(frames_per_clip)))
+    x = torch.empty(block, length)  # (C, L) DC-free, pre-emphasised, windowed frames
+    previous = torch.empty(block, length)  # 0.97 * x[i - 1], with x[-1] := x[0]
+    means = torch.empty(block, 1)
+    spectrum = torch.empty(block, bins, dtype=torch.complex64)  # (C, K)
+    power = torch.empty(block, bins)
+    energies = torch.zeros(block, mel_bins)  # (C, M); columns of all-zero filters stay 0
+    log_mels = torch.empty(block, mel_bins)
+    for pieces, n in _frame_blocks(frames_per_clip, block):
+        for clip, start, stop, row in pieces:
+            raw, rows = frames[clip, start:stop], slice(row, row + stop - start)
+            torch.mean(raw, dim=-1, keepdim=True, out=means[rows])
+            torch.sub(raw, means[rows], out=x[rows])
+        xs, prev = x[:n], previous[:n]
+        torch.mul(xs[:, :-1], PREEMPHASIS, out=prev[:, 1:])
+        torch.mul(xs[:, :1], PREEMPHASIS, out=prev[:, :1])
+        xs.sub_(prev).mul_(window)
+        torch.fft.rfft(xs, n=n_fft, out=spectrum[:n])  # zero-padded to n_fft
+        real_imag = torch.view_as_real(spectrum[:n])  # (n, K, 2)
+        torch.mul(real_imag[..., 0], real_imag[..., 0], out=power[:n])
+        power[:n].addcmul_(real_imag[..., 1], real_imag[..., 1])  # re^2 + im^2
+        for m0, m1, k0, k1, weights in bands:
+            torch.mm(power[:n, k0:k1], weights, out=energies[:n, m0:m1])
+        torch.clamp_min(energies[:n], LOG_FLOOR, out=log_mels[:n]).log_()
+        for clip, start, stop, row in pieces:
+            out[clip, start:stop] = log_mels[row : row + stop - start]
+
+
+def _log_mel_into(
+    out: Tensor, waveforms: Tensor, frames_per_clip: Tensor, sampling_rate: int
+) -> None:
+    """Writes each clip's log-mels into out[b, :frames_per_clip[b]]; other frames untouched.
+
+    waveforms (B, N) float32; out (B, T, M) with T >= frames_per_clip.max().
+    """
+    frame_length, frame_shift, n_fft = frame_geometry(sampling_rate)
+    num_mel_bins, device = out.shape[-1], waveforms.device
+    total_frames = int(frames_per_clip.max())
+    used = (total_frames - 1) * frame_shift + frame_length
+    frames = waveforms[:, :used].unfold(1, frame_length, frame_shift)  # (B, T, L), a view
+    window = _hann_window(frame_length, device)
+    args = (num_mel_bins, float(sampling_rate), n_fft, LOW_FREQ, 0.5 * sampling_rate)
+    with _no_autocast(device):
+        blockwise = device.type == "cpu" and _spectral_dtype(device) == torch.float32
+        if blockwise and not (waveforms.requires_grad or out.requires_grad):
+            _log_mel_blocks(frames, frames_per_clip.tolist(), window, n_fft, _mel_bands(*args), out)
+            return
+        banks = _mel_filterbank_cached(*args, device, torch.float32)
+        chunk = max(1, FRAMES_PER_CHUNK // waveforms.shape[0])
+        for start in range(0, total_frames, chunk):
+            stop = min(start + chunk, total_frames)
+            out[:, start:stop] = _log_mel_batched(frames[:, start:stop], window, banks, n_fft)
 
 
 def _check_lengths(lengths, batch: int, num_samples: int, device: torch.device) -> Tensor:
@@ -254,7 +368,7 @@ def kaldi_fbank(
         raise ValueError(f"waveforms must be (batch, samples), got shape {tuple(waveforms.shape)}")
     if waveforms.is_complex():
         raise ValueError("waveforms must be real-valued, got a complex tensor")
-    frame_length, frame_shift, n_fft = frame_geometry(sampling_rate)
+    frame_geometry(sampling_rate)  # checks the rate
     device = waveforms.device
     waveforms = waveforms.to(torch.float32)
     batch, num_samples = waveforms.shape
@@ -269,24 +383,18 @@ def kaldi_fbank(
         frames_per_clip = frames_per_clip.clamp(max=total_frames)
     if total_frames == 0:
         return torch.zeros(batch, 0, num_mel_bins, device=device), frames_per_clip
-    features = torch.empty(batch, total_frames, num_mel_bins, device=device)  # every frame written
-
-    banks = _mel_filterbank_cached(
-        num_mel_bins, float(sampling_rate), n_fft, LOW_FREQ, 0.5 * sampling_rate, device,
-        torch.float32,
-    )  # fmt: skip
-    window = _hann_window(frame_length, device)
-    used = (total_frames - 1) * frame_shift + frame_length
-    frames = waveforms[:, :used].unfold(1, frame_length, frame_shift)  # (B, T, L), a view
-    chunk = max(1, FRAMES_PER_CHUNK // batch)
-    with _no_autocast(device):
-        for start in range(0, total_frames, chunk):
-            stop = min(start + chunk, total_frames)
-            features[:, start:stop] = _log_mel_frames(frames[:, start:stop], window, banks, n_fft)
-    if bool((frames_per_clip < total_frames).any()):  # zero the frames past shorter clips' ends
-        real = torch.arange(total_frames, device=device) < frames_per_clip.unsqueeze(1)  # (B, T)
-        features.masked_fill_(~real.unsqueeze(-1), 0.0)
+    features = torch.empty(batch, total_frames, num_mel_bins, device=device)
+    _log_mel_into(features, waveforms, frames_per_clip, sampling_rate)
+    _zero_past_ends(features, frames_per_clip)
     return features, frames_per_clip
+
+
+def _zero_past_ends(features: Tensor, frames_per_clip: Tensor) -> None:
+    """Zeroes features[b, frames_per_clip[b]:] in place (frames past a shorter clip's end)."""
+    total_frames = features.shape[1]
+    if bool((frames_per_clip < total_frames).any()):
+        real = torch.arange(total_frames, device=features.device) < frames_per_clip.unsqueeze(1)
+        features.masked_fill_(~real.unsqueeze(-1), 0.0)  # (B, T) mask over (B, T, M)
 
 
 # -- BatchFeature ----------------------------------------------------------------------------
@@ -428,9 +536,10 @@ def _as_batch(raw_speech, device: torch.device | None) -> tuple[Tensor, Tensor]:
         if device is None:  # tensors on a GPU keep the work there
             device = next((c.device for c in clips if c.device.type != "cpu"), clips[0].device)
         lengths = torch.tensor([clip.shape[0] for clip in clips], dtype=torch.long)
-        waveforms = torch.zeros(len(clips), int(lengths.max()), device=device)  # (B, N)
+        waveforms = torch.empty(len(clips), int(lengths.max()), device=device)  # (B, N)
         for row, clip in zip(waveforms, clips, strict=True):  # zeros after each clip
             row[: clip.shape[0]] = clip
+            row[clip.shape[0] :] = 0.0
     else:
         raise TypeError(
             "raw_speech must be a numpy array, a torch tensor, or a list of floats/arrays/"
@@ -438,7 +547,10 @@ def _as_batch(raw_speech, device: torch.device | None) -> tuple[Tensor, Tensor]:
         )
     if waveforms.shape[0] == 0:
         raise ValueError("raw_speech is an empty batch: pass at least one clip")
-    finite = torch.isfinite(waveforms).all(dim=1)  # (B,)
+    # a sum is finite unless a sample is NaN/Inf (or the sum overflows): check samples only then
+    finite = torch.isfinite(waveforms.sum(dim=1))  # (B,)
+    if not bool(finite.all()):
+        finite = torch.isfinite(waveforms).all(dim=1)
     if not bool(finite.all()):
         bad = int((~finite).nonzero()[0])
         where = "" if waveforms.shape[0] == 1 else f" (clip {bad})"
@@ -511,14 +623,23 @@ class ASTFeatureExtractor:
     def _features_and_mask(
         self, waveforms: Tensor, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        fbank, num_frames = kaldi_fbank(
-            waveforms, lengths, self.sampling_rate, self.num_mel_bins, max_frames=self.max_length
-        )  # (B, T <= max_length, M), (B,)
-        mask = torch.arange(self.max_length, device=fbank.device) < num_frames.unsqueeze(1)
-        fbank = F.pad(fbank, (0, 0, 0, self.max_length - fbank.shape[1]))  # (B, max_length, M)
-        features = fbank.masked_fill(~mask.unsqueeze(-1), self.padding_value)
-        if self.do_normalize:
-            features = self.normalize(features)
+        waveforms = waveforms.to(torch.float32)
+        waveforms = waveforms.unsqueeze(0) if waveforms.dim() == 1 else waveforms
+        batch, num_samples = waveforms.shape
+        if lengths is None:
+            lengths = torch.full((batch,), num_samples, device=waveforms.device)
+        lengths = _check_lengths(lengths, batch, num_samples, waveforms.device)
+        num_frames = count_frames(lengths, self.sampling_rate)
+        num_frames = num_frames.clamp(max=self.max_length)  # (B,) real frames, truncated
+        mask = torch.arange(self.max_length, device=waveforms.device) < num_frames.unsqueeze(1)
+        # (B, max_length, M): the log-mels, padding_value after each clip's last frame
+        features = torch.empty(batch, self.max_length, self.num_mel_bins, device=waveforms.device)
+        if batch and int(num_frames.max()) > 0:
+            _log_mel_into(features, waveforms, num_frames, self.sampling_rate)
+        for clip, count in enumerate(num_frames.tolist()):
+            features[clip, count:] = self.padding_value
+        if self.do_normalize:  # in place: same float32 rounding as normalize()
+            features.sub_(self.mean).div_(self.std * 2)
         return features, mask
 
     def extract(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
