@@ -112,6 +112,44 @@ def test_batch_with_a_bad_file_keeps_order_and_the_rest(classifier, audio_files,
     np.testing.assert_allclose(results[4].scores, results[0].scores, atol=1e-5)
 
 
+def test_worker_processes_give_the_thread_results_in_input_order(
+    classifier, audio_files, bad_files, long_file
+):
+    inputs = [long_file, bad_files["text_wav"], audio_files["flac"], audio_files["speech"],
+              bad_files["missing"], audio_files["speech"].read_bytes()]  # fmt: skip
+    threaded = classifier(inputs, batch_size=3, window=5.0)
+    seen = []
+    workers = classifier(inputs, batch_size=3, window=5.0, num_workers=2, callback=seen.append)
+    assert [r.index for r in seen] == list(range(len(inputs)))  # callback order, too
+    assert [r.ok for r in workers] == [True, False, True, True, False, True]
+    for ours, reference in zip(workers, threaded, strict=True):
+        assert ours.error == reference.error and ours.duration == reference.duration
+        if ours.ok:
+            np.testing.assert_allclose(ours.window_scores, reference.window_scores, atol=1e-5)
+    embedded = classifier.embed(inputs[2:4], num_workers=2)
+    np.testing.assert_allclose(
+        embedded[1].embedding, classifier.embed(inputs[3]).embedding, atol=1e-5
+    )
+
+
+def test_compiled_model_pads_short_batches_and_matches_eager(audioset_model_dir, audio_files):
+    # aot_eager: dynamo and AOTAutograd trace the model as inductor would, without a C compiler
+    compiled = AudioClassifier.from_pretrained(
+        audioset_model_dir, device="cpu", compile_model="aot_eager"
+    )
+    eager = AudioClassifier.from_pretrained(audioset_model_dir, device="cpu")
+    inputs = [audio_files["speech"], audio_files["flac"], audio_files["speech"]]
+    got = compiled(inputs, batch_size=2)  # the second batch holds one window: padded to two
+    expected = eager(inputs, batch_size=2)
+    assert compiled.compiled_batch == 2
+    for ours, reference in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ours.scores, reference.scores, atol=1e-5)
+    with pytest.raises(ValueError, match="backend"):
+        AudioClassifier(
+            eager.model, eager.feature_extractor, backend=lambda x: x, compile_model=True
+        )
+
+
 def test_waveform_inputs_and_resampling(classifier, audio_files):
     samples_48k = load_audio(audio_files["speech"], sampling_rate=48000)
     at_16k = classifier((samples_48k, 48000))

@@ -87,6 +87,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -241,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in (classify, embed, plot):
         add_backend_arguments(command)
+    for command in (classify, embed):
+        command.add_argument(
+            "--workers", type=_non_negative_int, default=0,
+            help="decode and resample in this many worker processes (default: %(default)s: one "
+            "background thread); worth it when decoding can't keep up with the model, as on a GPU",
+        )  # fmt: skip
     add_export_parser(commands)
 
     _add_training_commands(commands)
@@ -589,7 +602,7 @@ def run_classify(args) -> int:
         classifier.classify(
             items, top_k=args.top_k, threshold=args.threshold, window=args.window, hop=args.hop,
             pooling=args.pooling, batch_size=args.batch_size, callback=on_result,
-            on_progress=on_progress,
+            on_progress=on_progress, num_workers=args.workers,
         )  # fmt: skip
     finally:
         progress.close()
@@ -658,8 +671,9 @@ def run_embed(args) -> int:
 
     try:
         classifier.embed(
-            items, window=args.window, hop=args.hop, batch_size=args.batch_size, callback=on_result
-        )
+            items, window=args.window, hop=args.hop, batch_size=args.batch_size,
+            callback=on_result, num_workers=args.workers,
+        )  # fmt: skip
     finally:
         progress.close()
     if vectors:

@@ -585,6 +585,10 @@ def add_backend_arguments(parser) -> None:
         help="int8 weights on the CPU (torch: dynamic quantization; onnxruntime: the folder's "
         "model_quantized.onnx)",
     )  # fmt: skip
+    parser.add_argument(
+        "--compile", action="store_true",
+        help="torch.compile the model (torch backend): slower start, faster batches on a GPU",
+    )  # fmt: skip
 
 
 def classifier_from_args(args) -> AudioClassifier:
@@ -597,8 +601,11 @@ def classifier_from_args(args) -> AudioClassifier:
     device = getattr(args, "device", "auto")
     dtype = getattr(args, "dtype", "float32")
     threads = getattr(args, "threads", None)
+    compile_model = getattr(args, "compile", False)
     if threads:
         torch.set_num_threads(threads)
+    if compile_model and (backend == "onnxruntime" or quantize):
+        raise _usage_error("--compile applies to the float torch model; drop it")
     if (backend == "onnxruntime" or quantize) and dtype != "float32":
         what = "--backend onnxruntime" if backend == "onnxruntime" else "--quantize int8"
         raise _usage_error(f"{what} runs float32 (int8) models; drop --dtype {dtype}")
@@ -609,8 +616,9 @@ def classifier_from_args(args) -> AudioClassifier:
         )  # fmt: skip
     if quantize is None:
         return AudioClassifier.from_pretrained(
-            args.model, device=device, dtype=dtype, activation=activation
-        )
+            args.model, device=device, dtype=dtype, activation=activation,
+            compile_model=compile_model,
+        )  # fmt: skip
     if device == "cuda":
         raise _usage_error("--quantize int8 runs on the CPU; drop --device cuda")
     from .bundled import resolve_bundled

@@ -3,7 +3,10 @@
 Long recordings are cut into windows of the model's length (max_length frames: 10.24 s for
 AudioSet models) with a hop (default half a window); every window is classified and the
 clip-level scores are the max (or mean) over windows. Decoding runs in a background thread,
-one window at a time, so an hour-long file needs memory for a few windows, not the whole file.
+one window at a time, so an hour-long file needs memory for a few windows, not the whole file;
+with ``num_workers`` it runs in that many DataLoader worker processes instead (several files
+decoded and resampled at once, e.g. to keep a GPU busy). Features are computed on the model's
+device, in the same batch as the model.
 """
 
 from __future__ import annotations
@@ -158,9 +161,13 @@ class AudioClassifier:
         dtype: torch.dtype | str | None = None,
         activation: Activation | None = None,
         backend: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        compile_model: bool | str = False,
     ):
         """backend: runs the network instead of `model` (e.g. an ONNX Runtime session):
-        features (B, max_length, mel) -> (logits (B, num_labels), pooled (B, hidden))."""
+        features (B, max_length, mel) -> (logits (B, num_labels), pooled (B, hidden)).
+        compile_model: run the model through ``torch.compile`` (True: inductor, or a backend
+        name); the first batch pays the compilation, and every batch is padded to the first
+        batch's size so that no shape recompiles."""
         self.backend = backend
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
@@ -171,6 +178,14 @@ class AudioClassifier:
         if self.activation not in ("sigmoid", "softmax", "none"):
             raise ValueError(f"activation must be sigmoid, softmax or none, got {activation!r}")
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        self.compiled_batch = 0  # _run's batch size: a compiled network gets batches padded to it
+        self._network = self._network_forward
+        if compile_model:
+            if backend is not None:
+                raise ValueError("compile_model applies to the torch model, not to a backend")
+            name = "inductor" if compile_model is True else str(compile_model)
+            self._network = torch.compile(self._network_forward, backend=name, dynamic=False)
+        self.compiled = bool(compile_model)
 
     @classmethod
     def from_pretrained(
@@ -180,6 +195,7 @@ class AudioClassifier:
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         activation: Activation | None = None,
+        compile_model: bool | str = False,
         **hub_kwargs: Any,
     ) -> AudioClassifier:
         """Load model and feature extractor from a folder or hub id (`revision`, `cache_dir`,
@@ -190,7 +206,10 @@ class AudioClassifier:
         model = resolve_bundled(model)
         network = ASTForAudioClassification.from_pretrained(model, **hub_kwargs)
         extractor = load_feature_extractor(model, network.config, **hub_kwargs)
-        return cls(network, extractor, device=device, dtype=dtype, activation=activation)
+        return cls(
+            network, extractor, device=device, dtype=dtype, activation=activation,
+            compile_model=compile_model,
+        )  # fmt: skip
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -217,40 +236,7 @@ class AudioClassifier:
             )
         return window_samples, round(hop_s * self.sampling_rate)
 
-    # -- decoding (background thread) -----------------------------------------------------
-    def _windows(self, inputs: Sequence[AudioInput], window: int, hop: int) -> Iterator:
-        """Yield _Window and _Failure records for every input, in order."""
-        rate = self.sampling_rate
-        for index, item in enumerate(inputs):
-            try:
-                if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
-                    yield from self._file_windows(index, item, window, hop)
-                else:
-                    samples = _waveform_at_rate(item, rate)
-                    yield from _array_windows(index, samples, window, hop, rate)
-            except (AstAudioError, ValueError, OSError) as exc:
-                yield _Failure(index, str(exc))
-
-    def _file_windows(self, index: int, item, window: int, hop: int) -> Iterator[_Window]:
-        rate = self.sampling_rate
-        if isinstance(item, bytes) or hasattr(item, "read"):
-            yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
-            return
-        info = audio_info(item)
-        if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
-            yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
-            return
-        pending = None
-        for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
-            if pending is not None:
-                yield pending
-            pending = _Window(index, start, samples, False, 0.0)
-        if pending is None:
-            raise AstAudioError(f"{os.fspath(item)}: no audio samples")
-        pending.last = True
-        pending.duration = (pending.start + len(pending.samples)) / rate
-        yield pending
-
+    # -- decoding (background thread or DataLoader workers) -------------------------------
     def _prefetch(self, generator: Iterator, depth: int) -> Iterator:
         """Run a generator in a thread so decoding overlaps the model's work."""
         if depth <= 0:
@@ -304,10 +290,20 @@ class AudioClassifier:
                 )
             logits, pooled = self.backend(features)
             return logits.float(), pooled.float(), None
-        backbone = self.model.audio_spectrogram_transformer(features.to(self.dtype))
+        count = features.shape[0]
+        if self.compiled and count < self.compiled_batch:  # one shape: no recompiles
+            features = torch.nn.functional.pad(
+                features, (0, 0, 0, 0, 0, self.compiled_batch - count)
+            )
+        logits, pooled, hidden = self._network(features.to(self.dtype))
+        hidden = hidden[:count] if tokens else None
+        return logits[:count].float(), pooled[:count].float(), hidden
+
+    def _network_forward(self, features: torch.Tensor) -> tuple:
+        """(B, max_length, mel) -> logits (B, labels), pooled (B, hidden), tokens (B, T, hidden)."""
+        backbone = self.model.audio_spectrogram_transformer(features)
         logits = self.model.classifier(backbone.pooler_output)
-        hidden = backbone.last_hidden_state if tokens else None
-        return logits.float(), backbone.pooler_output.float(), hidden
+        return logits, backbone.pooler_output, backbone.last_hidden_state
 
     def scores_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Apply the activation: (B, num_labels) logits to scores."""
@@ -327,10 +323,19 @@ class AudioClassifier:
         on_input_done: Callable[[int, float, str | None], None],
         tokens: bool = False,
         prefetch: int | None = None,
+        num_workers: int = 0,
     ) -> None:
         window_samples, hop_samples = self._window_and_hop(window, hop)
+        self.compiled_batch = batch_size  # a compiled network sees full batches only
         depth = 2 * batch_size if prefetch is None else prefetch
-        records = self._prefetch(self._windows(inputs, window_samples, hop_samples), depth)
+        stream = _WindowStream(inputs, window_samples, hop_samples, self.sampling_rate)
+        if num_workers > 0:  # records of different inputs interleave; each input's stay in order
+            records = torch.utils.data.DataLoader(
+                stream, batch_size=None, num_workers=min(num_workers, max(len(inputs), 1)),
+                prefetch_factor=max(2, -(-depth // num_workers)),
+            )  # fmt: skip
+        else:
+            records = self._prefetch(iter(stream), depth)
         batch: list[_Window] = []
         finished: list[tuple[int, float]] = []  # inputs whose last window is in `batch`
 
@@ -369,6 +374,7 @@ class AudioClassifier:
         batch_size: int = 8,
         callback: Callable[[ClassificationResult], None] | None = None,
         on_progress: Callable[[int, float], None] | None = None,
+        num_workers: int = 0,
     ) -> ClassificationResult | list[ClassificationResult]:
         """Classify one input or a list of them.
 
@@ -378,6 +384,8 @@ class AudioClassifier:
         result as soon as it is complete (the command line writes output files from it);
         `on_progress(input_index, seconds)` hears of every classified window with the seconds
         of audio it moved the input forward (a progress bar for long recordings).
+        `num_workers` > 0 decodes in that many worker processes instead of one thread;
+        results still reach `callback` in input order.
         """
         single = _is_single(inputs)
         items = [inputs] if single else list(inputs)
@@ -387,6 +395,7 @@ class AudioClassifier:
         windows: dict[int, list[tuple[float, torch.Tensor]]] = {}
         window_s, hop_s = self._window_and_hop(window, hop)
         rate = self.sampling_rate
+        deliver = _InOrder(callback)
 
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             start = w.start / rate
@@ -413,10 +422,9 @@ class AudioClassifier:
                     )
                     for (start, _), s in zip(rows, scores)
                 ]
-            if callback is not None:
-                callback(result)
+            deliver(result)
 
-        self._run(items, window, hop, batch_size, on_window, on_input_done)
+        self._run(items, window, hop, batch_size, on_window, on_input_done, num_workers=num_workers)
         return results[0] if single else results
 
     __call__ = classify
@@ -430,14 +438,18 @@ class AudioClassifier:
         batch_size: int = 8,
         tokens: bool = False,
         callback: Callable[[EmbeddingResult], None] | None = None,
+        num_workers: int = 0,
     ) -> EmbeddingResult | list[EmbeddingResult]:
-        """Pooled embeddings (the mean of [CLS] and distillation tokens) per input and window."""
+        """Pooled embeddings (the mean of [CLS] and distillation tokens) per input and window.
+
+        Inputs, windows, `callback` and `num_workers` as for `classify`."""
         single = _is_single(inputs)
         items = [inputs] if single else list(inputs)
         results = [EmbeddingResult(source_name(x, i), i) for i, x in enumerate(items)]
         rows: dict[int, list[tuple[float, torch.Tensor, Any]]] = {}
         window_s, _ = self._window_and_hop(window, hop)
         rate = self.sampling_rate
+        deliver = _InOrder(callback)
 
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             rows.setdefault(w.input_index, []).append((w.start / rate, pooled, hidden))
@@ -455,10 +467,12 @@ class AudioClassifier:
                 result.ends = [min(g[0] + window_s / rate, duration) for g in got]
                 if tokens:
                     result.tokens = torch.stack([g[2] for g in got]).float().cpu().numpy()
-            if callback is not None:
-                callback(result)
+            deliver(result)
 
-        self._run(items, window, hop, batch_size, on_window, on_input_done, tokens=tokens)
+        self._run(
+            items, window, hop, batch_size, on_window, on_input_done, tokens=tokens,
+            num_workers=num_workers,
+        )  # fmt: skip
         return results[0] if single else results
 
     def top_labels(
@@ -505,6 +519,65 @@ def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
 
         samples = soxr.resample(samples, int(source_rate), rate, quality="HQ").astype(np.float32)
     return samples
+
+
+def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> Iterator:
+    """_Window records of one input at `rate` Hz, or one _Failure if it can't be read."""
+    try:
+        if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
+            yield from _file_windows(index, item, window, hop, rate)
+        else:
+            yield from _array_windows(index, _waveform_at_rate(item, rate), window, hop, rate)
+    except (AstAudioError, ValueError, OSError) as exc:
+        yield _Failure(index, str(exc))
+
+
+def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterator[_Window]:
+    if isinstance(item, bytes) or hasattr(item, "read"):
+        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+        return
+    info = audio_info(item)
+    if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
+        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+        return
+    pending = None
+    for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
+        if pending is not None:
+            yield pending
+        pending = _Window(index, start, samples, False, 0.0)
+    if pending is None:
+        raise AstAudioError(f"{os.fspath(item)}: no audio samples")
+    pending.last = True
+    pending.duration = (pending.start + len(pending.samples)) / rate
+    yield pending
+
+
+class _WindowStream(torch.utils.data.IterableDataset):
+    """Every input's records; DataLoader worker w of W decodes inputs w, w + W, w + 2W, ..."""
+
+    def __init__(self, items: Sequence[AudioInput], window: int, hop: int, rate: int):
+        self.items, self.window, self.hop, self.rate = items, window, hop, rate
+
+    def __iter__(self) -> Iterator:
+        worker = torch.utils.data.get_worker_info()
+        first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
+        for index in range(first, len(self.items), step):
+            yield from input_windows(index, self.items[index], self.window, self.hop, self.rate)
+
+
+class _InOrder:
+    """Hands results to `callback` in input order, holding back any that finish early."""
+
+    def __init__(self, callback: Callable | None):
+        self.callback, self.next, self.waiting = callback, 0, {}
+
+    def __call__(self, result) -> None:
+        if self.callback is None:
+            return
+        self.waiting[result.index] = result
+        while self.next in self.waiting:
+            self.callback(self.waiting.pop(self.next))
+            self.next += 1
 
 
 def _array_windows(
