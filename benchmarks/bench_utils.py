@@ -92,10 +92,12 @@ def interleaved_best_times(
     return best
 
 
-def matmul_tflops(device: str, n: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 (n, n) @ (n, n) rate in TFLOP/s: the machine's practical dense-math ceiling."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_tflops(
+    device: str, n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
+    """Best (n, n) @ (n, n) rate in TFLOP/s in `dtype`: the machine's practical dense-math ceiling."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
 
     def run() -> None:
         a @ b

@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py                # everything, writes BENCHMARKS.md (~1 h on 2 cores)
     python benchmarks/run_all.py --quick        # smoke run (~3 min), prints, writes nothing
-    python benchmarks/run_all.py --only core    # some of them: core, e2e, memory, deploy
+    python benchmarks/run_all.py --only core    # some of them: core, e2e, memory, deploy, gpu
     python benchmarks/run_all.py --reuse --findings notes.md   # BENCHMARKS.md from results/
     python benchmarks/run_all.py --device cuda  # the same scripts on a GPU
 
@@ -47,6 +47,7 @@ BENCHMARKS = {  # name: (script, what it answers, runs when, extra arguments)
     "e2e": ("bench_e2e.py", "End to end: audio files in, tags out", lambda: True, ["--skip-long"]),
     "memory": ("bench_e2e.py", "Long recording: peak memory", lambda: True, ["--only-long"]),
     "deploy": ("bench_deploy.py", "Deployment: ONNX Runtime, int8", deploy_available, []),
+    "gpu": ("bench_gpu.py", "GPU path: bf16 model, end to end from waveforms", lambda: True, []),
 }
 
 

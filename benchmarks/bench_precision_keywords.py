@@ -1,16 +1,19 @@
-"""int8 against fp32 on the bundled keyword model's held-out voices: agreement, accuracy, speed.
+"""Reduced precision against fp32 on the bundled keyword model's held-out voices.
 
-    python benchmarks/bench_int8_keywords.py --data recipes/synthetic-commands/data/manifest.csv \
+    python benchmarks/bench_precision_keywords.py --data recipes/synthetic-commands/data/manifest.csv \
         --labels recipes/synthetic-commands/data/class_labels_indices.csv --split test
 
 Without --data it uses the committed 88-clip slice in tests/data/keywords-heldout. Features are
-computed once; the models (astaudio fp32, torch dynamic int8, ONNX Runtime fp32 and int8) then
-run on the same (N, 128, 64) batch, timed interleaved.
+computed once; the models (astaudio fp32, bf16 and fp16 weights (`--dtype`), torch dynamic int8,
+ONNX Runtime fp32 and int8) then run on the same (N, max_length, mel) batch, timed interleaved:
+top-1 agreement with fp32, accuracy, clips/s. bf16/fp16 speeds on a CPU say little (no fast
+half-precision matmul on most CPUs); their accuracy effect is what this measures there.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import tempfile
 import time
@@ -53,12 +56,16 @@ def main() -> None:
     targets = torch.cat([b["labels"] for b in batches]).numpy()
 
     int8 = quantize_dynamic_int8(fp32)
+    bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
+    fp16 = copy.deepcopy(fp32).to(torch.float16)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(fp32, Path(tmp) / "model.onnx")
         ort_fp32 = OnnxBackend(onnx_path)
         ort_int8 = OnnxBackend(quantize_onnx_int8(onnx_path))
         runners = {
             "torch fp32": lambda x: fp32(x).logits,
+            "torch bf16": lambda x: bf16(x.to(torch.bfloat16)).logits,
+            "torch fp16": lambda x: fp16(x.to(torch.float16)).logits,
             "torch int8": lambda x: int8(x).logits,
             "onnxruntime fp32": lambda x: ort_fp32(x)[0],
             "onnxruntime int8": lambda x: ort_int8(x)[0],
