@@ -66,6 +66,26 @@ def test_bad_inputs_are_reported_and_skipped(capsys, audio_files, bad_files, aud
     assert sum(str(bad_files["directory_wav"]) in line for line in error_lines) == 1
 
 
+def test_workers_write_the_same_records_in_the_same_order(
+    capsys, audio_files, bad_files, audioset_model_dir
+):
+    argv = ["classify", audio_files["speech"], bad_files["text_wav"], audio_files["flac"],
+            audio_files["speech"], "--model", audioset_model_dir, "-f", "jsonl", *MODEL_FLAGS]  # fmt: skip
+    code, threaded, _ = run_cli(capsys, *argv)
+    workers_code, workers, _ = run_cli(capsys, *argv, "--workers", "2")
+    assert code == workers_code == 1
+    assert [json.loads(line)["file"] for line in workers.splitlines()] == [
+        json.loads(line)["file"] for line in threaded.splitlines()
+    ]
+    code, _, err = run_cli(capsys, *argv, "--compile", "--quantize", "int8")
+    assert code == 2 and "--compile applies to the float torch model" in err
+    for ours, reference in zip(workers.splitlines(), threaded.splitlines(), strict=True):
+        ours, reference = json.loads(ours), json.loads(reference)
+        assert [x["label"] for x in ours.get("labels", [])] == [
+            x["label"] for x in reference.get("labels", [])
+        ]
+
+
 @pytest.mark.parametrize("fmt, delimiter", [("csv", ","), ("tsv", "\t")])
 def test_csv_and_tsv_rows_per_segment_and_label(
     capsys, audio_files, audioset_model_dir, fmt, delimiter
@@ -134,7 +154,8 @@ def test_stdin_input(monkeypatch, capsys, audio_files, audioset_model_dir):
     "argv, message",
     [(["classify", "x.wav", "--top-k", "0"], "positive"),
      (["classify", "x.wav", "--format", "xml"], "invalid choice"),
-     (["classify"], "required")],
+     (["classify"], "required"),
+     (["classify", "x.wav", "--workers", "-1"], "0 or more")],
 )  # fmt: skip
 def test_usage_errors_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as info:

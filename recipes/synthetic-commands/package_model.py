@@ -16,9 +16,10 @@ from safetensors.torch import load_file, save_file
 CARD = """# keywords: astaudio's bundled keyword-spotting model
 
 A small Audio Spectrogram Transformer ({params:,} parameters: {layers} layers, hidden {hidden},
-{heads} heads, {frames} frames = 1.28 s windows, patch strides {fstride}/{tstride}) trained from
-random initialisation with `astaudio finetune` on the synthetic speech-commands dataset of
-`recipes/synthetic-commands/` (espeak-ng and flite voices, background noise at 5-30 dB SNR).
+{heads} heads, {frames} frames = {seconds:.2f} s windows, 16x16 patches at strides
+{fstride}/{tstride}) trained from random initialisation with `astaudio finetune` on the
+synthetic speech-commands dataset of `recipes/synthetic-commands/` (espeak-ng and flite voices,
+background noise at 5-30 dB SNR).
 
 Classes ({num_labels}): {labels}.
 
@@ -55,7 +56,8 @@ def main() -> None:
     (args.out / "README.md").write_text(CARD.format(
         params=sum(v.numel() for v in weights.values()), layers=config["num_hidden_layers"],
         hidden=config["hidden_size"], heads=config["num_attention_heads"],
-        frames=config["max_length"], fstride=config["frequency_stride"],
+        frames=config["max_length"], seconds=config["max_length"] / 100,
+        fstride=config["frequency_stride"],
         tstride=config["time_stride"], num_labels=len(labels), labels=", ".join(labels),
         test_items=report["items"], accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
         dtype="float16" if dtype == torch.float16 else "float32",
