@@ -13,19 +13,19 @@ data=$here/data
 
 [ -f "$data/manifest.csv" ] || "$PYTHON" "$here/make_dataset.py" --out "$data" --seed 0
 cd "$here"
-# One torch thread: the two DataLoader workers take the other core, and oversubscribed OpenMP
-# threads made epochs up to 8x slower on the 2-core machine.
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PYTHON" -m astaudio finetune \
+# Two torch threads on an otherwise idle 2-core machine (3.7 batches/s); on a busy one set
+# OMP_NUM_THREADS=1: oversubscribed OpenMP threads made epochs up to 8x slower.
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$PYTHON" -m astaudio finetune \
   --model-config hidden_size=128 num_hidden_layers=4 num_attention_heads=4 intermediate_size=512 \
-                 num_mel_bins=64 frequency_stride=16 time_stride=16 \
+                 num_mel_bins=64 frequency_stride=8 time_stride=8 max_length=100 \
   --preset speechcommands --train "$data/manifest.csv" --labels "$data/class_labels_indices.csv" \
   --output-dir "$run" --loss ce --lr 1e-3 --warmup --warmup-steps 200 --batch-size 64 \
-  --epochs "${EPOCHS:-30}" --mixup 0 --freqm 12 --timem 24 --scheduler-start 8 --workers 2 \
-  --cache-dir "$run-cache" --seed 0 $([ -d "$run/checkpoints" ] && echo --resume)
+  --epochs "${EPOCHS:-30}" --mixup 0 --freqm 12 --timem 20 --max-length 100 --scheduler-start 10 \
+  --wa 21 30 --workers 2 --cache-dir "$run-cache" --seed 0 $([ -d "$run/checkpoints" ] && echo --resume)
 "$PYTHON" -m astaudio evaluate "$run/best" --data "$data/manifest.csv" \
   --labels "$data/class_labels_indices.csv" --split test -o "$run/test" | tee "$run/test.txt"
 "$PYTHON" "$here/package_model.py" "$run/best" "$root/src/astaudio/bundled/keywords" \
   --metrics "$run/test/metrics.json"
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data/manifest.csv" \
   --labels "$data/class_labels_indices.csv" --split test | tee "$run/test-fp16.txt"
-"$PYTHON" "$here/make_heldout.py" "$data" "$root/tests/data/keywords-heldout" --per-class 4
+"$PYTHON" "$here/make_heldout.py" "$data" "$root/tests/data/keywords-heldout" --per-class 10
