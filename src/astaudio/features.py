@@ -360,6 +360,21 @@ def kaldi_fbank(
         (capped by max_frames); frames past a clip's own end are zero. num_frames (B,) int64 holds
         each clip's real frames, 1 + (length - 400) // 160 at 16 kHz, 0 for clips under 400 samples.
     """
+    waveforms, frames_per_clip = _clips_and_frames(waveforms, lengths, sampling_rate, max_frames)
+    total_frames = int(frames_per_clip.max()) if len(frames_per_clip) else 0
+    features = torch.empty(
+        len(frames_per_clip), total_frames, num_mel_bins, device=waveforms.device
+    )
+    if total_frames:
+        _log_mel_into(features, waveforms, frames_per_clip, sampling_rate)
+    _fill_past_ends(features, frames_per_clip, 0.0)
+    return features, frames_per_clip
+
+
+def _clips_and_frames(
+    waveforms: Tensor, lengths, sampling_rate: int, max_frames: int | None
+) -> tuple[Tensor, Tensor]:
+    """Checked (B, N) float32 clips and each clip's frame count (B,), capped at max_frames."""
     if not isinstance(waveforms, Tensor):
         raise TypeError(f"waveforms must be a torch.Tensor, got {type(waveforms).__name__}")
     if waveforms.dim() == 1:
@@ -369,32 +384,23 @@ def kaldi_fbank(
     if waveforms.is_complex():
         raise ValueError("waveforms must be real-valued, got a complex tensor")
     frame_geometry(sampling_rate)  # checks the rate
-    device = waveforms.device
     waveforms = waveforms.to(torch.float32)
     batch, num_samples = waveforms.shape
     if lengths is None:
-        lengths = torch.full((batch,), num_samples, dtype=torch.long, device=device)
+        lengths = torch.full((batch,), num_samples, dtype=torch.long, device=waveforms.device)
     else:
-        lengths = _check_lengths(lengths, batch, num_samples, device)
+        lengths = _check_lengths(lengths, batch, num_samples, waveforms.device)
     frames_per_clip = count_frames(lengths, sampling_rate)  # (B,)
-    total_frames = int(frames_per_clip.max()) if batch else 0
     if max_frames is not None:
-        total_frames = min(total_frames, max(int(max_frames), 0))
-        frames_per_clip = frames_per_clip.clamp(max=total_frames)
-    if total_frames == 0:
-        return torch.zeros(batch, 0, num_mel_bins, device=device), frames_per_clip
-    features = torch.empty(batch, total_frames, num_mel_bins, device=device)
-    _log_mel_into(features, waveforms, frames_per_clip, sampling_rate)
-    _zero_past_ends(features, frames_per_clip)
-    return features, frames_per_clip
+        frames_per_clip = frames_per_clip.clamp(max=max(int(max_frames), 0))
+    return waveforms, frames_per_clip
 
 
-def _zero_past_ends(features: Tensor, frames_per_clip: Tensor) -> None:
-    """Zeroes features[b, frames_per_clip[b]:] in place (frames past a shorter clip's end)."""
-    total_frames = features.shape[1]
-    if bool((frames_per_clip < total_frames).any()):
-        real = torch.arange(total_frames, device=features.device) < frames_per_clip.unsqueeze(1)
-        features.masked_fill_(~real.unsqueeze(-1), 0.0)  # (B, T) mask over (B, T, M)
+def _fill_past_ends(features: Tensor, frames_per_clip: Tensor, value: float) -> None:
+    """Sets features[b, frames_per_clip[b]:] to value in place (frames past each clip's end)."""
+    for clip, count in enumerate(frames_per_clip.tolist()):
+        if count < features.shape[1]:
+            features[clip, count:] = value
 
 
 # -- BatchFeature ----------------------------------------------------------------------------
@@ -623,21 +629,17 @@ class ASTFeatureExtractor:
     def _features_and_mask(
         self, waveforms: Tensor, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        waveforms = waveforms.to(torch.float32)
-        waveforms = waveforms.unsqueeze(0) if waveforms.dim() == 1 else waveforms
-        batch, num_samples = waveforms.shape
-        if lengths is None:
-            lengths = torch.full((batch,), num_samples, device=waveforms.device)
-        lengths = _check_lengths(lengths, batch, num_samples, waveforms.device)
-        num_frames = count_frames(lengths, self.sampling_rate)
-        num_frames = num_frames.clamp(max=self.max_length)  # (B,) real frames, truncated
+        waveforms, num_frames = _clips_and_frames(
+            waveforms, lengths, self.sampling_rate, self.max_length
+        )  # (B, N), (B,) real frames, truncated
         mask = torch.arange(self.max_length, device=waveforms.device) < num_frames.unsqueeze(1)
         # (B, max_length, M): the log-mels, padding_value after each clip's last frame
-        features = torch.empty(batch, self.max_length, self.num_mel_bins, device=waveforms.device)
-        if batch and int(num_frames.max()) > 0:
+        features = torch.empty(
+            len(num_frames), self.max_length, self.num_mel_bins, device=waveforms.device
+        )
+        if len(num_frames) and int(num_frames.max()) > 0:
             _log_mel_into(features, waveforms, num_frames, self.sampling_rate)
-        for clip, count in enumerate(num_frames.tolist()):
-            features[clip, count:] = self.padding_value
+        _fill_past_ends(features, num_frames, self.padding_value)
         if self.do_normalize:  # in place: same float32 rounding as normalize()
             features.sub_(self.mean).div_(self.std * 2)
         return features, mask
