@@ -39,7 +39,6 @@ Targets (checked here, never in the tests): >= 1.2x transformers end to end; < 2
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -56,12 +55,13 @@ import numpy as np
 import torch
 from bench_utils import command_line, default_device, machine_info, write_report
 
+from astaudio.labels import load_labels
+
 E2E_TARGET = 1.2  # astaudio files/s over transformers files/s
 MEMORY_TARGET_GIB = 2.0
 MODEL_RATE = 16_000  # Hz
 FIXED_MMAP_THRESHOLD = {"MALLOC_MMAP_THRESHOLD_": "131072"}  # bytes: glibc's initial threshold
 REPO = Path(__file__).resolve().parents[1]
-LABELS_CSV = REPO.parent / "shared" / "data" / "class_labels_indices.csv"
 ALSA = Path("/usr/share/sounds/alsa")
 FREEDESKTOP = Path("/usr/share/sounds/freedesktop/stereo")
 SMALL_MODEL = {"hidden_size": 192, "num_hidden_layers": 2, "num_attention_heads": 3,
@@ -74,11 +74,8 @@ SPEECH = [
 
 
 # -- inputs --------------------------------------------------------------------------------
-def audioset_labels(path: Path) -> dict[int, str]:
-    if not path.exists():
-        return {i: f"label_{i}" for i in range(527)}
-    with open(path, encoding="utf-8", newline="") as handle:
-        return {int(row["index"]): row["display_name"] for row in csv.DictReader(handle)}
+def audioset_labels(name_or_path: str) -> dict[int, str]:
+    return dict(enumerate(load_labels(name_or_path)))
 
 
 def build_model_folder(folder: Path, labels: dict[int, str], **overrides) -> Path:
@@ -424,7 +421,7 @@ def main() -> None:
     parser.add_argument("--only-long", action="store_true", help="only the long-file ones")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small model, 8 files, 2-minute long file")  # fmt: skip
-    parser.add_argument("--labels", type=Path, default=LABELS_CSV)
+    parser.add_argument("--labels", default="audioset", help="label set name or CSV")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     for program in ("sox", "soxi", "espeak-ng", "ffmpeg", "/usr/bin/time"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -12,8 +11,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 import audio_fixtures  # noqa: E402
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def tiny_config(**changes):
@@ -26,11 +23,9 @@ def tiny_config(**changes):
 
 
 def audioset_labels() -> dict[int, str]:
-    path = SHARED_DATA / "class_labels_indices.csv"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: the tests read AudioSet's label file from ../shared/data/")
-    with open(path, newline="") as handle:
-        return {int(row["index"]): row["display_name"] for row in csv.DictReader(handle)}
+    from astaudio.labels import load_labels
+
+    return dict(enumerate(load_labels("audioset")))
 
 
 @pytest.fixture(scope="session")

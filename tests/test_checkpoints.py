@@ -12,13 +12,13 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from astaudio.checkpoints import (
     adapt_position_embeddings,
     config_from_original_state_dict,
+    convert_original_checkpoint,
     convert_original_state_dict,
     init_from_deit,
     load_state_dict_file,
@@ -624,5 +624,27 @@ def test_convert_command_writes_a_folder_transformers_loads(original, tmp_path):
     assert ASTForAudioClassification.from_pretrained(out).config.time_stride == 8
     # labels that don't fit the head: one clear line, exit status 1
     assert main(["convert", str(path), "-o", str(tmp_path / "bad"), "--labels",
-                 str(SHARED_DATA / "esc_class_labels_indices.csv"), "--stride", "12", "8",
+                 "esc50", "--stride", "12", "8",
                  "--max-length", "72", "--num-mel-bins", "40"]) == 1  # fmt: skip
+
+
+def test_convert_without_labels_names_the_head_from_the_packaged_sets(original, tmp_path, caplog):
+    from astaudio.labels import load_labels
+
+    transformers.set_seed(1)
+    esc = transformers.ASTConfig(**{**ORIGINAL_STYLE, "num_labels": 50})
+    path = tmp_path / "esc50_fold1.pth"
+    torch.save(original_state_dict(randomise(transformers.ASTForAudioClassification(esc))), path)
+    geometry = dict(frequency_stride=12, time_stride=8, max_length=72, num_mel_bins=40)
+    with caplog.at_level("INFO", logger="astaudio"):
+        folder = convert_original_checkpoint(path, tmp_path / "esc", **geometry)
+    config = json.loads((folder / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(50)] == load_labels("esc50")
+    assert "'esc50'" in caplog.text
+
+    _, seven = original  # a 7-class head matches no packaged set: generic names and a note
+    caplog.clear()
+    folder = convert_original_checkpoint(seven, tmp_path / "seven", **geometry)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == {str(i): f"LABEL_{i}" for i in range(7)}
+    assert "no packaged label set has 7 classes" in caplog.text

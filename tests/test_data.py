@@ -31,7 +31,6 @@ from astaudio.data import (
     validate_items,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SMALL = FeatureParams(max_length=96)  # 0.96 s: the clips (~0.5-0.7 s) get padded
 WORDS = ("yes", "no", "up")
 VOICES = ("en", "en+f3")
@@ -75,36 +74,6 @@ def recipe_features(waveform: np.ndarray, params: FeatureParams) -> np.ndarray:
 
 def reference_input(path: Path, params: FeatureParams) -> np.ndarray:
     return recipe_features(load_audio(path, params.sampling_rate), params)
-
-
-# ---------------------------------------------------------------------------- label files
-
-
-def test_read_shared_label_csvs() -> None:
-    audioset = read_label_csv(SHARED_DATA / "class_labels_indices.csv")
-    assert len(audioset) == 527
-    assert audioset[0].mid == "/m/09x0r" and audioset[0].display_name == "Speech"
-    assert audioset[1].display_name == "Male speech, man speaking"
-    assert [info.index for info in audioset] == list(range(527))
-    esc = read_label_csv(SHARED_DATA / "esc_class_labels_indices.csv")
-    assert len(esc) == 50 and esc[0].display_name == "dog" and esc[49].display_name == "hand_saw"
-    commands = read_label_csv(SHARED_DATA / "speechcommands_class_labels_indices.csv")
-    assert len(commands) == 35 and commands[34].display_name == "one"
-
-
-def test_read_label_csv_quotes_and_errors(tmp_path: Path) -> None:
-    good = tmp_path / "labels.csv"
-    good.write_text('index,mid,display_name\n1,/m/b,"Say ""hi"", twice"\n0,/m/a,plain\n')
-    infos = read_label_csv(good)
-    assert [info.display_name for info in infos] == ["plain", 'Say "hi", twice']
-    gap = tmp_path / "gap.csv"
-    gap.write_text("index,mid,display_name\n0,/m/a,a\n2,/m/c,c\n")
-    with pytest.raises(ValueError, match="0..1"):
-        read_label_csv(gap)
-    wrong = tmp_path / "wrong.csv"
-    wrong.write_text("id,name\n0,a\n")
-    with pytest.raises(ValueError, match="index,mid,display_name"):
-        read_label_csv(wrong)
 
 
 # ---------------------------------------------------------------------------- layouts
@@ -170,7 +139,7 @@ def test_csv_manifest_layout(tmp_path: Path, clips) -> None:
     assert [Path(path).name for path, _ in bad] == ["notes.wav"] and len(good) == 2
 
     # a label list from a class_labels_indices.csv fixes names and order; unknown names fail
-    commands_csv = SHARED_DATA / "speechcommands_class_labels_indices.csv"
+    commands_csv = "speechcommands"  # a packaged set, by name
     names = [info.display_name for info in read_label_csv(commands_csv)]
     fixed = load_dataset_spec(manifest, labels_csv=commands_csv, split="train")
     assert fixed.labels == names
@@ -191,11 +160,10 @@ def test_csv_manifest_layout(tmp_path: Path, clips) -> None:
 
 
 def test_ast_json_layout(tmp_path: Path, clips) -> None:
-    labels_csv = SHARED_DATA / "speechcommands_class_labels_indices.csv"
-    with labels_csv.open(newline="") as handle:
-        mid_of = {row["display_name"]: row["mid"] for row in csv.DictReader(handle)}
-        handle.seek(0)
-        index_of = {row["display_name"]: int(row["index"]) for row in csv.DictReader(handle)}
+    labels_csv = "speechcommands"
+    infos = read_label_csv(labels_csv)
+    mid_of = {info.display_name: info.mid for info in infos}
+    index_of = {info.display_name: info.index for info in infos}
     text, empty = write_bad_files(tmp_path / "bad")
     data = {
         "data": [

@@ -700,11 +700,14 @@ def convert_original_checkpoint(
     """An original AST .pth -> a transformers-format folder (config.json, model.safetensors,
     preprocessor_config.json) that astaudio and transformers both load.
 
-    labels_csv: the recipe's class_labels_indices.csv, whose display names become id2label.
+    labels_csv: the class list, a class_labels_indices.csv or a packaged set's name ('audioset',
+        'esc50', 'speechcommands'); its display names become id2label. None picks the packaged
+        set whose size matches the checkpoint's head (527, 50, 35) and logs which; a head of
+        another size gets transformers' generic names ``LABEL_i``, with a warning.
     mean/std: the recipe's normalisation (default: AudioSet's).
     """
-    from .data import read_label_csv
     from .features import ASTFeatureExtractor
+    from .labels import label_set_for_size, load_labels
     from .model import ASTForAudioClassification
 
     overrides: dict[str, Any] = dict(
@@ -712,10 +715,25 @@ def convert_original_checkpoint(
         max_length=max_length, num_mel_bins=num_mel_bins,
     )  # fmt: skip
     if labels_csv is not None:
-        overrides["id2label"] = {
-            info.index: info.display_name for info in read_label_csv(labels_csv)
-        }
+        overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
     model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)
+    if labels_csv is None:
+        num_labels = model.config.num_labels
+        label_set = label_set_for_size(num_labels)
+        if label_set is None:
+            logger.warning(
+                "%s: no packaged label set has %d classes; labels are named LABEL_0.. "
+                "(pass --labels FILE.csv to name them)",
+                Path(checkpoint).name, num_labels,
+            )  # fmt: skip
+        else:
+            names = load_labels(label_set)
+            model.config.id2label = dict(enumerate(names))
+            model.config.label2id = {name: index for index, name in enumerate(names)}
+            logger.info(
+                "%s: %d-class head, labelled with the packaged '%s' set",
+                Path(checkpoint).name, num_labels, label_set,
+            )  # fmt: skip
     extractor_args: dict[str, Any] = dict(num_mel_bins=num_mel_bins, max_length=max_length)
     if mean is not None:
         extractor_args["mean"] = mean

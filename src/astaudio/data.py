@@ -45,6 +45,7 @@ from torch.utils.data import Dataset
 from .audio import AUDIO_EXTENSIONS, audio_info, load_audio
 from .errors import AstAudioError, AudioLoadError
 from .features import SAMPLE_RATE, frame_geometry, kaldi_fbank
+from .labels import LabelInfo, read_label_csv
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,6 @@ BALANCE_COUNT_OFFSET = 0.01
 MIXUP_BETA = 10.0  # lambda ~ Beta(10, 10)
 NOISE_ROLL_FRAMES = 10  # noise augmentation rolls by an integer in [-10, 10)
 CACHE_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class LabelInfo:
-    """One row of a ``class_labels_indices.csv``: class index, machine id and display name."""
-
-    index: int
-    mid: str
-    display_name: str
 
 
 @dataclass(frozen=True)
@@ -124,37 +116,6 @@ class AugmentConfig:
 
 
 # ---------------------------------------------------------------------------- label files
-
-
-def read_label_csv(path: str | Path) -> list[LabelInfo]:
-    """Read an AST ``class_labels_indices.csv`` (columns index, mid, display_name), by index.
-
-    Names may hold commas and quotes (CSV quoting). Indices must be 0..C-1, each once.
-    """
-    csv_path = Path(path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"label file not found: {csv_path}")
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = {name.strip() for name in reader.fieldnames or []}
-        if not {"index", "mid", "display_name"} <= columns:
-            raise ValueError(f"{csv_path} needs the columns index,mid,display_name")
-        rows = [
-            {key.strip(): (value or "").strip() for key, value in row.items()} for row in reader
-        ]
-    infos = []
-    for line_number, row in enumerate(rows, start=2):
-        try:
-            index = int(row["index"])
-        except ValueError:
-            raise ValueError(
-                f"{csv_path}:{line_number}: index {row['index']!r} is not an integer"
-            ) from None
-        infos.append(LabelInfo(index, row["mid"], row["display_name"]))
-    infos.sort(key=lambda info: info.index)
-    if [info.index for info in infos] != list(range(len(infos))):
-        raise ValueError(f"{csv_path}: class indices must be 0..{len(infos) - 1}, each once")
-    return infos
 
 
 def _label_lookup(infos: Sequence[LabelInfo]) -> dict[str, int]:
