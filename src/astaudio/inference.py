@@ -164,7 +164,8 @@ class AudioClassifier:
         compile_model: bool | str = False,
     ):
         """backend: runs the network instead of `model` (e.g. an ONNX Runtime session):
-        features (B, max_length, mel) -> (logits (B, num_labels), pooled (B, hidden)).
+        features (B, max_length, mel) -> (logits (B, num_labels), pooled (B, hidden)); or,
+        when it has ``takes_waveforms = True``, (waveforms (B, N) zero-padded, lengths (B,)).
         compile_model: run the model through ``torch.compile`` (True: inductor, or a backend
         name); the first batch pays the compilation, and every batch is padded to the first
         batch's size so that no shape recompiles."""
@@ -280,6 +281,11 @@ class AudioClassifier:
         waveforms = torch.zeros(len(batch), int(lengths.max()))
         for row, w in enumerate(batch):
             waveforms[row, : len(w.samples)] = torch.from_numpy(w.samples)
+        if getattr(self.backend, "takes_waveforms", False):  # the graph makes its own features
+            if tokens:
+                raise ValueError("tokens=True needs the torch model")
+            logits, pooled = self.backend(waveforms, lengths)
+            return logits.float(), pooled.float(), None
         features = self.feature_extractor.extract(
             waveforms.to(self.device), lengths.to(self.device)
         )
