@@ -239,7 +239,10 @@ def export_onnx(
         frame_length, frame_shift, _ = frame_geometry(extractor.sampling_rate)
         samples = (config.max_length - 1) * frame_shift + frame_length
         lengths = torch.tensor([samples, samples * 2 // 3][:batch])
-        example: tuple[Tensor, ...] = (0.1 * torch.randn(batch, samples, generator=generator), lengths)
+        example: tuple[Tensor, ...] = (
+            0.1 * torch.randn(batch, samples, generator=generator),
+            lengths,
+        )
         input_names = ["waveform", "lengths"]
         dynamic_axes: dict[str, dict[int, str]] = {
             "waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"}
