@@ -253,7 +253,7 @@ def test_with_features_graph_classifies_clips_of_different_lengths_as_torch(
     export_onnx(reference.model, tmp_path, with_features=True,
                 feature_extractor=reference.feature_extractor)  # fmt: skip
     onnx_classifier = load_onnx_classifier(tmp_path)
-    assert onnx_classifier.backend.takes_waveforms
+    assert onnx_classifier.network.takes_waveforms
     expected = reference.classify(keyword_folder, top_k=3, batch_size=8)
     got = onnx_classifier.classify(keyword_folder, top_k=3, batch_size=8)
     assert len({round(r.duration, 2) for r in expected}) > 3  # the lengths do differ
