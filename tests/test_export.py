@@ -392,3 +392,72 @@ def test_cli_errors_are_one_line(capsys, monkeypatch, audioset_model_dir, audio_
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingDependencyError, match="onnxruntime"):
         OnnxBackend(tmp_path / "model.onnx")
+
+
+def one_line_error(code: int, err: str, *phrases: str) -> None:
+    """Exit status 2 and one stderr line holding every phrase."""
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    for phrase in phrases:
+        assert phrase in err, err
+
+
+def test_cli_model_and_usage_errors_exit_2_before_any_work(
+    capsys, monkeypatch, audioset_model_dir, audio_files, tmp_path
+):
+    speech = audio_files["speech"]
+    out = tmp_path / "never"
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", out, "--opset", "21")
+    one_line_error(code, err, "--opset must be between 14 and 20")
+    assert not out.exists()  # refused before the model was loaded or anything written
+    folder = tmp_path / "onnx"
+    export_onnx(ASTForAudioClassification.from_pretrained(audioset_model_dir), folder)
+    code, _, err = run_cli(capsys, "classify", speech, "--model", folder)  # backend forgotten
+    one_line_error(code, err, "no model weights", "--backend onnxruntime")
+    (folder / "model.onnx").write_bytes(b"\x08\x07junk")
+    code, _, err = run_cli(
+        capsys, "classify", speech, "--model", folder, "--backend", "onnxruntime"
+    )
+    one_line_error(code, err, "model.onnx", "onnxruntime cannot load it")
+    checkpoint = tmp_path / "audioset.pth"  # what the original AST repository releases
+    torch.save({"module.v.cls_token": torch.zeros(1, 1, 4)}, checkpoint)
+    code, _, err = run_cli(capsys, "info", checkpoint)
+    one_line_error(code, err, f"astaudio convert {checkpoint} -o FOLDER")
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    code, _, err = run_cli(
+        capsys, "classify", speech, "--model", folder, "--backend", "onnxruntime"
+    )
+    one_line_error(code, err, "needs the 'onnxruntime' package")
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", out,
+                           "--quantize", "int8")  # fmt: skip
+    one_line_error(code, err, "--quantize int8", "onnxruntime")
+    assert not out.exists()
+    # float32 export needs onnx only: it is written, and said to be unchecked
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", out)
+    assert code == 0 and "not checked against torch: onnxruntime is not installed" in err, err
+    assert {"model.onnx", "config.json", "preprocessor_config.json"} <= {
+        p.name for p in out.iterdir()
+    }
+
+
+def test_cli_classifies_a_folder_of_different_lengths_with_a_with_features_export(
+    capsys, keyword_folder, tmp_path
+):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in keyword_folder:
+        if isinstance(path, tuple):
+            continue
+        (clips / path.name).write_bytes(path.read_bytes())
+    graph = tmp_path / "graph"
+    code, _, err = run_cli(capsys, "export", "onnx", "keywords", "-o", graph, "--with-features")
+    assert code == 0, err
+    answers = {}
+    for backend, model in (("torch", "keywords"), ("onnxruntime", graph)):
+        code, text, err = run_cli(capsys, "classify", clips, "--model", model, "--backend",
+                                  backend, "-f", "json", "-q", "--batch-size", "4")  # fmt: skip
+        assert code == 0, err
+        answers[backend] = {r["file"]: [x["label"] for x in r["labels"]] for r in json.loads(text)}
+    assert len(answers["torch"]) == len(list(clips.iterdir()))
+    assert answers["onnxruntime"] == answers["torch"]

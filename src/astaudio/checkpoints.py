@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import CONFIG_NAME, ASTConfig
+from .constants import ONNX_NAME
 from .errors import CheckpointError, ModelNotFoundError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
@@ -383,8 +384,14 @@ def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch
         if absent:
             raise CheckpointError(f"{path}: keys listed but not in any shard: {_list_keys(absent)}")
         return state_dict, str(path)
+    hint = ""
+    if Path(os.fspath(model), ONNX_NAME).is_file():
+        hint = (
+            f"; it holds an ONNX export ({ONNX_NAME}): run it with --backend onnxruntime "
+            "(load_classifier(..., backend='onnxruntime'))"
+        )
     raise ModelNotFoundError(
-        f"{os.fspath(model)}: no model weights found (looked for {', '.join(WEIGHT_FILES)})"
+        f"{os.fspath(model)}: no model weights found (looked for {', '.join(WEIGHT_FILES)}){hint}"
     )
 
 

@@ -33,22 +33,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ASTConfig
-from .constants import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, ONNX_NAME, QUANTIZED_SUFFIX
-from .errors import AstAudioError, ModelNotFoundError
+from .constants import (
+    DEFAULT_OPSET,
+    INSTALL_HINT,
+    MAX_OPSET,
+    MIN_OPSET,
+    ONNX_NAME,
+    QUANTIZED_SUFFIX,
+)
+from .errors import AstAudioError, MissingDependencyError, ModelNotFoundError
 from .features import LOG_FLOOR, PREEMPHASIS, ASTFeatureExtractor, frame_geometry, mel_filterbank
 from .hub import resolve_file
 from .inference import AudioClassifier, load_feature_extractor, resolve_device
 from .model import ASTClassifyOutput, ASTForAudioClassification
 
 FRONT_END_SCOPE = "/front_end/"  # node-name prefix of the feature front end in exported graphs
-INSTALL_HINT = "pip install 'astaudio[export]'"
 # quantize_onnx_int8 marks its graphs: one activation scale per session call, so one clip a call
 SCALES_KEY = "astaudio.activation_scales"
 DYNAMIC_QUANTIZE_OPS = {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
-
-
-class MissingDependencyError(AstAudioError, ImportError):
-    """An optional package (onnx, onnxruntime) is not installed."""
 
 
 def import_onnx():

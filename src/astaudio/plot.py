@@ -21,7 +21,11 @@ def _matplotlib():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'astaudio[plot]'") from None
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "plots need matplotlib: pip install 'astaudio[plot]'"
+        ) from None
     return plt
 
 

@@ -1,7 +1,8 @@
 """The `astaudio` command: a thin layer over the Python API.
 
 Exit status: 0 when everything succeeded, 1 when some inputs failed (each reported on one
-line and skipped), 2 for usage errors (bad arguments, a model that can't be found).
+line and skipped), 2 for usage errors (bad arguments, a model that can't be found or read, a
+missing optional package).
 
 One module per family of commands (tag: classify/embed/plot/info; export: convert/export;
 train: finetune/evaluate/norm-stats/average-checkpoints). They parse and print; the work is
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import AstAudioError, ModelNotFoundError, UsageError
+from ..errors import AstAudioError, MissingDependencyError, ModelNotFoundError, UsageError
 from . import export, tag, train
 from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, ModelNotFoundError) as exc:
+    except (UsageError, ModelNotFoundError, MissingDependencyError) as exc:
         print(f"astaudio {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (AstAudioError, ValueError, OSError) as exc:
