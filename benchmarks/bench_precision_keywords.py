@@ -6,7 +6,8 @@
 Without --data it uses the committed 88-clip slice in tests/data/keywords-heldout. Features are
 computed once; the models (astaudio fp32, bf16 and fp16 weights (`--dtype`), torch dynamic int8,
 ONNX Runtime fp32 and int8) then run on the same (N, max_length, mel) batch, timed interleaved:
-top-1 agreement with fp32, accuracy, clips/s. bf16/fp16 speeds on a CPU say little (no fast
+top-1 agreement with fp32, accuracy, clips/s, and how far a clip's logits move between
+running alone and inside a batch of --batch clips (0 when nothing depends on batch-mates). bf16/fp16 speeds on a CPU say little (no fast
 half-precision matmul on most CPUs); their accuracy effect is what this measures there.
 """
 
@@ -72,7 +73,10 @@ def main() -> None:
         }
         logits = {name: None for name in runners}
         best = {name: float("inf") for name in runners}
+        alone = {}
         with torch.inference_mode():
+            for name, run in runners.items():  # each clip in a batch of its own
+                alone[name] = torch.cat([run(clip) for clip in features.split(1)]).float().numpy()
             for _ in range(args.repeats):
                 for name, run in runners.items():  # interleaved: same load for all
                     start = time.perf_counter()
@@ -93,6 +97,9 @@ def main() -> None:
             "speedup_vs_torch_fp32": best["torch fp32"] / best[name],
             "top1_agreement_with_fp32": float((predicted == reference).mean()),
             "accuracy": float((predicted == targets).mean()),
+            # a clip's answer should not depend on the other clips in its batch
+            "max_logit_change_batch_vs_alone": float(abs(logits[name] - alone[name]).max()),
+            "top1_agreement_with_fp32_alone": float((alone[name].argmax(1) == reference).mean()),
         }
     print(json.dumps(report, indent=2))
     if args.json:

@@ -505,11 +505,12 @@ class TokenwiseDynamicLinear(nn.Module):
         self.register_buffer("weight_sums", weight.dequantize().sum(1))  # (out,): W @ ones
 
     def forward(self, x: Tensor) -> Tensor:
-        low, high = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)  # (..., 1)
+        low, high = torch.aminmax(x, dim=-1, keepdim=True)  # (..., 1) each
         span = high - low
+        # exactly 0 and 1 at each row's extremes (a product with 1/span might miss 1)
         unit = torch.sub(x, low).div_(span.clamp_min(torch.finfo(x.dtype).tiny))
-        out = self.linear(unit).mul_(span)  # (..., out)
-        return out.addcmul_(low, self.weight_sums).add_(self.bias)
+        offset = torch.addcmul(self.bias, low, self.weight_sums)  # (..., out)
+        return offset.addcmul_(self.linear(unit), span)
 
 
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
