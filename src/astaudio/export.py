@@ -2,7 +2,9 @@
 
 The exported graph maps features (B, max_length, num_mel_bins) to ``logits`` (B, num_labels)
 and ``pooled`` (B, hidden). With ``with_features=True`` it starts from raw 16 kHz audio
-``waveform`` (B, N) instead, N free: the Kaldi filter bank front end is part of the graph, made
+instead: ``waveform`` (B, N), N free, clips zero-padded at the end, and ``lengths`` (B,) int64,
+each clip's real samples (so a short clip in a batch gets its own answer, not that of a longer
+clip ending in silence). The Kaldi filter bank front end is then part of the graph, made
 of plain MatMul / elementwise ops (the DFT is a matmul with fixed cos/sin bases), so any ONNX
 runtime can run it. config.json and preprocessor_config.json are written beside the .onnx file,
 which makes that folder a model for ``load_onnx_classifier`` and ``--backend onnxruntime``.
@@ -14,6 +16,9 @@ package, and the traced graph of this model has no data-dependent control flow t
 int8: ``quantize_dynamic_int8`` (torch, nn.Linear weights in int8, CPU only) and
 ``quantize_onnx_int8`` (ONNX Runtime dynamic quantization of the MatMuls; the feature front end,
 whose power spectra span ~15 orders of magnitude, and the Conv patch embedding stay float32).
+Dynamic quantization scales activations at run time, so a clip must not share its scale with
+its batch-mates: torch int8 gives every token its own range (TokenwiseDynamicLinear); ORT's
+per-tensor scale is per session call, and OnnxBackend calls an int8 graph once per clip.
 """
 
 from __future__ import annotations
