@@ -17,7 +17,7 @@ def bundled_models() -> list[str]:
 
 
 def bundled_hint() -> str:
-    """"bundled models: a, b" for error messages."""
+    """ "bundled models: a, b" for error messages."""
     return f"bundled models: {', '.join(bundled_models()) or 'none'}"
 
 
@@ -33,9 +33,7 @@ def resolve_bundled(model: str | os.PathLike) -> str | os.PathLike:
         if not (folder / "config.json").is_file():
             from .errors import ModelNotFoundError
 
-            raise ModelNotFoundError(
-                f"{text}: no such bundled model ({bundled_hint()})"
-            )
+            raise ModelNotFoundError(f"{text}: no such bundled model ({bundled_hint()})")
         return str(folder)
     if "/" not in text and not Path(text).exists() and (folder / "config.json").is_file():
         return str(folder)

@@ -431,9 +431,33 @@ class ASTPreTrainedModel(nn.Module):
         return any(m.gradient_checkpointing for m in self.modules() if isinstance(m, ASTEncoder))
 
     # transformers 5's names for the same
-    activation_checkpointing_enable = gradient_checkpointing_enable
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        self.gradient_checkpointing_enable(activation_checkpointing_kwargs)
+
     activation_checkpointing_disable = gradient_checkpointing_disable
     is_activation_checkpointing = is_gradient_checkpointing
+
+    @property
+    def base_model(self) -> ASTPreTrainedModel:
+        """The ASTModel encoder (the model itself for an ASTModel), as transformers names it."""
+        return self if isinstance(self, ASTModel) else self.audio_spectrogram_transformer
+
+    def enable_input_require_grads(self) -> None:
+        """Make the patch embeddings' output require grad (adapters with frozen weights and
+        gradient checkpointing need it), as transformers does."""
+
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            output.requires_grad_(True)
+
+        self._input_grad_hook = self.get_input_embeddings().register_forward_hook(hook)
+
+    def disable_input_require_grads(self) -> None:
+        hook = getattr(self, "_input_grad_hook", None)
+        if hook is not None:
+            hook.remove()
+            del self._input_grad_hook
 
     # -- checkpoints (implemented in astaudio.checkpoints) ------------------------------
     def save_pretrained(self, folder: str | os.PathLike, safe_serialization: bool = True) -> Path:
