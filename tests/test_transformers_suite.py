@@ -35,7 +35,21 @@ MODEL_TEST = FOLDER + MODULES["modeling_ast_suite.py"]
 FEATURE_TEST = FOLDER + MODULES["feature_extraction_ast_suite.py"]
 # test name -> why it does not run against astaudio. Keep docs/transformers-compatibility.md
 # in step (test_deselections_are_documented checks it).
-DESELECTED: dict[str, str] = {}
+_CHECKPOINTING_LAYER = "looks for transformers' private GradientCheckpointingLayer class"
+DESELECTED: dict[str, str] = {
+    "ASTModelTest::test_gradient_checkpointing_enable_disable": _CHECKPOINTING_LAYER,
+    "ASTModelTest::test_training_gradient_checkpointing": _CHECKPOINTING_LAYER,
+    "ASTModelTest::test_training_gradient_checkpointing_use_reentrant_false": _CHECKPOINTING_LAYER,
+    "ASTModelTest::test_training_gradient_checkpointing_use_reentrant_true": _CHECKPOINTING_LAYER,
+    "ASTModelTest::test_model_weights_reload_no_missing_tied_weights": (
+        "astaudio refuses a checkpoint that lacks weights (CheckpointError) instead of "
+        "initialising them with a warning"
+    ),
+    "ASTModelTest::test_can_load_ignoring_mismatched_shapes": (
+        "from_pretrained(num_labels=N) gives a new head with a warning in astaudio (documented); "
+        "transformers wants ignore_mismatched_sizes=True and logs to its own logger"
+    ),
+}
 
 _AST_IMPORT = re.compile(r"^from transformers import (AST\w+(, AST\w+)*)$", re.MULTILINE)
 

@@ -404,7 +404,7 @@ def _read_weights(
 
 # from_pretrained's arguments of transformers that change nothing here
 _IGNORED_LOAD_ARGS = (
-    "attn_implementation", "low_cpu_mem_usage", "use_safetensors", "trust_remote_code",
+    "low_cpu_mem_usage", "use_safetensors", "trust_remote_code",
     "proxies", "resume_download", "_fast_init", "from_tf", "from_flax", "mirror",
     "offload_folder", "offload_state_dict", "key_mapping",
 )  # fmt: skip
@@ -468,6 +468,12 @@ def load_pretrained(
     """
     if dtype is not None and torch_dtype is not None:
         raise ValueError("pass dtype or torch_dtype, not both")
+    if torch.empty(0).device.type == "meta":
+        raise RuntimeError(
+            "You are using `from_pretrained` with a meta device context manager, which would "
+            "leave the weights unloaded; call it outside `with torch.device('meta')`"
+        )
+    attn_implementation = kwargs.pop("attn_implementation", None)
     for name in _IGNORED_LOAD_ARGS:
         kwargs.pop(name, None)
     if model is None and (config is None or state_dict is None):
@@ -497,6 +503,8 @@ def load_pretrained(
             f"nor config fields: {', '.join(unknown)}"
         )
     config = ASTConfig.from_dict(base.to_dict(), **kwargs) if kwargs else base.copy()
+    if attn_implementation is not None:
+        config._attn_implementation = attn_implementation
 
     if state_dict is not None:
         source = "state_dict"

@@ -830,6 +830,8 @@ class ASTFeatureExtractor:
             outputs["attention_mask"] = [
                 (np.arange(len(x)) < n).astype(np.int32) for x, n in zip(sequences, lengths)
             ]
+        if len({len(x) for x in sequences}) > 1:  # unequal lengths stay lists, as transformers
+            return_tensors = None
         return BatchFeature(outputs, tensor_type=return_tensors)
 
     @classmethod

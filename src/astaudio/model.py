@@ -148,6 +148,7 @@ class ASTSelfAttention(nn.Module):
 
     def __init__(self, config: ASTConfig):
         super().__init__()
+        self.config = config  # its _attn_implementation: "sdpa" (default) or "eager"
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.dropout_prob = config.attention_probs_dropout_prob
@@ -172,7 +173,8 @@ class ASTSelfAttention(nn.Module):
         dropout_p = self.dropout_prob if self.training else 0.0
 
         probs = None
-        if output_attentions or head_mask is not None:
+        eager = self.config._attn_implementation == "eager"
+        if output_attentions or head_mask is not None or eager:
             scores = query @ key.transpose(-1, -2) * self.head_dim**-0.5  # (B, heads, T, T)
             probs = scores.softmax(dim=-1, dtype=torch.float32).to(query.dtype)
             probs = F.dropout(probs, p=dropout_p, training=self.training)
@@ -325,8 +327,8 @@ class ASTPreTrainedModel(nn.Module):
     # transformers' PreTrainedModel class attributes that code written for it reads
     _supports_sdpa = True
     _no_split_modules = ["ASTEmbeddings", "ASTLayer"]
-    _keep_in_fp32_modules: list[str] | None = None
-    _keep_in_fp32_modules_strict: list[str] | None = None
+    _keep_in_fp32_modules: list[str] = []
+    _keep_in_fp32_modules_strict: list[str] = []
     _keys_to_ignore_on_load_missing: list[str] | None = None
     _keys_to_ignore_on_load_unexpected: list[str] | None = None
     _tied_weights_keys: dict[str, str] | None = None
@@ -336,6 +338,12 @@ class ASTPreTrainedModel(nn.Module):
         if not isinstance(config, ASTConfig):
             raise TypeError(f"config must be an astaudio.ASTConfig, got {type(config).__name__}")
         config.validate()
+        if config._attn_implementation is None:
+            config._attn_implementation = "sdpa"
+        elif config._attn_implementation not in ("sdpa", "eager"):
+            raise ValueError(
+                f"attn_implementation must be 'sdpa' or 'eager', got {config._attn_implementation!r}"
+            )
         self.config = config
 
     @classmethod
@@ -354,7 +362,9 @@ class ASTPreTrainedModel(nn.Module):
     @classmethod
     def _from_config(cls, config: ASTConfig, dtype: Any = None, **kwargs: Any):
         """A freshly initialised model of ``config`` (transformers' API); ``dtype`` casts it,
-        ``attn_implementation`` is accepted and ignored."""
+        ``attn_implementation`` ("sdpa" or "eager") picks the attention code."""
+        if kwargs.get("attn_implementation") is not None:
+            config._attn_implementation = kwargs["attn_implementation"]
         kwargs.pop("attn_implementation", None)
         torch_dtype = kwargs.pop("torch_dtype", None)
         dtype = torch_dtype if dtype is None else dtype
