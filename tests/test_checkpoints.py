@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, tiny_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -626,3 +626,21 @@ def test_convert_command_writes_a_folder_transformers_loads(original, tmp_path):
     assert main(["convert", str(path), "-o", str(tmp_path / "bad"), "--labels",
                  str(SHARED_DATA / "esc_class_labels_indices.csv"), "--stride", "12", "8",
                  "--max-length", "72", "--num-mel-bins", "40"]) == 1  # fmt: skip
+
+
+def test_from_pretrained_takes_transformers_loading_arguments(tmp_path):
+    torch.manual_seed(0)
+    model = ASTForAudioClassification(tiny_config()).eval()
+    model.save_pretrained(tmp_path / "sub")
+    loaded, info = ASTForAudioClassification.from_pretrained(
+        tmp_path, subfolder="sub", output_loading_info=True, device_map="cpu", dtype="float64"
+    )
+    assert info["missing_keys"] == set() and info["unexpected_keys"] == set()
+    assert loaded.dtype == torch.float64 and loaded.device.type == "cpu"
+    same = ASTForAudioClassification.from_pretrained(
+        None, config=model.config, state_dict=model.state_dict()
+    )
+    assert torch.equal(same.classifier.dense.weight, model.classifier.dense.weight)
+    with pytest.raises(TypeError, match="not_a_field"):
+        ASTForAudioClassification.from_pretrained(tmp_path / "sub", not_a_field=1)
+    assert "not_a_field" not in (tmp_path / "sub" / "config.json").read_text()

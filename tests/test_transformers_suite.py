@@ -121,7 +121,7 @@ def test_transformers_suite_passes(tmp_path):
     src = str(Path(astaudio.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", 
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(tests / "models"), f"--junitxml={report}", "-W", "ignore", *deselect],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip

@@ -12,7 +12,6 @@ import unittest
 
 import numpy as np
 import torch
-
 from transformers import ASTFeatureExtractor
 from transformers.testing_utils import check_json_file_has_correct_format, require_torch
 

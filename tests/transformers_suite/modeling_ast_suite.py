@@ -12,7 +12,6 @@ import unittest
 
 import torch
 from torch import nn
-
 from transformers import ASTConfig, ASTForAudioClassification, ASTModel
 from transformers.testing_utils import require_torch, torch_device
 
