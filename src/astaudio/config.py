@@ -25,7 +25,10 @@ class ASTConfig:
 
     Same arguments and defaults as transformers' ``ASTConfig`` (the values of
     ``MIT/ast-finetuned-audioset-10-10-0.4593``). Keys of a config.json that this class does not
-    know are kept in ``extra`` and written back by ``save_pretrained``.
+    know are kept in ``extra`` and written back by ``save_pretrained``. One field more:
+    ``classifier_layer_norm_eps`` (None: the head's LayerNorm uses ``layer_norm_eps``, as in
+    transformers), which original AST checkpoints set to 1e-5; see
+    docs/transformers-compatibility.md.
 
     Like transformers, the fields are checked one by one at construction, and together (heads
     dividing hidden_size, patches fitting the spectrogram) by :meth:`validate` when a model is
