@@ -31,7 +31,7 @@ from .model import ASTClassifyOutput, ASTForAudioClassification
 from .scores import ACTIVATIONS, Activation, apply_activation, default_activation
 
 AudioInput = str | os.PathLike | bytes | tuple | dict | np.ndarray | torch.Tensor
-PipelineOutput = list[dict[str, Any]]  # transformers' audio-classification: [{"label", "score"}]
+PipelineOutput = list[dict[str, Any]]  # transformers audio-classification: [{"score", "label"}]
 WAVEFORM_KEYS = ("raw", "array")  # the pipeline's dict keys (``array``: the datasets library's)
 
 
