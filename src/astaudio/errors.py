@@ -24,3 +24,8 @@ class ModelNotFoundError(CheckpointError, OSError):
 class UsageError(AstAudioError):
     """A mistake in the command line or in a combination of options; reported as one line,
     exit status 2."""
+
+
+class NeedsNoConversionError(CheckpointError):
+    """A checkpoint given to the converter of original AST checkpoints is already in
+    transformers' format (load it with from_pretrained); the command line exits with status 2."""
