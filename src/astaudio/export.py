@@ -17,7 +17,7 @@ int8: ``quantize_dynamic_int8`` (torch, nn.Linear weights in int8, CPU only) and
 ``quantize_onnx_int8`` (ONNX Runtime dynamic quantization of the MatMuls; the feature front end,
 whose power spectra span ~15 orders of magnitude, and the Conv patch embedding stay float32).
 Dynamic quantization scales activations at run time, so a clip must not share its scale with
-its batch-mates: torch int8 gives every token its own range (TokenwiseDynamicLinear); ORT's
+its batch-mates: torch int8 runs its linears one clip at a time (PerClipDynamicLinear); ORT's
 per-tensor scale is per session call, and OnnxBackend calls an int8 graph once per clip.
 """
 
@@ -493,41 +493,32 @@ def load_onnx_classifier(
 
 
 # -- int8 -----------------------------------------------------------------------------------
-class TokenwiseDynamicLinear(nn.Module):
-    """A dynamic int8 linear with one activation range per row: (..., in) -> (..., out).
+class PerClipDynamicLinear(nn.Module):
+    """A dynamic int8 linear run one clip at a time: (B, ..., in) -> (B, ..., out).
 
     torch's dynamic quantization picks one activation scale per call, from the whole input
-    tensor, so a clip's answer would depend on the other clips in its batch. Here each row x
-    (a token, or a clip's pooled vector) is mapped onto [0, 1] first, u = (x - low) / span with
-    its own minimum and range: every non-constant row then holds an exact 0 and an exact 1, the
-    per-tensor scale fbgemm picks is the same for any batch, and W x = span * W u + low * sum(W)
-    restores the output. Finer than one scale per batch (int8 agrees better with float32), at
-    two extra elementwise passes (~20 % on a 768 x 3072 layer).
+    tensor; on a batch that scale would depend on the other clips in it, and so would each
+    clip's answer. Row b of dim 0 (one clip's tokens, or one clip's pooled vector) is quantized
+    on its own, so a clip gets the same logits alone and in any batch. Measured against a range
+    per token (rows mapped onto [0, 1] before the per-tensor quantization), the loop is faster:
+    1.27x vs 0.88x torch fp32 on the bundled keyword model at batch 64, 3.4x vs 2.5x on
+    86M-sized layers at batch 4 (one thread).
     """
 
     def __init__(self, linear: nn.Module):
         super().__init__()
-        weight, bias = linear._packed_params._weight_bias()  # weight: per-tensor qint8
-        linear.set_weight_bias(weight, None)
         self.linear = linear
-        out_features = weight.shape[0]
-        bias = torch.zeros(out_features) if bias is None else bias.detach().float()
-        self.register_buffer("bias", bias)  # (out,)
-        self.register_buffer("weight_sums", weight.dequantize().sum(1))  # (out,): W @ ones
 
     def forward(self, x: Tensor) -> Tensor:
-        low, high = torch.aminmax(x, dim=-1, keepdim=True)  # (..., 1) each
-        span = high - low
-        # exactly 0 and 1 at each row's extremes (a product with 1/span might miss 1)
-        unit = torch.sub(x, low).div_(span.clamp_min(torch.finfo(x.dtype).tiny))
-        offset = torch.addcmul(self.bias, low, self.weight_sums)  # (..., out)
-        return offset.addcmul_(self.linear(unit), span)
+        if x.dim() < 2 or x.shape[0] <= 1:
+            return self.linear(x)
+        return torch.cat([self.linear(clip) for clip in x.split(1)])
 
 
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """A copy of the model with every nn.Linear in dynamic int8 (weights int8, activations
-    quantized at run time with a range per token, see :class:`TokenwiseDynamicLinear`, so that
-    a clip's answer does not depend on its batch-mates); CPU only. Uses torch.ao.quantization.quantize_dynamic, which torch 2.13 still ships but marks
+    quantized at run time with one scale per clip, see :class:`PerClipDynamicLinear`, so that a
+    clip's answer does not depend on its batch-mates); CPU only. Uses torch.ao.quantization.quantize_dynamic, which torch 2.13 still ships but marks
     deprecated (its warnings are silenced here)."""
     quantize = getattr(getattr(torch.ao, "quantization", None), "quantize_dynamic", None)
     if quantize is None:
@@ -546,7 +537,7 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     for parent in list(quantized.modules()):
         for name, child in parent.named_children():
             if isinstance(child, dynamic_linear):
-                setattr(parent, name, TokenwiseDynamicLinear(child))
+                setattr(parent, name, PerClipDynamicLinear(child))
     return quantized.eval()
 
 
