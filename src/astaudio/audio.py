@@ -11,6 +11,7 @@ raises :class:`~astaudio.errors.AudioLoadError` with a one-line message naming t
 
 from __future__ import annotations
 
+import errno
 import glob
 import io
 import json
@@ -23,7 +24,7 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, NoReturn, Union
 
 import numpy as np
@@ -33,6 +34,7 @@ import soxr
 from .errors import AudioLoadError
 
 SAMPLE_RATE = 16000  # Hz, the rate AST's filterbank features are defined at
+MIN_SOURCE_RATE = 1000  # Hz; a header declaring less is corrupt (1 Hz: 70 KB would be 19 hours)
 RESAMPLE_QUALITY = "HQ"  # soxr quality preset
 _BLOCK_FRAMES = 1 << 16  # input frames decoded per block in load_audio (~1.4 s at 48 kHz)
 _HEAD_BYTES = 1 << 16  # bytes read from a file's start to check a WAV header
@@ -100,7 +102,7 @@ class _Source:
         self._check_wav_header()
 
     def fail(self, reason: str) -> NoReturn:
-        raise AudioLoadError(f"cannot read audio {self.label}: {reason}") from None
+        raise AudioLoadError(f"cannot read audio {self.label}: {reason}", reason) from None
 
     def _check_path(self) -> None:
         try:
@@ -141,7 +143,8 @@ class _Source:
 
     def for_soundfile(self) -> str | BinaryIO:
         if self.path is not None:
-            return self.path
+            # bytes: libsndfile gets the name the OS holds, undecodable bytes (caf\xe9) included
+            return os.fsencode(self.path)
         if self.data is not None:
             return io.BytesIO(self.data)
         self.file.seek(0)
@@ -417,6 +420,14 @@ def _require_program(source: _Source, program: str, libsndfile_reason: str) -> s
     )
 
 
+def _check_source_rate(source: _Source, rate: int) -> None:
+    if rate < MIN_SOURCE_RATE:
+        source.fail(
+            f"header declares a sampling rate of {rate} Hz (below {MIN_SOURCE_RATE} Hz: "
+            "corrupt or not a recording)"
+        )
+
+
 def _open_decoder(source: AudioSource) -> _SoundfileDecoder | _FfmpegDecoder:
     checked = _Source(source)
     opened = _try_soundfile(checked)
@@ -424,9 +435,16 @@ def _open_decoder(source: AudioSource) -> _SoundfileDecoder | _FfmpegDecoder:
         if opened.frames == 0:
             opened.close()
             checked.fail("contains no audio samples")
+        if opened.samplerate < MIN_SOURCE_RATE:
+            opened.close()
+            _check_source_rate(checked, opened.samplerate)
         return _SoundfileDecoder(opened, checked)
     ffmpeg = _require_program(checked, "ffmpeg", opened)
-    return _FfmpegDecoder(checked, ffmpeg, libsndfile_reason=opened)
+    decoder = _FfmpegDecoder(checked, ffmpeg, libsndfile_reason=opened)
+    if decoder.sampling_rate < MIN_SOURCE_RATE:
+        decoder.close()
+        _check_source_rate(checked, decoder.sampling_rate)
+    return decoder
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,9 +604,11 @@ def audio_info(source: AudioSource) -> AudioInfo:
     if isinstance(opened, soundfile.SoundFile):
         with opened:
             rate, frames, channels = opened.samplerate, opened.frames, opened.channels
+            _check_source_rate(checked, rate)
             return AudioInfo(rate, channels, frames, frames / rate, opened.format, opened.subtype)
     ffprobe = _require_program(checked, "ffprobe", opened)
     probed = _ffprobe_info(checked, ffprobe, libsndfile_reason=opened)
+    _check_source_rate(checked, probed["sampling_rate"])
     return AudioInfo(**probed)
 
 
@@ -600,59 +620,123 @@ def _is_audio_name(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
 
 
-def _audio_files_under(folder: Path) -> list[Path]:
+@dataclass(frozen=True)
+class InputEntry:
+    """One input an argument named: a file to classify, or a reason there is none.
+
+    ``relative`` is the file's path below the folder argument it was found in (its bare name
+    when named directly or by a glob): where results mirror the inputs, they go there.
+    """
+
+    argument: str
+    path: Path | None
+    relative: PurePath | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def name(self) -> str:
+        """The file, or the argument when there is no file."""
+        return os.fspath(self.path) if self.path is not None else self.argument
+
+
+def _not_a_regular_file(path: Path) -> str | None:
+    """Why a file found in a folder can't be read as audio, or None when it can be.
+
+    Searches skip FIFOs and devices (reading one could block forever) and links that lead
+    nowhere or in a loop; a pipe named directly (bash's ``<(cmd)``) is read, not searched for.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if err.errno == errno.ENOENT:
+            return "broken symbolic link"
+        return err.strerror or str(err)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file; name it directly to read it"
+    return "not a regular file"
+
+
+def _audio_files_under(folder: Path) -> list[tuple[Path, str | None]]:
     found = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder):  # symlinked folders are not followed: no loops
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # skip .git, .cache, ...
-        found.extend(Path(root) / name for name in files if _is_audio_name(Path(name)))
+        for name in files:
+            path = Path(root) / name
+            if _is_audio_name(path):
+                found.append((path, _not_a_regular_file(path)))
     return sorted(found)
 
 
-def find_audio_files(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
-    """Expand files, folders and glob patterns into a list of audio files.
+def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputEntry]:
+    """Expand files, folders and glob patterns into one entry per audio file or problem.
 
     A file named directly is kept whatever its extension (loading reports it if it is not
-    audio). Folders are searched recursively and glob patterns (``**`` included) are expanded,
-    both keeping only names with an extension in :data:`AUDIO_EXTENSIONS` and skipping hidden
-    files and folders; each folder's files come sorted. A file reached twice is listed once.
-
-    Returns:
-        ``(files, problems)``: files in input order, and one-line messages for inputs that do
-        not exist or matched no audio files.
+    audio); so is a named pipe such as bash's ``<(cmd)``. Folders are searched recursively and
+    glob patterns (``**`` included) are expanded, both keeping only names with an extension in
+    :data:`AUDIO_EXTENSIONS` and skipping hidden files and folders; each folder's files come
+    sorted. A file reached twice is listed once. Inputs that do not exist, folders and patterns
+    without audio, and FIFOs, devices and broken or looping links met in a search become
+    entries with ``error`` set, in order with the files.
     """
-    files: list[Path] = []
-    problems: list[str] = []
+    entries: list[InputEntry] = []
     seen: set[str] = set()
 
-    def add(path: Path) -> None:
+    def add(argument: str, path: Path, relative: PurePath, error: str | None = None) -> None:
         key = os.path.normcase(os.path.realpath(path))
         if key not in seen:
             seen.add(key)
-            files.append(path)
+            entries.append(InputEntry(argument, path, relative, error))
 
     for item in inputs:
         text = os.fspath(item)
         path = Path(text).expanduser()
-        if path.is_file():
-            add(path)
-        elif path.is_dir():
+        if path.is_dir():
             found = _audio_files_under(path)
             if not found:
-                problems.append(f"'{text}': folder contains no audio files")
-            for found_path in found:
-                add(found_path)
+                entries.append(InputEntry(text, None, error="folder contains no audio files"))
+            for found_path, error in found:
+                add(text, found_path, found_path.relative_to(path), error)
+        elif os.path.lexists(path) and not glob.has_magic(text):
+            add(text, path, PurePath(path.name))  # files, pipes, and links to check on reading
         elif glob.has_magic(text):
             matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
             found = []
             for match in matches:
                 if match.is_dir():
                     found.extend(_audio_files_under(match))
-                elif match.is_file() and _is_audio_name(match):
-                    found.append(match)
+                elif _is_audio_name(match):
+                    found.append((match, _not_a_regular_file(match)))
             if not found:
-                problems.append(f"'{text}': pattern matched no audio files")
-            for found_path in found:
-                add(found_path)
+                entries.append(InputEntry(text, None, error="pattern matched no audio files"))
+            for found_path, error in found:
+                add(text, found_path, PurePath(found_path.name), error)
         else:
-            problems.append(f"'{text}': no such file or folder")
+            entries.append(InputEntry(text, path, PurePath(path.name), "no such file or folder"))
+    return entries
+
+
+def find_audio_files(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
+    """Expand files, folders and glob patterns into a list of audio files (see
+    :func:`expand_inputs`, which keeps each problem in order with the files).
+
+    Returns:
+        ``(files, problems)``: files in input order, and one-line messages for inputs that do
+        not exist or matched no audio files, and for files a search could not read.
+    """
+    entries = expand_inputs(inputs)
+    files = [e.path for e in entries if e.ok]
+    problems = [
+        f"'{e.argument if e.path is None or e.argument == os.fspath(e.path) else e.path}': "
+        f"{e.error}"
+        for e in entries
+        if not e.ok
+    ]
     return files, problems

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from .audio import audio_info, load_audio, stream_windows
-from .errors import AstAudioError
-from .features import FRAME_LENGTH, FRAME_SHIFT, ASTFeatureExtractor, count_frames
+from .errors import AstAudioError, AudioLoadError, CheckpointError
+from .events import DEFAULT_EVENT_THRESHOLD, Event, Thresholds, merge_events, threshold_vector
+from .features import FRAME_SHIFT, ASTFeatureExtractor, count_frames, frame_geometry
 from .hub import resolve_file
 from .model import ASTForAudioClassification
 
@@ -60,6 +61,7 @@ class ClassificationResult:
     segments: list[Segment] = field(default_factory=list)
     scores: np.ndarray | None = None
     window_scores: np.ndarray | None = None
+    events: list[Event] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -67,13 +69,15 @@ class ClassificationResult:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record of the command line: file, duration, labels, segments (or error)."""
+        """The JSON record of the command line: file, duration, labels, events, segments (or
+        file and error). The file name is text even when the OS name is not UTF-8."""
         if self.error is not None:
-            return {"file": self.source, "error": self.error}
+            return {"file": printable_name(self.source), "error": self.error}
         return {
-            "file": self.source,
+            "file": printable_name(self.source),
             "duration": round(self.duration, 3),
             "labels": _label_dicts(self.labels),
+            "events": [e.to_dict() for e in self.events],
             "segments": [
                 {
                     "start": round(s.start, 3),
@@ -114,11 +118,30 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
 
     Windows advance by `hop` until one reaches the end; a recording no longer than one window
     is a single window. The last window may run past the end (its features are zero-padded).
+    No window starts at or beyond the end, so with a hop longer than the window the audio
+    between windows is not classified (see `window_coverage`).
     """
     if window <= 0 or hop <= 0:
         raise ValueError("window and hop must be positive")
     count = 1 + max(0, math.ceil((num_samples - window) / hop))
-    return [i * hop for i in range(count)]
+    return [i * hop for i in range(count) if i == 0 or i * hop < num_samples]
+
+
+def window_coverage(window: float, hop: float) -> float:
+    """The share of a long recording that windows of `window` every `hop` classify (<= 1)."""
+    return min(1.0, window / hop)
+
+
+def printable_name(name: str) -> str:
+    """A file name as valid text: bytes that are not UTF-8 (kept by Python as surrogates,
+    e.g. a Latin-1 'caf\\xe9.wav') are written as backslash escapes, so JSON and CSV stay
+    valid and the same name always prints the same way."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace")
 
 
 def source_name(item: AudioInput, index: int) -> str:
@@ -174,6 +197,7 @@ class AudioClassifier:
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.feature_extractor = feature_extractor
         self.config = model.config
+        check_extractor_fits(self.config, feature_extractor)
         self.activation = activation or default_activation(self.config)
         if self.activation not in ("sigmoid", "softmax", "none"):
             raise ValueError(f"activation must be sigmoid, softmax or none, got {activation!r}")
@@ -221,20 +245,28 @@ class AudioClassifier:
         """The model's window: max_length frames of 10 ms (10.24 s for AudioSet models)."""
         return self.config.max_length * FRAME_SHIFT / self.sampling_rate
 
-    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
-        window_s = self.window_seconds if window is None else float(window)
-        hop_s = window_s / 2 if hop is None else float(hop)
-        if window_s * self.sampling_rate < FRAME_LENGTH:
-            raise ValueError(f"window must be at least {FRAME_LENGTH / self.sampling_rate:.3f} s")
-        if hop_s <= 0:
-            raise ValueError("hop must be positive")
-        window_samples = round(window_s * self.sampling_rate)
-        if count_frames(window_samples, self.sampling_rate) > self.config.max_length:
+    def check_window(self, window: float | None, hop: float | None) -> tuple[float, float]:
+        """(window, hop) in seconds for these arguments (None: the model's window, half of it),
+        or ValueError saying in one line what the model allows."""
+        window_s = self.window_seconds if window is None else _finite(window, "window")
+        hop_s = window_s / 2 if hop is None else _finite(hop, "hop")
+        rate = self.sampling_rate
+        frame_length, frame_shift, _ = frame_geometry(rate)
+        shortest = frame_length / rate
+        if window_s < shortest:
+            raise ValueError(f"window must be at least {shortest:g} s (one 25 ms frame)")
+        if count_frames(round(window_s * rate), rate) > self.config.max_length:
             raise ValueError(
                 f"window {window_s:g} s is longer than the model's {self.window_seconds:g} s "
                 f"({self.config.max_length} frames)"
             )
-        return window_samples, round(hop_s * self.sampling_rate)
+        if hop_s * rate < frame_shift:
+            raise ValueError(f"hop must be at least {frame_shift / rate:g} s (one 10 ms frame)")
+        return window_s, hop_s
+
+    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
+        window_s, hop_s = self.check_window(window, hop)
+        return round(window_s * self.sampling_rate), round(hop_s * self.sampling_rate)
 
     # -- decoding (background thread or DataLoader workers) -------------------------------
     def _prefetch(self, generator: Iterator, depth: int) -> Iterator:
@@ -367,7 +399,7 @@ class AudioClassifier:
         inputs: AudioInput | Sequence[AudioInput],
         *,
         top_k: int | None = 5,
-        threshold: float | None = None,
+        threshold: Thresholds | None = None,
         window: float | None = None,
         hop: float | None = None,
         pooling: Literal["max", "mean"] = "max",
@@ -375,6 +407,9 @@ class AudioClassifier:
         callback: Callable[[ClassificationResult], None] | None = None,
         on_progress: Callable[[int, float], None] | None = None,
         num_workers: int = 0,
+        event_threshold: Thresholds | None = None,
+        min_event_duration: float = 0.0,
+        max_event_gap: float = 0.0,
     ) -> ClassificationResult | list[ClassificationResult]:
         """Classify one input or a list of them.
 
@@ -386,11 +421,27 @@ class AudioClassifier:
         of audio it moved the input forward (a progress bar for long recordings).
         `num_workers` > 0 decodes in that many worker processes instead of one thread;
         results still reach `callback` in input order.
+
+        Labels are the `top_k` highest scores (None: no cap) that reach `threshold`: one value,
+        a {label: value} mapping (labels it leaves out are not kept) or an array in label order.
+        `events` merge the windows where a label reaches `event_threshold` (default: `threshold`,
+        else 0.5) across the recording, dropping those shorter than `min_event_duration` and
+        joining those at most `max_event_gap` seconds apart (see `astaudio.events`).
         """
         single = _is_single(inputs)
         items = [inputs] if single else list(inputs)
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be max or mean, got {pooling!r}")
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        label_thresholds = threshold_vector(threshold, self.labels)
+        event_thresholds = threshold_vector(
+            threshold if event_threshold is None else event_threshold,
+            self.labels,
+            default=DEFAULT_EVENT_THRESHOLD,
+        )
         results = [ClassificationResult(source_name(x, i), i) for i, x in enumerate(items)]
         windows: dict[int, list[tuple[float, torch.Tensor]]] = {}
         window_s, hop_s = self._window_and_hop(window, hop)
@@ -410,18 +461,24 @@ class AudioClassifier:
                 result.error = error
             else:
                 result.duration = duration
-                scores = torch.stack([r[1] for r in rows]).cpu().numpy()  # (W, C)
+                scores = torch.stack([r[1] for r in rows]).float().cpu().numpy()  # (W, C)
+                if not np.isfinite(scores).all():
+                    result.error = "the model gave NaN or infinite scores"
+                    deliver(result)
+                    return
                 result.window_scores = scores
                 result.scores = scores.max(0) if pooling == "max" else scores.mean(0)
-                result.labels = self.top_labels(result.scores, top_k, threshold)
+                result.labels = self.top_labels(result.scores, top_k, label_thresholds)
+                starts = [start for start, _ in rows]
+                ends = [min(start + window_s / rate, duration) for start in starts]
                 result.segments = [
-                    Segment(
-                        start,
-                        min(start + window_s / rate, duration),
-                        self.top_labels(s, top_k, threshold),
-                    )
-                    for (start, _), s in zip(rows, scores)
+                    Segment(start, end, self.top_labels(s, top_k, label_thresholds))
+                    for start, end, s in zip(starts, ends, scores)
                 ]
+                result.events = merge_events(
+                    scores, starts, ends, self.labels, event_thresholds,
+                    min_duration=min_event_duration, max_gap=max_event_gap,
+                )  # fmt: skip
             deliver(result)
 
         self._run(items, window, hop, batch_size, on_window, on_input_done, num_workers=num_workers)
@@ -476,17 +533,17 @@ class AudioClassifier:
         return results[0] if single else results
 
     def top_labels(
-        self, scores: np.ndarray, top_k: int | None = 5, threshold: float | None = None
+        self, scores: np.ndarray, top_k: int | None = 5, threshold: Thresholds | None = None
     ) -> list[tuple[str, float]]:
-        """(label, score) pairs sorted by score: the top_k, and only those >= threshold."""
+        """(label, score) pairs sorted by score: those >= threshold (one value, per label as
+        a mapping or an array), at most top_k of them (None: all)."""
         order = np.argsort(-scores, kind="stable")
+        limits = threshold_vector(threshold, self.labels)
+        if limits is not None:
+            order = order[scores[order] >= limits[order]]
         if top_k is not None:
             order = order[:top_k]
-        return [
-            (self.labels[i], float(scores[i]))
-            for i in order
-            if threshold is None or scores[i] >= threshold
-        ]
+        return [(self.labels[i], float(scores[i])) for i in order]
 
 
 def _is_single(inputs: Any) -> bool:
@@ -528,6 +585,8 @@ def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> It
             yield from _file_windows(index, item, window, hop, rate)
         else:
             yield from _array_windows(index, _waveform_at_rate(item, rate), window, hop, rate)
+    except AudioLoadError as exc:  # the record names the file; the reason is enough
+        yield _Failure(index, exc.reason)
     except (AstAudioError, ValueError, OSError) as exc:
         yield _Failure(index, str(exc))
 
@@ -542,11 +601,12 @@ def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterato
         return
     pending = None
     for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
+        _check_finite(samples, start, rate)
         if pending is not None:
             yield pending
         pending = _Window(index, start, samples, False, 0.0)
     if pending is None:
-        raise AstAudioError(f"{os.fspath(item)}: no audio samples")
+        raise AstAudioError("no audio samples")
     pending.last = True
     pending.duration = (pending.start + len(pending.samples)) / rate
     yield pending
@@ -585,11 +645,30 @@ def _array_windows(
 ) -> Iterator[_Window]:
     if len(samples) == 0:
         raise AstAudioError("no audio samples")
+    if count_frames(len(samples), rate) == 0:
+        raise AstAudioError(
+            f"audio is shorter than one 25 ms frame ({len(samples)} samples at {rate} Hz)"
+        )
+    _check_finite(samples, 0, rate)
     starts = window_starts(len(samples), window, hop)
     duration = len(samples) / rate
     for n, start in enumerate(starts):
         last = n == len(starts) - 1
         yield _Window(index, start, samples[start : start + window], last, duration)
+
+
+def _check_finite(samples: np.ndarray, start: int, rate: int) -> None:
+    """Float files can hold NaN or Inf, which would turn every score into NaN."""
+    if not np.isfinite(samples).all():
+        at = (start + int(np.flatnonzero(~np.isfinite(samples))[0])) / rate
+        raise AstAudioError(f"audio contains NaN or infinite samples (first at {at:.2f} s)")
+
+
+def _finite(value: float, name: str) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value:g}")
+    return value
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -627,6 +706,18 @@ def default_activation(config) -> Activation:
     if config.problem_type is None and config.num_labels == AUDIOSET_NUM_LABELS:
         return "sigmoid"
     return "softmax"
+
+
+def check_extractor_fits(config, extractor: ASTFeatureExtractor) -> None:
+    """CheckpointError when the extractor's features can't be the model's input (a
+    preprocessor_config.json from another model), before any audio is decoded."""
+    for name in ("num_mel_bins", "max_length"):
+        ours, theirs = getattr(extractor, name), getattr(config, name)
+        if ours != theirs:
+            raise CheckpointError(
+                f"preprocessor_config.json gives {name}={ours} but the model's config.json "
+                f"{theirs}: the two files belong to different models"
+            )
 
 
 def load_feature_extractor(
