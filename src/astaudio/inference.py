@@ -28,6 +28,7 @@ from .events import DEFAULT_EVENT_THRESHOLD, Event, Thresholds, merge_events, th
 from .features import FRAME_SHIFT, ASTFeatureExtractor, count_frames, frame_geometry
 from .hub import resolve_file
 from .model import ASTForAudioClassification
+from .names import printable_name
 
 AUDIOSET_NUM_LABELS = 527  # configs with this many labels and no problem_type are multi-label
 DEFAULT_MODEL = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -130,18 +131,6 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
 def window_coverage(window: float, hop: float) -> float:
     """The share of a long recording that windows of `window` every `hop` classify (<= 1)."""
     return min(1.0, window / hop)
-
-
-def printable_name(name: str) -> str:
-    """A file name as valid text: bytes that are not UTF-8 (kept by Python as surrogates,
-    e.g. a Latin-1 'caf\\xe9.wav') are written as backslash escapes, so JSON and CSV stay
-    valid and the same name always prints the same way."""
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        raw = name.encode("utf-8", "surrogateescape")
-        return raw.decode("utf-8", "backslashreplace")
 
 
 def source_name(item: AudioInput, index: int) -> str:
