@@ -263,3 +263,70 @@ def test_writer_streams_valid_json_for_an_empty_run(tmp_path):
         writer.close()
         writer.close()
     assert json.loads(path.read_text()) == []
+
+
+# -- hostile model folders --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "change, message",
+    [({"max_length": 10**9}, "max_length=1000000000 is out of range"),
+     ({"num_hidden_layers": 10**6}, "num_hidden_layers=1000000 is out of range"),
+     ({"num_labels": 10**8, "id2label": None, "label2id": None}, "num_labels=100000000"),
+     ({"id2label": ["a", "b"]}, "id2label must be a JSON object"),
+     ({"hidden_size": "768"}, "hidden_size must be an integer"),
+     ({"hidden_size": 16384, "intermediate_size": 262144, "num_hidden_layers": 1000}, "GiB"),
+     (["not", "a", "dict"], "expected a JSON object, got a JSON list")],
+)  # fmt: skip
+def test_hostile_configs_are_refused_before_anything_is_built(
+    audioset_model_dir, tmp_path, change, message
+):
+    import shutil
+
+    from astaudio.errors import CheckpointError
+
+    folder = tmp_path / "model"
+    shutil.copytree(audioset_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config = {**config, **change} if isinstance(change, dict) else change
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=message):
+        AudioClassifier.from_pretrained(folder, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [({"sampling_rate": 10**9}, "sampling_rate must be an integer from 1,000 to 384,000"),
+     ({"std": float("nan")}, "std must be a finite number"),
+     ({"num_mel_bins": 64}, "num_mel_bins=64 but the model's config.json 128")],
+)  # fmt: skip
+def test_hostile_extractor_configs_are_refused(audioset_model_dir, tmp_path, change, message):
+    import shutil
+
+    from astaudio.errors import CheckpointError
+    from astaudio.features import ASTFeatureExtractor
+
+    folder = tmp_path / "model"
+    shutil.copytree(audioset_model_dir, folder)
+    values = {**ASTFeatureExtractor(max_length=512).to_dict(), **change}
+    (folder / "preprocessor_config.json").write_text(json.dumps(values))
+    with pytest.raises(CheckpointError, match=message):
+        AudioClassifier.from_pretrained(folder, device="cpu")
+
+
+def test_devices_are_named_as_torch_names_them():
+    import torch
+
+    from astaudio.inference import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    for name, message in [("gpu", "auto, cpu, cuda, cuda:N or mps"), ("xla", "auto, cpu")]:
+        with pytest.raises(ValueError, match=message):
+            resolve_device(name)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda:1")
+    else:
+        with pytest.raises(ValueError, match="does not exist"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="MPS"):
+            resolve_device("mps")

@@ -661,11 +661,27 @@ def _finite(value: float, name: str) -> float:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """A torch device from "auto" (a CUDA GPU when there is one), "cpu", "cuda", "cuda:N" or
+    "mps"; ValueError (one line) for a device this machine does not have."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device must be auto, cpu, cuda, cuda:N or mps, got {str(device)!r}"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{device}' was asked for but no CUDA GPU is available")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device '{device}' does not exist: this machine has {count} GPU(s)")
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError("device 'mps' was asked for but Apple's Metal (MPS) is not available")
+    elif device.type != "cpu":
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got '{device}'")
     return device
 
 
