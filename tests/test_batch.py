@@ -330,3 +330,24 @@ def test_devices_are_named_as_torch_names_them():
     if not torch.backends.mps.is_available():
         with pytest.raises(ValueError, match="MPS"):
             resolve_device("mps")
+
+
+def test_a_corrupt_mp3_says_one_thing_once(tmp_path):
+    import subprocess
+    import sys
+
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"ID3" + np.random.default_rng(1).integers(0, 256, 5000, np.uint8).tobytes())
+    code = (
+        "import sys\nfrom astaudio import load_audio\n"
+        "from astaudio.audio import native_stderr_silenced\n"
+        "with native_stderr_silenced():\n"
+        "    try:\n        load_audio(sys.argv[1])\n"
+        "    except Exception as exc:\n        print(exc, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run(
+        [sys.executable, "-c", code, junk], capture_output=True, text=True, env=env
+    )
+    assert run.stderr.count("\n") == 1 and "junk.mp3" in run.stderr, run.stderr
+    assert "possibly a pipe" not in run.stderr and "Note:" not in run.stderr

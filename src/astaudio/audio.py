@@ -11,6 +11,7 @@ raises :class:`~astaudio.errors.AudioLoadError` with a one-line message naming t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import io
@@ -20,6 +21,7 @@ import shutil
 import stat
 import struct
 import subprocess
+import sys
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
@@ -227,7 +229,43 @@ class _SoundfileDecoder:
 
 def _reason(err: soundfile.LibsndfileError) -> str:
     text = (getattr(err, "error_string", "") or str(err)).strip().rstrip(".")
+    if "possibly a pipe" in text:  # libsndfile's catch-all for data its MP3 reader rejects
+        return "format not recognised"
     return text or f"libsndfile error {getattr(err, 'code', '?')}"
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Discard what C libraries print on the process's standard error (libmpg123's "Note:
+    Illegal Audio-MPEG-Header" lines for a corrupt MP3), keeping Python's ``sys.stderr``:
+    it is pointed at a copy of the original descriptor for the duration. Every failure a
+    decoder meets is still reported, once, through the exceptions of this module."""
+    try:
+        sys.stderr.flush()
+        real = sys.stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # sys.stderr is not a file (pytest, IDEs)
+        real = False
+    if not real:
+        yield
+        return
+    saved = os.dup(2)
+    previous = sys.stderr
+    try:
+        sys.stderr = open(  # noqa: SIM115
+            saved, "w", encoding=getattr(previous, "encoding", None) or "utf-8",
+            errors="backslashreplace", closefd=False, buffering=1,
+        )  # fmt: skip
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        sys.stderr.flush()
+        if sys.stderr is not previous:
+            sys.stderr.close()
+        sys.stderr = previous
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _ffmpeg_input(source: _Source) -> tuple[str, str | None]:
