@@ -351,3 +351,21 @@ def test_a_corrupt_mp3_says_one_thing_once(tmp_path):
     )
     assert run.stderr.count("\n") == 1 and "junk.mp3" in run.stderr, run.stderr
     assert "possibly a pipe" not in run.stderr and "Note:" not in run.stderr
+
+
+def test_cut_off_ogg_and_mp3_files_are_classified_with_a_warning(classifier, tmp_path):
+    import subprocess
+
+    for name in ("whole.ogg", "whole.mp3"):  # ffmpeg writes the MP3's Xing/Info frame count
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=440:d=20",
+                        "-ar", "16000", tmp_path / name], check=True)  # fmt: skip
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut_{name}").write_bytes(data[: int(len(data) * 0.6)])
+    whole_ogg, cut_ogg, whole_mp3, cut_mp3 = classifier(
+        [tmp_path / n for n in ("whole.ogg", "cut_whole.ogg", "whole.mp3", "cut_whole.mp3")],
+        window=1.0,
+    )
+    assert whole_ogg.warnings == [] and whole_mp3.warnings == []
+    assert cut_ogg.ok and "without its end marker" in cut_ogg.warnings[0]
+    assert cut_mp3.ok and "decoding stopped at" in cut_mp3.warnings[0]
+    assert "of the 20.0" in cut_mp3.warnings[0] and cut_mp3.to_dict()["warnings"]

@@ -41,6 +41,8 @@ RESAMPLE_QUALITY = "HQ"  # soxr quality preset
 _BLOCK_FRAMES = 1 << 16  # input frames decoded per block in load_audio (~1.4 s at 48 kHz)
 _HEAD_BYTES = 1 << 16  # bytes read from a file's start to check a WAV header
 _GROWTH = 1.25  # capacity factor when the output length was not known in advance
+_FIRST_CAPACITY = 600  # seconds allocated up front at most, whatever a header declares
+_SHORTFALL = 0.9  # an MP3 decoding to less than this share of its estimated length is noted
 
 SOUNDFILE_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc",
@@ -194,13 +196,15 @@ def _riff_data_size(head: bytes) -> tuple[int, int] | None:
 
 
 class _SoundfileDecoder:
-    def __init__(self, file: soundfile.SoundFile, source: _Source):
+    def __init__(self, file: soundfile.SoundFile, source: _Source, notes: list[str] | None = None):
         self._file = file
         self._source = source
+        self._notes = notes
         self.sampling_rate = file.samplerate
         self.channels = file.channels
         self.frames: int | None = file.frames
         self._exact_frames = file.format != "MP3"  # libsndfile estimates MP3 lengths
+        self.declared = file.frames  # for MP3, the encoder's frame count when it wrote one
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         buffer = np.empty((block_frames, self.channels), dtype=np.float32)
@@ -221,6 +225,12 @@ class _SoundfileDecoder:
             self._source.fail(
                 f"truncated or corrupt audio data (header declares {self.frames} frames, "
                 f"only {decoded} could be decoded)"
+            )
+        if self._notes is not None and decoded < _SHORTFALL * self.declared:  # MP3
+            rate = self.sampling_rate
+            self._notes.append(
+                f"decoding stopped at {decoded / rate:.2f} s of the {self.declared / rate:.2f} s "
+                "the file declares: truncated or corrupt, classified as the shorter clip"
             )
 
     def close(self) -> None:
@@ -466,7 +476,40 @@ def _check_source_rate(source: _Source, rate: int) -> None:
         )
 
 
-def _open_decoder(source: AudioSource) -> _SoundfileDecoder | _FfmpegDecoder:
+def _ogg_unfinished(source: _Source) -> bool:
+    """Whether an Ogg stream's last page lacks the end-of-stream flag: the file was cut off.
+    libsndfile then reports the length up to the last complete page, as if nothing was lost."""
+    if source.path is not None:
+        with open(source.path, "rb") as handle:
+            handle.seek(max(0, source.size() - _HEAD_BYTES))
+            tail = handle.read()
+    elif source.data is not None:
+        tail = source.data[-_HEAD_BYTES:]
+    else:
+        return False
+    page = tail.rfind(b"OggS")
+    return page >= 0 and len(tail) > page + 5 and not tail[page + 5] & 0x04
+
+
+def _mp3_declared_frames(source: _Source, rate: int) -> int | None:
+    """Samples per channel an MP3's Xing/Info header (written by LAME and most encoders)
+    declares, or None. libsndfile estimates an MP3's length from its size, so a cut-off file
+    looks complete to it; this count was written before the file was cut."""
+    head = source.head(_HEAD_BYTES)
+    start = (
+        10 + int.from_bytes(bytes(b & 0x7F for b in head[6:10]), "big") if head[:3] == b"ID3" else 0
+    )
+    for tag in (b"Xing", b"Info"):
+        at = head.find(tag, start, start + 200)
+        if at >= 0 and len(head) >= at + 12 and head[at + 7] & 0x01:
+            frames = int.from_bytes(head[at + 8 : at + 12], "big")
+            return frames * (1152 if rate >= 32000 else 576)
+    return None
+
+
+def _open_decoder(
+    source: AudioSource, notes: list[str] | None = None
+) -> _SoundfileDecoder | _FfmpegDecoder:
     checked = _Source(source)
     opened = _try_soundfile(checked)
     if isinstance(opened, soundfile.SoundFile):
@@ -476,7 +519,16 @@ def _open_decoder(source: AudioSource) -> _SoundfileDecoder | _FfmpegDecoder:
         if opened.samplerate < MIN_SOURCE_RATE:
             opened.close()
             _check_source_rate(checked, opened.samplerate)
-        return _SoundfileDecoder(opened, checked)
+        if notes is not None and opened.format == "OGG" and _ogg_unfinished(checked):
+            notes.append(
+                "the Ogg stream stops without its end marker: truncated, classified as the "
+                "shorter clip"
+            )
+        decoder = _SoundfileDecoder(opened, checked, notes)
+        if notes is not None and opened.format == "MP3":
+            declared = _mp3_declared_frames(checked, opened.samplerate)
+            decoder.declared = max(decoder.declared, declared or 0)
+        return decoder
     ffmpeg = _require_program(checked, "ffmpeg", opened)
     decoder = _FfmpegDecoder(checked, ffmpeg, libsndfile_reason=opened)
     if decoder.sampling_rate < MIN_SOURCE_RATE:
@@ -521,13 +573,15 @@ def _resampled_blocks(
 
 
 def load_audio_with_rate(
-    source: AudioSource, sampling_rate: int | None = None
+    source: AudioSource, sampling_rate: int | None = None, *, notes: list[str] | None = None
 ) -> tuple[np.ndarray, int]:
     """Decode a whole source to mono float32.
 
     Args:
         source: a path, bytes, or a binary file object.
         sampling_rate: output rate in Hz; None keeps the source's own rate.
+        notes: a list that hears of problems decoding survived (a cut-off Ogg or MP3 file
+            decodes to the part that is there), one line each.
 
     Returns:
         ``(samples, rate)``: samples of shape (num_samples,), float32 in [-1, 1] for PCM input,
@@ -537,10 +591,11 @@ def load_audio_with_rate(
     the header gives the length (grown by reallocation otherwise, e.g. for ffmpeg input).
     """
     _check_rate(sampling_rate, allow_none=True)
-    decoder = _open_decoder(source)
+    decoder = _open_decoder(source, notes)
     rate = int(sampling_rate or decoder.sampling_rate)
-    if decoder.frames:
-        capacity = round(decoder.frames * rate / decoder.sampling_rate)
+    if decoder.frames:  # a header can claim anything: grow beyond _FIRST_CAPACITY as decoded
+        declared = round(decoder.frames * rate / decoder.sampling_rate)
+        capacity = min(declared, _FIRST_CAPACITY * rate)
     else:
         capacity = 60 * rate  # a minute, grown as needed
     output = np.empty(max(capacity, 1), dtype=np.float32)
@@ -556,7 +611,9 @@ def load_audio_with_rate(
     return output, rate
 
 
-def load_audio(source: AudioSource, sampling_rate: int | None = SAMPLE_RATE) -> np.ndarray:
+def load_audio(
+    source: AudioSource, sampling_rate: int | None = SAMPLE_RATE, *, notes: list[str] | None = None
+) -> np.ndarray:
     """Decode a whole source to mono float32 at ``sampling_rate`` Hz (None: the source's rate).
 
     Args:
@@ -570,11 +627,15 @@ def load_audio(source: AudioSource, sampling_rate: int | None = SAMPLE_RATE) -> 
         AudioLoadError: the source is missing, empty, truncated, corrupt, not audio, or needs
             ffmpeg that is not installed.
     """
-    return load_audio_with_rate(source, sampling_rate)[0]
+    return load_audio_with_rate(source, sampling_rate, notes=notes)[0]
 
 
 def stream_audio(
-    source: AudioSource, sampling_rate: int | None = SAMPLE_RATE, block_seconds: float = 10.0
+    source: AudioSource,
+    sampling_rate: int | None = SAMPLE_RATE,
+    block_seconds: float = 10.0,
+    *,
+    notes: list[str] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode a source block by block: consecutive mono float32 arrays at ``sampling_rate``.
 
@@ -586,7 +647,7 @@ def stream_audio(
     _check_rate(sampling_rate, allow_none=True)
     if not block_seconds > 0:
         raise ValueError(f"block_seconds must be positive, got {block_seconds}")
-    decoder = _open_decoder(source)
+    decoder = _open_decoder(source, notes)
     block_frames = max(1, round(block_seconds * decoder.sampling_rate))
     return _resampled_blocks(decoder, sampling_rate, block_frames)
 
@@ -597,6 +658,8 @@ def stream_windows(
     hop_samples: int,
     sampling_rate: int = SAMPLE_RATE,
     block_seconds: float = 10.0,
+    *,
+    notes: list[str] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Overlapping windows over a source, in bounded memory: ``(start_sample, window)`` pairs.
 
@@ -609,7 +672,7 @@ def stream_windows(
     for name, value in (("window_samples", window_samples), ("hop_samples", hop_samples)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    blocks = stream_audio(source, sampling_rate, block_seconds)
+    blocks = stream_audio(source, sampling_rate, block_seconds, notes=notes)
     return _windows(blocks, int(window_samples), int(hop_samples))
 
 

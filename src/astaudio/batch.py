@@ -158,6 +158,7 @@ def run_classify(
     *,
     stream: TextIO | None = None,
     report: Callable[[InputEntry, str], None] | None = None,
+    warn: Callable[[InputEntry, str], None] | None = None,
     on_result: Callable[[Any], None] | None = None,
     **classify_kwargs: Any,
 ) -> BatchSummary:
@@ -165,7 +166,8 @@ def run_classify(
 
     One stream (`stream`, or the plan's `output` file, written atomically and completed even
     when interrupted) or one file per input (the plan's `output_dir`). `report(entry, reason)`
-    hears of every input that failed; `on_result(result)` of every result written.
+    hears of every input that failed, `warn(entry, message)` of what decoding survived (a
+    cut-off file), `on_result(result)` of every result written.
     `classify_kwargs` go to `AudioClassifier.classify` (top_k, threshold, window, ...).
     """
     from .inference import ClassificationResult
@@ -191,6 +193,8 @@ def run_classify(
                 report(entry, result.error)
         else:
             summary.ok += 1
+            for message in result.warnings if warn is not None else ():
+                warn(entry, message)
         if writer is not None:
             writer.write(result)
         elif plan.paths[index] is not None:

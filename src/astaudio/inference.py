@@ -63,6 +63,7 @@ class ClassificationResult:
     scores: np.ndarray | None = None
     window_scores: np.ndarray | None = None
     events: list[Event] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a cut-off file, classified anyway
     error: str | None = None
 
     @property
@@ -74,9 +75,11 @@ class ClassificationResult:
         file and error). The file name is text even when the OS name is not UTF-8."""
         if self.error is not None:
             return {"file": printable_name(self.source), "error": self.error}
+        warnings = {"warnings": list(self.warnings)} if self.warnings else {}
         return {
             "file": printable_name(self.source),
             "duration": round(self.duration, 3),
+            **warnings,
             "labels": _label_dicts(self.labels),
             "events": [e.to_dict() for e in self.events],
             "segments": [
@@ -148,6 +151,7 @@ class _Window:
     samples: np.ndarray
     last: bool  # the input's final window
     duration: float  # the input's length in seconds (known once the last window is read)
+    notes: list[str] = field(default_factory=list)  # what decoding survived (on the last)
 
 
 @dataclass
@@ -341,7 +345,7 @@ class AudioClassifier:
         hop: float | None,
         batch_size: int,
         on_window: Callable[[_Window, torch.Tensor, torch.Tensor, Any], None],
-        on_input_done: Callable[[int, float, str | None], None],
+        on_input_done: Callable[[int, float, str | None, list[str]], None],
         tokens: bool = False,
         prefetch: int | None = None,
         num_workers: int = 0,
@@ -366,18 +370,18 @@ class AudioClassifier:
                 for row, w in enumerate(batch):
                     on_window(w, logits[row], pooled[row], None if hidden is None else hidden[row])
                 batch.clear()
-            for index, duration in finished:
-                on_input_done(index, duration, None)
+            for index, duration, notes in finished:
+                on_input_done(index, duration, None, notes)
             finished.clear()
 
         for record in records:
             if isinstance(record, _Failure):
                 flush()
-                on_input_done(record.input_index, 0.0, record.message)
+                on_input_done(record.input_index, 0.0, record.message, [])
                 continue
             batch.append(record)
             if record.last:
-                finished.append((record.input_index, record.duration))
+                finished.append((record.input_index, record.duration, record.notes))
             if len(batch) >= batch_size:
                 flush()
         flush()
@@ -443,12 +447,13 @@ class AudioClassifier:
             if on_progress is not None:
                 on_progress(w.input_index, (w.duration - start) if w.last else hop_s / rate)
 
-        def on_input_done(index: int, duration: float, error: str | None) -> None:
+        def on_input_done(index: int, duration: float, error: str | None, notes) -> None:
             result = results[index]
             rows = windows.pop(index, [])
             if error is not None:
                 result.error = error
             else:
+                result.warnings = list(notes)
                 result.duration = duration
                 scores = torch.stack([r[1] for r in rows]).float().cpu().numpy()  # (W, C)
                 if not np.isfinite(scores).all():
@@ -500,7 +505,7 @@ class AudioClassifier:
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             rows.setdefault(w.input_index, []).append((w.start / rate, pooled, hidden))
 
-        def on_input_done(index: int, duration: float, error: str | None) -> None:
+        def on_input_done(index: int, duration: float, error: str | None, notes) -> None:
             result = results[index]
             got = rows.pop(index, [])
             if error is not None:
@@ -581,15 +586,18 @@ def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> It
 
 
 def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterator[_Window]:
+    notes: list[str] = []
     if isinstance(item, bytes) or hasattr(item, "read"):
-        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+        samples = load_audio(item, rate, notes=notes)
+        yield from _array_windows(index, samples, window, hop, rate, notes)
         return
     info = audio_info(item)
     if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
-        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+        samples = load_audio(item, rate, notes=notes)
+        yield from _array_windows(index, samples, window, hop, rate, notes)
         return
     pending = None
-    for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
+    for start, samples in stream_windows(item, window, hop, sampling_rate=rate, notes=notes):
         _check_finite(samples, start, rate)
         if pending is not None:
             yield pending
@@ -598,6 +606,7 @@ def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterato
         raise AstAudioError("no audio samples")
     pending.last = True
     pending.duration = (pending.start + len(pending.samples)) / rate
+    pending.notes = notes
     yield pending
 
 
@@ -630,7 +639,7 @@ class _InOrder:
 
 
 def _array_windows(
-    index: int, samples: np.ndarray, window: int, hop: int, rate: int
+    index: int, samples: np.ndarray, window: int, hop: int, rate: int, notes: Sequence[str] = ()
 ) -> Iterator[_Window]:
     if len(samples) == 0:
         raise AstAudioError("no audio samples")
@@ -643,7 +652,8 @@ def _array_windows(
     duration = len(samples) / rate
     for n, start in enumerate(starts):
         last = n == len(starts) - 1
-        yield _Window(index, start, samples[start : start + window], last, duration)
+        notes_here = list(notes) if last else []
+        yield _Window(index, start, samples[start : start + window], last, duration, notes_here)
 
 
 def _check_finite(samples: np.ndarray, start: int, rate: int) -> None:
