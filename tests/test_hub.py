@@ -66,3 +66,11 @@ def test_local_folder_and_bad_paths(tmp_path):
         resolve_file(tmp_path / "nope", "config.json")
     with pytest.raises(ModelNotFoundError, match="no such model folder"):
         resolve_file("./relative/missing", "config.json")
+
+
+def test_an_unknown_model_lists_the_bundled_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="bundled models: keywords"):
+        resolve_file(tmp_path / "nope", "config.json")
+    with pytest.raises(ModelNotFoundError, match="bundled models: keywords"):
+        resolve_file("keywordz", "config.json", cache_dir=tmp_path)

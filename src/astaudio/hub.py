@@ -14,6 +14,14 @@ from pathlib import Path
 
 from .errors import ModelNotFoundError
 
+
+def _bundled_hint() -> str:
+    from .bundled import bundled_models
+
+    names = bundled_models()
+    return f"; bundled models: {', '.join(names)}" if names else ""
+
+
 PROBE_TIMEOUT_S = 3.0  # seconds to wait for a TCP connection to the hub before calling it offline
 
 
@@ -80,7 +88,7 @@ def resolve_file(
             raise ModelNotFoundError(f"{folder}: no {filename} in this folder")
         return None
     if looks_like_local_path(text):
-        raise ModelNotFoundError(f"{text}: no such model folder")
+        raise ModelNotFoundError(f"{text}: no such model folder{_bundled_hint()}")
 
     from huggingface_hub import errors as hub_errors
     from huggingface_hub import hf_hub_download
@@ -107,11 +115,12 @@ def resolve_file(
         raise ModelNotFoundError(
             f"{text}: the hub can't be reached and {filename} is not in the local cache; "
             "pass a local model folder instead, or run once with network to fill the cache "
-            "(then HF_HUB_OFFLINE=1 uses it)"
+            f"(then HF_HUB_OFFLINE=1 uses it){_bundled_hint()}"
         ) from None
     except hub_errors.RepositoryNotFoundError:
         raise ModelNotFoundError(
             f"{text}: no such model on the hub (or it is private/gated: pass token=...)"
+            f"{_bundled_hint()}"
         ) from None
     except hub_errors.RevisionNotFoundError:
         raise ModelNotFoundError(f"{text}: revision {revision!r} does not exist") from None
