@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -587,6 +588,9 @@ def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> It
 
 def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterator[_Window]:
     notes: list[str] = []
+    if isinstance(item, (str, os.PathLike)) and _is_pipe(item):  # bash's <(cmd): read once
+        with open(item, "rb") as stream:
+            item = stream.read()
     if isinstance(item, bytes) or hasattr(item, "read"):
         samples = load_audio(item, rate, notes=notes)
         yield from _array_windows(index, samples, window, hop, rate, notes)
@@ -608,6 +612,13 @@ def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterato
     pending.duration = (pending.start + len(pending.samples)) / rate
     pending.notes = notes
     yield pending
+
+
+def _is_pipe(path: str | os.PathLike) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # reported when the file is opened
+        return False
 
 
 class _WindowStream(torch.utils.data.IterableDataset):

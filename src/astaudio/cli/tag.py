@@ -25,6 +25,7 @@ from .common import (
 )
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+LABELS_SHOWN = 8  # label names `info` shows without --labels
 QUIET_HELP = "no progress bar or summary messages (skipped inputs are still reported)"
 
 
@@ -136,7 +137,16 @@ def add_parsers(commands) -> None:
 def add_info_parser(commands) -> None:
     info = commands.add_parser("info", help="what a model is and expects")
     info.add_argument("model", metavar="MODEL", help="hub id, folder or bundled name")
+    info.add_argument(
+        "--labels", nargs="?", type=positive_int, const=0, default=None, metavar="N",
+        help="list the label names, all of them or the first N",
+    )  # fmt: skip
     info.set_defaults(run=run_info)
+
+    models = commands.add_parser(
+        "models", help="list the models bundled with astaudio (usable offline by name)"
+    )
+    models.set_defaults(run=run_models)
 
 
 # -- inputs and progress --------------------------------------------------------------------
@@ -430,9 +440,39 @@ def run_info(args) -> int:
         ("labels", f"{config.num_labels} ({default_activation(config)} scores)"),
         ("normalisation", f"mean {extractor.mean}, std {extractor.std}" if extractor.do_normalize else "off"),
     ]  # fmt: skip
+    names = [config.id2label[i] for i in range(config.num_labels)]
+    if args.labels is None:
+        shown = ", ".join(names[:LABELS_SHOWN])
+        more = (
+            f", ... ({len(names)} in all; --labels lists them)" if len(names) > LABELS_SHOWN else ""
+        )
+        rows.append(("label names", shown + more))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+    if args.labels is not None:
+        count = args.labels or len(names)
+        print(f"\nlabels ({min(count, len(names))} of {len(names)}):")
+        for number, name in enumerate(names[:count]):
+            print(f"{number:>5}  {name}")
+    return EXIT_OK
+
+
+def run_models(args) -> int:
+    """The bundled models: name, labels, window, from each folder's config (no torch)."""
+    import json
+
+    from ..bundled import BUNDLED_DIR, bundled_models
+
+    names = bundled_models()
+    if not names:
+        print("no bundled models in this installation", file=sys.stderr)
+        return EXIT_OK
+    for name in names:
+        config = json.loads((BUNDLED_DIR / name / "config.json").read_text())
+        labels = len(config.get("id2label") or {}) or config.get("num_labels", "?")
+        seconds = config.get("max_length", 1024) * 0.01
+        print(f"{name:<16}{labels} labels, {seconds:.2f} s windows   (--model {name})")
     return EXIT_OK
 
 
