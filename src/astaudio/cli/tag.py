@@ -424,6 +424,7 @@ def run_info(args) -> int:
     from ..bundled import resolve_bundled
     from ..config import ASTConfig
     from ..inference import default_activation, load_feature_extractor
+    from ..model import count_parameters
 
     model = resolve_bundled(args.model)
     config = ASTConfig.from_pretrained(model)
@@ -474,14 +475,3 @@ def run_models(args) -> int:
         seconds = config.get("max_length", 1024) * 0.01
         print(f"{name:<16}{labels} labels, {seconds:.2f} s windows   (--model {name})")
     return EXIT_OK
-
-
-def count_parameters(config) -> int:
-    """Parameters of the classifier a config describes (built on the meta device: no memory)."""
-    import torch
-
-    from ..model import ASTForAudioClassification
-
-    with torch.device("meta"):
-        model = ASTForAudioClassification(config)
-    return sum(p.numel() for p in model.parameters())
