@@ -52,10 +52,14 @@ def test_a_hop_longer_than_the_window_adds_no_window_past_the_end(classifier, tm
 
 @pytest.mark.parametrize(
     "window, hop, message",
-    [(100.0, None, "longer than the model"), (0.001, None, "at least 0.025"),
-     (1.0, 1e-9, "at least 0.01"), (1.0, float("inf"), "positive number"),
-     (float("nan"), None, "positive number")],
-)  # fmt: skip
+    [
+        (100.0, None, "longer than the model"),
+        (0.001, None, "at least 0.025"),
+        (1.0, 1e-9, "at least 0.01"),
+        (1.0, float("inf"), "positive number"),
+        (float("nan"), None, "positive number"),
+    ],
+)
 def test_window_and_hop_are_checked_before_any_audio(classifier, window, hop, message):
     with pytest.raises(ValueError, match=message):
         classifier.check_window(window, hop)
@@ -92,9 +96,11 @@ def test_events_merge_windows_per_label():
     ends = [s + 1.0 for s in starts]
     events = merge_events(scores, starts, ends, labels, np.array([0.5, 0.5]))
     assert [(e.label, e.start, e.end, e.score) for e in events] == [
-        ("Dog", 0.0, 2.0, 0.9), ("Dog", 3.0, 4.0, 0.7), ("Speech", 3.0, 4.0, 0.6),
+        ("Dog", 0.0, 2.0, 0.9),
+        ("Dog", 3.0, 4.0, 0.7),
+        ("Speech", 3.0, 4.0, 0.6),
         ("Speech", 5.0, 6.0, 0.7),
-    ]  # fmt: skip
+    ]
     joined = merge_events(scores, starts, ends, labels, np.array([0.5, 0.5]), max_gap=1.0)
     assert [(e.label, e.start, e.end) for e in joined] == [("Dog", 0.0, 4.0), ("Speech", 3.0, 6.0)]
     long_only = merge_events(scores, starts, ends, labels, np.array([0.5, 0.5]), min_duration=2)
@@ -167,8 +173,11 @@ def test_fifos_and_link_loops_in_a_folder_are_reported_not_read(tmp_path):
 
 
 def test_output_paths_keep_clashing_and_long_names_apart(tmp_path):
-    inputs = [(PurePath("x/s.wav"), "/data/A/x/s.wav"), (PurePath("x/s.wav"), "/data/B/x/s.wav"),
-              (PurePath("other.wav"), "/data/A/other.wav")]  # fmt: skip
+    inputs = [
+        (PurePath("x/s.wav"), "/data/A/x/s.wav"),
+        (PurePath("x/s.wav"), "/data/B/x/s.wav"),
+        (PurePath("other.wav"), "/data/A/other.wav"),
+    ]
     paths = plan_output_paths(tmp_path, inputs, "json")
     assert len(set(paths)) == 3 and paths == plan_output_paths(tmp_path, inputs, "json")
     assert paths[0].parent == tmp_path / "x" and paths[0].name.startswith("s.wav~")
@@ -242,8 +251,12 @@ def test_every_input_gets_one_record_in_order_even_when_interrupted(classifier, 
     summary = run_classify(plan_classify(inputs, "json", output=out), classifier)
     records = json.loads(out.read_text())
     assert [Path(r["file"]).name for r in records] == [
-        "missing.wav", "a.wav", "b.wav", "c.wav", "corrupt.wav"
-    ]  # fmt: skip
+        "missing.wav",
+        "a.wav",
+        "b.wav",
+        "c.wav",
+        "corrupt.wav",
+    ]
     assert (summary.ok, summary.failed) == (3, 2)
     assert "error" in records[0] and "error" in records[-1]
 
@@ -268,14 +281,16 @@ def test_writer_streams_valid_json_for_an_empty_run(tmp_path):
 # -- hostile model folders --------------------------------------------------------------------
 @pytest.mark.parametrize(
     "change, message",
-    [({"max_length": 10**9}, "max_length=1000000000 is out of range"),
-     ({"num_hidden_layers": 10**6}, "num_hidden_layers=1000000 is out of range"),
-     ({"num_labels": 10**8, "id2label": None, "label2id": None}, "num_labels=100000000"),
-     ({"id2label": ["a", "b"]}, "id2label must be a JSON object"),
-     ({"hidden_size": "768"}, "hidden_size must be an integer"),
-     ({"hidden_size": 16384, "intermediate_size": 262144, "num_hidden_layers": 1000}, "GiB"),
-     (["not", "a", "dict"], "expected a JSON object, got a JSON list")],
-)  # fmt: skip
+    [
+        ({"max_length": 10**9}, "max_length=1000000000 is out of range"),
+        ({"num_hidden_layers": 10**6}, "num_hidden_layers=1000000 is out of range"),
+        ({"num_labels": 10**8, "id2label": None, "label2id": None}, "num_labels=100000000"),
+        ({"id2label": ["a", "b"]}, "id2label must be a JSON object"),
+        ({"hidden_size": "768"}, "hidden_size must be an integer"),
+        ({"hidden_size": 16384, "intermediate_size": 262144, "num_hidden_layers": 1000}, "GiB"),
+        (["not", "a", "dict"], "expected a JSON object, got a JSON list"),
+    ],
+)
 def test_hostile_configs_are_refused_before_anything_is_built(
     audioset_model_dir, tmp_path, change, message
 ):
@@ -294,10 +309,12 @@ def test_hostile_configs_are_refused_before_anything_is_built(
 
 @pytest.mark.parametrize(
     "change, message",
-    [({"sampling_rate": 10**9}, "sampling_rate must be an integer from 1,000 to 384,000"),
-     ({"std": float("nan")}, "std must be a finite number"),
-     ({"num_mel_bins": 64}, "num_mel_bins=64 but the model's config.json 128")],
-)  # fmt: skip
+    [
+        ({"sampling_rate": 10**9}, "sampling_rate must be an integer from 1,000 to 384,000"),
+        ({"std": float("nan")}, "std must be a finite number"),
+        ({"num_mel_bins": 64}, "num_mel_bins=64 but the model's config.json 128"),
+    ],
+)
 def test_hostile_extractor_configs_are_refused(audioset_model_dir, tmp_path, change, message):
     import shutil
 
@@ -357,8 +374,21 @@ def test_cut_off_ogg_and_mp3_files_are_classified_with_a_warning(classifier, tmp
     import subprocess
 
     for name in ("whole.ogg", "whole.mp3"):  # ffmpeg writes the MP3's Xing/Info frame count
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=440:d=20",
-                        "-ar", "16000", tmp_path / name], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=f=440:d=20",
+                "-ar",
+                "16000",
+                tmp_path / name,
+            ],
+            check=True,
+        )
         data = (tmp_path / name).read_bytes()
         (tmp_path / f"cut_{name}").write_bytes(data[: int(len(data) * 0.6)])
     whole_ogg, cut_ogg, whole_mp3, cut_mp3 = classifier(

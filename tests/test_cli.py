@@ -61,9 +61,14 @@ def test_bad_inputs_are_reported_and_skipped(capsys, audio_files, bad_files, aud
     assert "labels" in by_file[str(audio_files["flac"])]
     failed = [r for r in records if "error" in r]
     assert len(failed) == 4  # the directory named .wav is searched as a folder: no audio files
-    assert [r["file"] for r in records] == [str(audio_files["speech"]), str(bad_files["text_wav"]),
-        str(bad_files["empty"]), str(bad_files["directory_wav"]), str(bad_files["truncated_wav"]),
-        str(audio_files["flac"])]  # fmt: skip
+    assert [r["file"] for r in records] == [
+        str(audio_files["speech"]),
+        str(bad_files["text_wav"]),
+        str(bad_files["empty"]),
+        str(bad_files["directory_wav"]),
+        str(bad_files["truncated_wav"]),
+        str(audio_files["flac"]),
+    ]
     error_lines = [line for line in err.splitlines() if line.startswith("astaudio: skipped")]
     assert len(error_lines) == 4 and all(line.count("'") == 2 for line in error_lines)
     assert sum(str(bad_files["directory_wav"]) in line for line in error_lines) == 1

@@ -46,8 +46,9 @@ def model(audioset_model_dir):
 # -- §1 results right and complete --------------------------------------------------------------
 def test_hop_longer_than_the_window_adds_no_segment_past_the_end(capsys, tmp_path):
     clip = tone(tmp_path / "speech_16k.wav", seconds=3.19)
-    code, out, err = run_cli(capsys, "classify", "-m", "keywords", clip, "--hop", "2",
-                             "-f", "json", *FLAGS)  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "classify", "-m", "keywords", clip, "--hop", "2", "-f", "json", *FLAGS
+    )
     assert code == 0, err
     segments = json.loads(out)[0]["segments"]
     assert [s["start"] for s in segments] == [0.0, 2.0]
@@ -58,8 +59,19 @@ def test_hop_longer_than_the_window_adds_no_segment_past_the_end(capsys, tmp_pat
 def test_output_dir_keeps_inputs_with_the_same_relative_name_apart(capsys, tmp_path, model):
     first, second = tone(tmp_path / "A/x/s.wav", 1.0), tone(tmp_path / "B/x/s.wav", 2.0)
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, "classify", tmp_path / "A", tmp_path / "B", "-d", out,
-                           "-m", model, "-f", "json", *FLAGS)  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "classify",
+        tmp_path / "A",
+        tmp_path / "B",
+        "-d",
+        out,
+        "-m",
+        model,
+        "-f",
+        "json",
+        *FLAGS,
+    )
     assert code == 0, err
     written = sorted((out / "x").iterdir())
     assert len(written) == 2
@@ -87,8 +99,9 @@ def test_skip_existing_retries_failures_only(capsys, tmp_path, model):
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
 def test_a_missing_input_gets_a_record_in_every_structured_format(capsys, tmp_path, model, fmt):
     good = tone(tmp_path / "good.wav")
-    code, out, err = run_cli(capsys, "classify", tmp_path / "missing.wav", good, "-m", model,
-                             "-f", fmt, *FLAGS)  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "classify", tmp_path / "missing.wav", good, "-m", model, "-f", fmt, *FLAGS
+    )
     assert code == 1 and err.count("\n") == 1 and "missing.wav': no such file" in err
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
@@ -104,8 +117,18 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     folder = tmp_path / "in"
     for n in range(6):
         tone(folder / f"{n}.wav", 1.0)
-    command = [sys.executable, "-m", "astaudio", "classify", folder, "-m", "keywords",
-               "-f", "jsonl", *FLAGS]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "astaudio",
+        "classify",
+        folder,
+        "-m",
+        "keywords",
+        "-f",
+        "jsonl",
+        *FLAGS,
+    ]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert json.loads(process.stdout.readline())["file"].endswith("0.wav")
@@ -118,11 +141,15 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
 # -- §2 exit codes and errors --------------------------------------------------------------------
 @pytest.mark.parametrize(
     "extra, message",
-    [(["--window", "10"], "window 10 s is longer than the model's 1 s"),
-     (["--window", "100"], "longer than the model"), (["--window", "0.001"], "at least 0.025 s"),
-     (["--hop", "1e-9"], "hop must be at least 0.01 s"),
-     (["-o", "no/such/folder/out.csv"], "does not exist"), (["--device", "cuda:7"], "cuda:7")],
-)  # fmt: skip
+    [
+        (["--window", "10"], "window 10 s is longer than the model's 1 s"),
+        (["--window", "100"], "longer than the model"),
+        (["--window", "0.001"], "at least 0.025 s"),
+        (["--hop", "1e-9"], "hop must be at least 0.01 s"),
+        (["-o", "no/such/folder/out.csv"], "does not exist"),
+        (["--device", "cuda:7"], "cuda:7"),
+    ],
+)
 def test_arguments_the_model_cant_take_exit_2_before_any_output(
     capsys, tmp_path, monkeypatch, extra, message
 ):
@@ -136,10 +163,15 @@ def test_arguments_the_model_cant_take_exit_2_before_any_output(
 
 @pytest.mark.parametrize(
     "extra, message",
-    [(["--hop", "inf"], "finite"), (["--hop", "nan"], "finite"), (["--threads", "100000"], "4 per CPU"),
-     (["--top-k", "0"], "positive integer or 'all'"), (["--device", "gpu"], "cuda:N or mps"),
-     (["--threshold", "nan"], "finite")],
-)  # fmt: skip
+    [
+        (["--hop", "inf"], "finite"),
+        (["--hop", "nan"], "finite"),
+        (["--threads", "100000"], "4 per CPU"),
+        (["--top-k", "0"], "positive integer or 'all'"),
+        (["--device", "gpu"], "cuda:N or mps"),
+        (["--threshold", "nan"], "finite"),
+    ],
+)
 def test_numbers_are_checked_by_the_parser(capsys, extra, message):
     with pytest.raises(SystemExit) as info:
         main(["classify", "x.wav", *extra])
@@ -164,21 +196,25 @@ def test_hostile_model_folders_are_usage_errors(capsys, tmp_path, model):
 # -- §3 multi-label tagging -------------------------------------------------------------------
 def test_threshold_is_not_capped_by_the_default_top_k(capsys, tmp_path, model):
     clip = tone(tmp_path / "c.wav")
-    code, out, _ = run_cli(capsys, "classify", clip, "-m", model, "-f", "json", "--threshold",
-                           "0.0", *FLAGS)  # fmt: skip
+    code, out, _ = run_cli(
+        capsys, "classify", clip, "-m", model, "-f", "json", "--threshold", "0.0", *FLAGS
+    )
     assert code == 0 and len(json.loads(out)[0]["labels"]) == 527
-    code, out, _ = run_cli(capsys, "classify", clip, "-m", model, "-f", "json", "--top-k", "all",
-                           *FLAGS)  # fmt: skip
+    code, out, _ = run_cli(
+        capsys, "classify", clip, "-m", model, "-f", "json", "--top-k", "all", *FLAGS
+    )
     assert len(json.loads(out)[0]["labels"]) == 527
     code, out, _ = run_cli(capsys, "classify", clip, "-m", model, "-f", "json", *FLAGS)
     labels = json.loads(out)[0]["labels"]
     assert len(labels) == 5
     table = tmp_path / "t.csv"
     with open(table, "w", newline="") as handle:  # AudioSet names hold commas
-        csv.writer(handle).writerows([["label", "threshold"], [labels[0]["label"], 0.0],
-                                      [labels[1]["label"], 1.5]])  # fmt: skip
-    code, out, _ = run_cli(capsys, "classify", clip, "-m", model, "-f", "json", "--thresholds",
-                           table, *FLAGS)  # fmt: skip
+        csv.writer(handle).writerows(
+            [["label", "threshold"], [labels[0]["label"], 0.0], [labels[1]["label"], 1.5]]
+        )
+    code, out, _ = run_cli(
+        capsys, "classify", clip, "-m", model, "-f", "json", "--thresholds", table, *FLAGS
+    )
     assert [x["label"] for x in json.loads(out)[0]["labels"]] == [labels[0]["label"]]
     table.write_text("No such class,0.3\n")
     code, out, err = run_cli(capsys, "classify", clip, "-m", model, "--thresholds", table, *FLAGS)
@@ -258,8 +294,9 @@ def test_process_substitution_is_read_like_a_pipe(capsys, tmp_path, model):
     feeder = threading.Thread(target=feed)
     feeder.start()
     try:
-        code, out, err = run_cli(capsys, "classify", f"/dev/fd/{read_end}", "-m", model,
-                                 "-f", "json", *FLAGS)  # fmt: skip
+        code, out, err = run_cli(
+            capsys, "classify", f"/dev/fd/{read_end}", "-m", model, "-f", "json", *FLAGS
+        )
     finally:
         feeder.join()
         os.close(read_end)
@@ -272,8 +309,24 @@ def test_sigterm_completes_the_json_array(tmp_path):
     for n in range(40):
         tone(folder / f"{n:02d}.wav", 3.0)
     out = tmp_path / "all.json"
-    command = [sys.executable, "-m", "astaudio", "classify", folder, "-m", "keywords",
-               "-f", "json", "-o", out, "--window", "0.5", "--hop", "0.05", *FLAGS]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "astaudio",
+        "classify",
+        folder,
+        "-m",
+        "keywords",
+        "-f",
+        "json",
+        "-o",
+        out,
+        "--window",
+        "0.5",
+        "--hop",
+        "0.05",
+        *FLAGS,
+    ]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 120
@@ -322,18 +375,31 @@ def test_interrupted_batch_rerun_with_skip_existing_ends_with_one_record_per_inp
     code, _, err = run_cli(capsys, *argv)
     assert code == 1 and "skipping" in err
 
-    results = {p.relative_to(out).as_posix(): json.loads(p.read_text()) for p in out.rglob("*")
-               if p.is_file()}  # fmt: skip
+    results = {
+        p.relative_to(out).as_posix(): json.loads(p.read_text())
+        for p in out.rglob("*")
+        if p.is_file()
+    }
     assert not [name for name in results if ".astaudio-" in name]
     by_input = {}
     for records in results.values():
         assert len(records) == 1
         by_input.setdefault(records[0]["file"], []).append(records[0])
-    expected = {str(data / "a" / "clip.wav"), str(data / "b" / "clip.wav"),
-                str(data / ("long" * 62 + ".wav")), str(data / "ok.flac"),
-                str(data / "corrupt.wav"), str(data / "loop.wav"), str(tmp_path / "missing.wav")}  # fmt: skip
+    expected = {
+        str(data / "a" / "clip.wav"),
+        str(data / "b" / "clip.wav"),
+        str(data / ("long" * 62 + ".wav")),
+        str(data / "ok.flac"),
+        str(data / "corrupt.wav"),
+        str(data / "loop.wav"),
+        str(tmp_path / "missing.wav"),
+    }
     assert set(by_input) == expected and all(len(v) == 1 for v in by_input.values())
     ok = {f for f, (r,) in by_input.items() if "labels" in r}
-    assert ok == {str(data / "a" / "clip.wav"), str(data / "b" / "clip.wav"),
-                  str(data / ("long" * 62 + ".wav")), str(data / "ok.flac")}  # fmt: skip
+    assert ok == {
+        str(data / "a" / "clip.wav"),
+        str(data / "b" / "clip.wav"),
+        str(data / ("long" * 62 + ".wav")),
+        str(data / "ok.flac"),
+    }
     assert by_input[str(data / "b" / "clip.wav")][0]["duration"] == 2.0

@@ -33,9 +33,9 @@ import numpy as np
 import soundfile
 import soxr
 
+from .constants import SAMPLE_RATE
 from .errors import AudioLoadError
 
-SAMPLE_RATE = 16000  # Hz, the rate AST's filterbank features are defined at
 MIN_SOURCE_RATE = 1000  # Hz; a header declaring less is corrupt (1 Hz: 70 KB would be 19 hours)
 RESAMPLE_QUALITY = "HQ"  # soxr quality preset
 _BLOCK_FRAMES = 1 << 16  # input frames decoded per block in load_audio (~1.4 s at 48 kHz)
@@ -262,9 +262,13 @@ def native_stderr_silenced() -> Iterator[None]:
     previous = sys.stderr
     try:
         sys.stderr = open(  # noqa: SIM115
-            saved, "w", encoding=getattr(previous, "encoding", None) or "utf-8",
-            errors="backslashreplace", closefd=False, buffering=1,
-        )  # fmt: skip
+            saved,
+            "w",
+            encoding=getattr(previous, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            closefd=False,
+            buffering=1,
+        )
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)

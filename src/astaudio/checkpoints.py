@@ -23,19 +23,33 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .config import CONFIG_NAME, ASTConfig
+from .config import ASTConfig
+from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
+    CONFIG_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHT_FILES,
+    WEIGHTS_NAME,
+)
 from .errors import CheckpointError, ModelNotFoundError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
 
+__all__ = [
+    "SAFE_WEIGHTS_NAME",
+    "WEIGHTS_NAME",
+    "adapt_position_embeddings",
+    "config_from_original_state_dict",
+    "convert_original_state_dict",
+    "init_from_deit",
+    "load_original_checkpoint",
+    "load_pretrained",
+    "load_state_dict_file",
+    "normalize_key_names",
+    "save_pretrained",
+]
+
 logger = logging.getLogger(__name__)
 
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-WEIGHTS_NAME = "pytorch_model.bin"
-WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-# In the order transformers prefers them.
-WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
 
 POSITION_KEY = "embeddings.position_embeddings"
 HEAD_PREFIX = "classifier."
@@ -266,8 +280,10 @@ def _build_and_load(
         if fits_old:
             logger.info(
                 "%s: position embeddings adapted from the %dx%d patch grid to %dx%d",
-                source, *checkpoint_grid, *new_grid,
-            )  # fmt: skip
+                source,
+                *checkpoint_grid,
+                *new_grid,
+            )
             state_dict = {
                 **state_dict,
                 pos_key: adapt_position_embeddings(pos, checkpoint_grid, new_grid),
@@ -670,21 +686,6 @@ def init_from_deit(
     return model
 
 
-__all__ = [
-    "SAFE_WEIGHTS_NAME",
-    "WEIGHTS_NAME",
-    "adapt_position_embeddings",
-    "config_from_original_state_dict",
-    "convert_original_state_dict",
-    "init_from_deit",
-    "load_original_checkpoint",
-    "load_pretrained",
-    "load_state_dict_file",
-    "normalize_key_names",
-    "save_pretrained",
-]
-
-
 def convert_original_checkpoint(
     checkpoint: str | os.PathLike,
     output: str | os.PathLike,
@@ -708,12 +709,13 @@ def convert_original_checkpoint(
     """
     from .features import ASTFeatureExtractor
     from .labels import label_set_for_size, load_labels
-    from .model import ASTForAudioClassification
 
     overrides: dict[str, Any] = dict(
-        frequency_stride=frequency_stride, time_stride=time_stride,
-        max_length=max_length, num_mel_bins=num_mel_bins,
-    )  # fmt: skip
+        frequency_stride=frequency_stride,
+        time_stride=time_stride,
+        max_length=max_length,
+        num_mel_bins=num_mel_bins,
+    )
     if labels_csv is not None:
         overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
     model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)

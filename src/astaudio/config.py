@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from .activations import ACTIVATIONS
+from .constants import CONFIG_NAME
 from .hub import resolve_file
 
-CONFIG_NAME = "config.json"
 MODEL_TYPE = "audio-spectrogram-transformer"
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
-# Keys transformers writes that mean nothing to us; kept and written back untouched.
+# what to_dict writes when the config names no architectures
 _ARCHITECTURE_DEFAULT = ["ASTForAudioClassification"]
 
 
@@ -254,10 +254,17 @@ class ASTConfig:
 # stop a hostile or corrupt config.json before it allocates or loops: max_length 10**9 would
 # ask for 307 GB of position embeddings, num_hidden_layers 10**6 takes minutes to build.
 CONFIG_LIMITS = {
-    "hidden_size": 16384, "num_hidden_layers": 1000, "num_attention_heads": 1024,
-    "intermediate_size": 262144, "patch_size": 1024, "frequency_stride": 1024,
-    "time_stride": 1024, "max_length": 1_000_000, "num_mel_bins": 1024, "num_labels": 1_000_000,
-}  # fmt: skip
+    "hidden_size": 16384,
+    "num_hidden_layers": 1000,
+    "num_attention_heads": 1024,
+    "intermediate_size": 262144,
+    "patch_size": 1024,
+    "frequency_stride": 1024,
+    "time_stride": 1024,
+    "max_length": 1_000_000,
+    "num_mel_bins": 1024,
+    "num_labels": 1_000_000,
+}
 
 
 def validate_config_for_loading(data: Any, source: str | os.PathLike = "config.json") -> None:

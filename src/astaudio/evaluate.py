@@ -45,9 +45,14 @@ def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
 
 
 def model_scores(
-    model_name: str | os.PathLike, spec: DatasetSpec, *, batch_size: int = 16,
-    device: str | None = None, num_workers: int = 2, progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+    model_name: str | os.PathLike,
+    spec: DatasetSpec,
+    *,
+    batch_size: int = 16,
+    device: str | None = None,
+    num_workers: int = 2,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(scores (N, C) after sigmoid/softmax, targets (N, C), labels) of one model on `spec`."""
     from .train import predict
 
@@ -65,9 +70,11 @@ def model_scores(
 
 
 def evaluate_models(
-    models: list[str | os.PathLike], spec: DatasetSpec, output_dir: str | os.PathLike | None = None,
+    models: list[str | os.PathLike],
+    spec: DatasetSpec,
+    output_dir: str | os.PathLike | None = None,
     **kwargs: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Metrics of every model and (for several) of their averaged scores; written as
     metrics.json (+ confusion CSV/PNG for single-label data) into output_dir when given."""
     report: dict[str, Any] = {"dataset": spec.source, "items": len(spec.items), "models": {}}

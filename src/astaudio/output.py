@@ -29,10 +29,26 @@ if TYPE_CHECKING:  # the command line's parser imports this module without torch
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "audacity", "vtt", "srt")
 TIMELINE_FORMATS = ("audacity", "vtt", "srt")  # one input per file; events only
-EXTENSIONS = {"table": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv",
-              "audacity": "labels.txt", "vtt": "vtt", "srt": "srt"}  # fmt: skip
-FORMAT_OF_SUFFIX = {".txt": "table", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                    ".csv": "csv", ".tsv": "tsv", ".vtt": "vtt", ".srt": "srt"}  # fmt: skip
+EXTENSIONS = {
+    "table": "txt",
+    "json": "json",
+    "jsonl": "jsonl",
+    "csv": "csv",
+    "tsv": "tsv",
+    "audacity": "labels.txt",
+    "vtt": "vtt",
+    "srt": "srt",
+}
+FORMAT_OF_SUFFIX = {
+    ".txt": "table",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".vtt": "vtt",
+    ".srt": "srt",
+}
 CSV_COLUMNS = ["file", "segment", "start", "end", "label", "score", "error"]
 
 
@@ -116,10 +132,17 @@ def csv_rows(result: ClassificationResult) -> Iterable[list]:
     ]
     for number, segment in enumerate(result.segments):
         rows += [
-            [name, number, round(segment.start, 3), round(segment.end, 3), label,
-             round(score, 6), ""]
+            [
+                name,
+                number,
+                round(segment.start, 3),
+                round(segment.end, 3),
+                label,
+                round(score, 6),
+                "",
+            ]
             for label, score in segment.labels
-        ]  # fmt: skip
+        ]
     return rows
 
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
 from .config import ASTConfig
+from .constants import CONFIG_NAME, PREPROCESSOR_NAME, SAFE_WEIGHTS_NAME
 from .data import AudioDataset, AugmentConfig, DatasetSpec, balanced_sample_weights
 from .features import ASTFeatureExtractor
 from .metrics import dataset_metrics
@@ -377,7 +378,7 @@ def _save_epoch(
 def _copy_model(source: Path, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
+    for name in (CONFIG_NAME, SAFE_WEIGHTS_NAME, PREPROCESSOR_NAME):
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
 

@@ -31,35 +31,50 @@ QUIET_HELP = "no progress bar or summary messages (skipped inputs are still repo
 
 def add_parsers(commands) -> None:
     classify = commands.add_parser(
-        "classify", help="tag audio files, folders and long recordings",
+        "classify",
+        help="tag audio files, folders and long recordings",
         description="Tag audio files with an AST model. Folders are searched recursively for audio "
         "files; globs are expanded; '-' reads one file from standard input. A file that can't be "
         "read is reported on one line and skipped.",
-    )  # fmt: skip
+    )
     classify.add_argument("inputs", nargs="+", metavar="PATH", help="files, folders, globs or -")
     add_model_arguments(classify)
     classify.add_argument(
-        "--top-k", type=top_k_value, default=None, metavar="K|all",
+        "--top-k",
+        type=top_k_value,
+        default=None,
+        metavar="K|all",
         help="at most K labels per clip and segment, or 'all' (default: 5; with --threshold or "
         "--thresholds: all that reach it)",
-    )  # fmt: skip
+    )
     classify.add_argument(
-        "--threshold", type=finite_float, default=None,
+        "--threshold",
+        type=finite_float,
+        default=None,
         help="only labels scoring at least this; also where events start (default for events: 0.5)",
-    )  # fmt: skip
+    )
     classify.add_argument(
-        "--thresholds", type=Path, default=None, metavar="CSV",
+        "--thresholds",
+        type=Path,
+        default=None,
+        metavar="CSV",
         help="per-class thresholds, rows 'label,threshold' (tuned operating points); labels it "
         "leaves out use --threshold, or are not reported",
-    )  # fmt: skip
+    )
     classify.add_argument(
-        "--min-event", type=non_negative_float, default=0.0, metavar="SECONDS",
+        "--min-event",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
         help="drop events shorter than this (default: %(default)s)",
-    )  # fmt: skip
+    )
     classify.add_argument(
-        "--event-gap", type=non_negative_float, default=0.0, metavar="SECONDS",
+        "--event-gap",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
         help="join events of one label at most this far apart (default: %(default)s)",
-    )  # fmt: skip
+    )
     classify.add_argument(
         "--pooling",
         choices=["max", "mean"],
@@ -73,11 +88,14 @@ def add_parsers(commands) -> None:
         help="auto: sigmoid for multi-label models (AudioSet), softmax otherwise",
     )
     classify.add_argument(
-        "--format", "-f", choices=FORMATS, default=None,
+        "--format",
+        "-f",
+        choices=FORMATS,
+        default=None,
         help="output format (default: from the --output file's extension, .json .jsonl .csv .tsv "
         ".vtt .srt .labels.txt, else table); audacity (label track), vtt and srt hold one "
         "input's events",
-    )  # fmt: skip
+    )
     classify.add_argument(
         "--output-dir",
         "-d",
@@ -102,10 +120,11 @@ def add_parsers(commands) -> None:
     classify.set_defaults(run=run_classify)
 
     embed = commands.add_parser(
-        "embed", help="pooled embeddings per file or window, to .npz (or .parquet)",
+        "embed",
+        help="pooled embeddings per file or window, to .npz (or .parquet)",
         description="Write the model's pooled embedding (mean of the [CLS] and distillation "
         "tokens) for every file, or every window with --per-window.",
-    )  # fmt: skip
+    )
     embed.add_argument("inputs", nargs="+", metavar="PATH")
     embed.add_argument(
         "--output", "-o", type=Path, required=True, help="embeddings.npz or .parquet"
@@ -128,19 +147,26 @@ def add_parsers(commands) -> None:
         add_backend_arguments(command)
     for command in (classify, embed):
         command.add_argument(
-            "--workers", type=non_negative_int, default=0,
+            "--workers",
+            type=non_negative_int,
+            default=0,
             help="decode and resample in this many worker processes (default: %(default)s: one "
             "background thread); worth it when decoding can't keep up with the model, as on a GPU",
-        )  # fmt: skip
+        )
 
 
 def add_info_parser(commands) -> None:
     info = commands.add_parser("info", help="what a model is and expects")
     info.add_argument("model", metavar="MODEL", help="hub id, folder or bundled name")
     info.add_argument(
-        "--labels", nargs="?", type=positive_int, const=0, default=None, metavar="N",
+        "--labels",
+        nargs="?",
+        type=positive_int,
+        const=0,
+        default=None,
+        metavar="N",
         help="list the label names, all of them or the first N",
-    )  # fmt: skip
+    )
     info.set_defaults(run=run_info)
 
     models = commands.add_parser(
@@ -209,10 +235,15 @@ def _progress(total_seconds: float, files: int, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(
-        total=round(total_seconds, 1), unit="s", unit_scale=True, desc=f"{files} files",
-        disable=quiet or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True,
+        total=round(total_seconds, 1),
+        unit="s",
+        unit_scale=True,
+        desc=f"{files} files",
+        disable=quiet or not sys.stderr.isatty(),
+        file=sys.stderr,
+        dynamic_ncols=True,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]{postfix}",
-    )  # fmt: skip
+    )
 
 
 def _with_source(source: str, error: str) -> str:
@@ -269,9 +300,13 @@ def _classify_plan(args):
     fmt = resolve_format(args.format, args.output)
     try:
         return plan_classify(
-            args.inputs, fmt, output=args.output, output_dir=args.output_dir,
-            skip_existing=args.skip_existing, read_stdin=lambda: sys.stdin.buffer.read(),
-        )  # fmt: skip
+            args.inputs,
+            fmt,
+            output=args.output,
+            output_dir=args.output_dir,
+            skip_existing=args.skip_existing,
+            read_stdin=lambda: sys.stdin.buffer.read(),
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -290,11 +325,16 @@ def run_classify(args) -> int:
         classifier = _load_classifier(args)
         _check_window(classifier, args)
         settings = dict(
-            top_k=_top_k(args), threshold=_thresholds(args, classifier.labels),
-            window=args.window, hop=args.hop, pooling=args.pooling, batch_size=args.batch_size,
-            num_workers=args.workers, min_event_duration=args.min_event,
+            top_k=_top_k(args),
+            threshold=_thresholds(args, classifier.labels),
+            window=args.window,
+            hop=args.hop,
+            pooling=args.pooling,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            min_event_duration=args.min_event,
             max_event_gap=args.event_gap,
-        )  # fmt: skip
+        )
     position = {index: n for n, index in enumerate(order)}
     with native_stderr_silenced(), terminate_as_interrupt():
         durations = _durations([plan.item(i) for i in order])
@@ -328,9 +368,14 @@ def run_classify(args) -> int:
         to_stdout = plan.output is None and plan.output_dir is None
         try:
             summary = classify_and_write(
-                plan, classifier, stream=sys.stdout if to_stdout else None, report=report,
-                warn=warn, on_result=on_result, **settings,
-            )  # fmt: skip
+                plan,
+                classifier,
+                stream=sys.stdout if to_stdout else None,
+                report=report,
+                warn=warn,
+                on_result=on_result,
+                **settings,
+            )
         finally:
             progress.close()
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
@@ -381,17 +426,26 @@ def run_embed(args) -> int:
 
     try:
         classifier.embed(
-            items, window=args.window, hop=args.hop, batch_size=args.batch_size,
-            callback=on_result, num_workers=args.workers,
-        )  # fmt: skip
+            items,
+            window=args.window,
+            hop=args.hop,
+            batch_size=args.batch_size,
+            callback=on_result,
+            num_workers=args.workers,
+        )
     finally:
         progress.close()
     if vectors:
         matrix = np.stack(vectors).astype(np.float32)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".npz":
-            np.savez(args.output, files=np.array(files), starts=np.array(starts, dtype=np.float64),
-                     ends=np.array(ends, dtype=np.float64), embeddings=matrix)  # fmt: skip
+            np.savez(
+                args.output,
+                files=np.array(files),
+                starts=np.array(starts, dtype=np.float64),
+                ends=np.array(ends, dtype=np.float64),
+                embeddings=matrix,
+            )
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -434,13 +488,25 @@ def run_info(args) -> int:
     rows = [
         ("model", str(args.model)),
         ("parameters", f"{params:,} ({params / 1e6:.1f} M)"),
-        ("layers x hidden x heads", f"{config.num_hidden_layers} x {config.hidden_size} x {config.num_attention_heads}"),
-        ("window", f"{config.max_length} frames = {config.max_length * 0.01:.2f} s at {extractor.sampling_rate} Hz"),
-        ("patches", f"{freq} x {time} (patch {config.patch_size}, strides {config.frequency_stride}/{config.time_stride})"),
+        (
+            "layers x hidden x heads",
+            f"{config.num_hidden_layers} x {config.hidden_size} x {config.num_attention_heads}",
+        ),
+        (
+            "window",
+            f"{config.max_length} frames = {config.max_length * 0.01:.2f} s at {extractor.sampling_rate} Hz",
+        ),
+        (
+            "patches",
+            f"{freq} x {time} (patch {config.patch_size}, strides {config.frequency_stride}/{config.time_stride})",
+        ),
         ("mel bins", str(config.num_mel_bins)),
         ("labels", f"{config.num_labels} ({default_activation(config)} scores)"),
-        ("normalisation", f"mean {extractor.mean}, std {extractor.std}" if extractor.do_normalize else "off"),
-    ]  # fmt: skip
+        (
+            "normalisation",
+            f"mean {extractor.mean}, std {extractor.std}" if extractor.do_normalize else "off",
+        ),
+    ]
     names = [config.id2label[i] for i in range(config.num_labels)]
     if args.labels is None:
         shown = ", ".join(names[:LABELS_SHOWN])
