@@ -403,3 +403,15 @@ def test_interrupted_batch_rerun_with_skip_existing_ends_with_one_record_per_inp
         str(data / "ok.flac"),
     }
     assert by_input[str(data / "b" / "clip.wav")][0]["duration"] == 2.0
+
+
+def test_standard_input_with_an_output_dir_writes_stdin_result(
+    capsys, tmp_path, model, monkeypatch
+):
+    data = tone(tmp_path / "c.wav").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, _, err = run_cli(
+        capsys, "classify", "-", "-d", tmp_path / "out", "-m", model, "-f", "json", *FLAGS
+    )
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "stdin.json").read_text())[0]["file"] == "-"

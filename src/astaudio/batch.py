@@ -130,7 +130,8 @@ def plan_classify(
         [(e.relative or PurePath(e.argument).name, _identity(e)) for e in entries],
         EXTENSIONS[fmt],
     )
-    plan.paths = [p if e.path is not None else None for p, e in zip(planned, entries)]
+    # standard input's result is "stdin.EXT"; arguments that found no file have none
+    plan.paths = [p if e.path is not None or e.ok else None for p, e in zip(planned, entries)]
     clash = next((p for p in plan.paths if p is not None and _real(p) in real_inputs), None)
     if clash is not None:
         raise ValueError(
