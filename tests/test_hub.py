@@ -68,9 +68,20 @@ def test_local_folder_and_bad_paths(tmp_path):
         resolve_file("./relative/missing", "config.json")
 
 
-def test_an_unknown_model_lists_the_bundled_ones(tmp_path, monkeypatch):
+def test_bundled_name_works_in_every_loader_and_wrong_names_list_them(monkeypatch):
+    from astaudio import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTForAudioClassification,
+        ModelNotFoundError,
+    )
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelNotFoundError, match="bundled models: keywords"):
-        resolve_file(tmp_path / "nope", "config.json")
-    with pytest.raises(ModelNotFoundError, match="bundled models: keywords"):
-        resolve_file("keywordz", "config.json", cache_dir=tmp_path)
+    for name in ("keywords", "bundled:keywords"):
+        assert ASTConfig.from_pretrained(name).num_labels == 22
+        assert ASTFeatureExtractor.from_pretrained(name).num_mel_bins > 0
+        assert ASTForAudioClassification.from_pretrained(name).num_labels == 22
+    for wrong in ("keyword", "bundled:nope", "a/b:c"):
+        with pytest.raises(OSError, match="bundled models: keywords") as info:
+            ASTConfig.from_pretrained(wrong)
+        assert isinstance(info.value, ModelNotFoundError)

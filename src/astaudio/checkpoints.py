@@ -30,7 +30,7 @@ from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
     WEIGHT_FILES,
     WEIGHTS_NAME,
 )
-from .errors import CheckpointError, ModelNotFoundError
+from .errors import CheckpointError, ModelNotFoundError, NeedsNoConversionError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
 
@@ -45,6 +45,7 @@ __all__ = [
     "load_pretrained",
     "load_state_dict_file",
     "normalize_key_names",
+    "refuse_transformers_format",
     "save_pretrained",
 ]
 
@@ -55,7 +56,12 @@ POSITION_KEY = "embeddings.position_embeddings"
 HEAD_PREFIX = "classifier."
 LABEL_OVERRIDES = ("num_labels", "id2label", "label2id")
 ORIGINAL_HEAD_DIM = 64  # per-head width of every DeiT/ViT size AST was built on (tiny..base)
-ORIGINAL_LAYER_NORM_EPS = 1e-6  # timm's DeiT blocks
+ORIGINAL_LAYER_NORM_EPS = 1e-6  # timm's DeiT blocks and final norm
+ORIGINAL_HEAD_LAYER_NORM_EPS = 1e-5  # mlp_head's nn.LayerNorm(dim): torch's default
+ORIGINAL_EPS = {
+    "layer_norm_eps": ORIGINAL_LAYER_NORM_EPS,
+    "classifier_layer_norm_eps": ORIGINAL_HEAD_LAYER_NORM_EPS,
+}
 
 
 # -- files --------------------------------------------------------------------------------
@@ -121,7 +127,7 @@ def save_pretrained(
     folder.mkdir(parents=True, exist_ok=True)
     config = model.config.copy()
     config.architectures = [type(model).__name__]
-    config.extra["dtype"] = str(model.dtype).removeprefix("torch.")
+    config.dtype = model.dtype
     config.save_pretrained(folder)
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -259,8 +265,13 @@ def _build_and_load(
     checkpoint_grid: tuple[int, int] | None,
     labels_overridden: bool,
     ignore_mismatched_sizes: bool,
+    info: dict[str, Any] | None = None,
 ) -> ASTPreTrainedModel:
-    """A ``cls(config)`` holding state_dict's weights; what doesn't fit raises CheckpointError."""
+    """A ``cls(config)`` holding state_dict's weights; what doesn't fit raises CheckpointError.
+
+    ``info``, when given, receives transformers' loading info: the sets missing_keys,
+    unexpected_keys and mismatched_keys (the keys initialised afresh or ignored), error_msgs.
+    """
     state_dict = _match_prefix(cls, normalize_key_names(state_dict), source)
     with torch.device("meta"):  # no time spent initialising weights that get overwritten
         model = cls(config)
@@ -350,6 +361,13 @@ def _build_and_load(
         )
         to_init |= missing | mismatched
 
+    if info is not None:
+        info.update(
+            missing_keys=set(missing | (to_init - mismatched)),
+            unexpected_keys=set(unexpected) | {k for k in state_dict if k not in expected},
+            mismatched_keys={(k, state_dict[k].shape, expected[k]) for k in mismatched},
+            error_msgs=[],
+        )
     # Initialise whole modules owning a fresh parameter, then copy the loaded ones over them.
     for key in sorted(to_init):
         model._init_weights(model.get_submodule(key.rpartition(".")[0]))
@@ -368,8 +386,7 @@ def _resolve_dtype(
         return dtype
     name = str(dtype).removeprefix("torch.")
     if name == "auto":
-        name = str(config.extra.get("dtype") or config.extra.get("torch_dtype") or "")
-        name = name.removeprefix("torch.")
+        name = str(config.dtype or "").removeprefix("torch.")
         if not name:
             floats = [v.dtype for v in state_dict.values() if v.is_floating_point()]
             return floats[0] if floats else None
@@ -379,10 +396,13 @@ def _resolve_dtype(
     return resolved
 
 
-def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch.Tensor], str]:
+def _read_weights(
+    model: str | os.PathLike, subfolder: str = "", **hub: Any
+) -> tuple[dict[str, torch.Tensor], str]:
     """The state dict of a folder/hub repo: safetensors, sharded safetensors, or .bin."""
+    where = f"{subfolder}/" if subfolder else ""
     for name in WEIGHT_FILES:
-        path = resolve_file(model, name, required=False, **hub)
+        path = resolve_file(model, where + name, required=False, **hub)
         if path is None:
             continue
         if not name.endswith(".index.json"):
@@ -393,7 +413,7 @@ def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch
             raise CheckpointError(f"{path}: not a valid shard index ({exc})") from None
         state_dict: dict[str, torch.Tensor] = {}
         for shard in sorted(set(weight_map.values())):
-            shard_path = resolve_file(model, shard, **hub)
+            shard_path = resolve_file(model, where + shard, **hub)
             state_dict.update(load_state_dict_file(shard_path))
         absent = set(weight_map) - set(state_dict)
         if absent:
@@ -404,51 +424,117 @@ def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch
     )
 
 
+# from_pretrained's arguments of transformers that change nothing here
+_IGNORED_LOAD_ARGS = (
+    "low_cpu_mem_usage", "use_safetensors", "trust_remote_code",
+    "proxies", "resume_download", "_fast_init", "from_tf", "from_flax", "mirror",
+    "offload_folder", "offload_state_dict", "key_mapping",
+)  # fmt: skip
+
+
+def _config_field_names(config: ASTConfig) -> set[str]:
+    import inspect
+
+    names = set(inspect.signature(ASTConfig.__init__).parameters) - {"self", "extra"}
+    return names | set(config.extra) | set(vars(config))
+
+
+def _device_of(device_map: Any) -> torch.device | None:
+    """The one device of transformers' ``device_map`` ("cpu", "cuda", 0, {"": dev}, "auto")."""
+    if device_map is None:
+        return None
+    if isinstance(device_map, Mapping):
+        devices = set(device_map.values())
+        if len(devices) != 1:
+            raise ValueError(
+                f"device_map places parts of the model on several devices ({sorted(map(str, devices))}); "
+                "astaudio models are small enough for one: pass one device"
+            )
+        device_map = devices.pop()
+    if device_map == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device_map)
+
+
 def load_pretrained(
     cls: type,
-    model: str | os.PathLike,
+    model: str | os.PathLike | None,
     *,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    force_download: bool = False,
+    subfolder: str = "",
     ignore_mismatched_sizes: bool = False,
     torch_dtype: torch.dtype | str | None = None,
     dtype: torch.dtype | str | None = None,
-    config: ASTConfig | None = None,
-    **config_overrides: Any,
-) -> ASTPreTrainedModel:
-    """``cls.from_pretrained``: a model folder or hub id (config.json + weights) -> model in
-    eval mode, on the CPU, float32 unless ``dtype``/``torch_dtype`` (a torch dtype, its name,
-    or "auto" for the checkpoint's) says otherwise.
+    device_map: Any = None,
+    config: ASTConfig | str | os.PathLike | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    output_loading_info: bool = False,
+    **kwargs: Any,
+) -> ASTPreTrainedModel | tuple[ASTPreTrainedModel, dict[str, Any]]:
+    """``cls.from_pretrained``: a model folder, bundled model or hub id (config.json +
+    weights) -> model in eval mode, on the CPU (or ``device_map``'s device), float32 unless
+    ``dtype``/``torch_dtype`` (a torch dtype, its name, or "auto" for the checkpoint's) says
+    otherwise.
 
-    ``config_overrides`` change config fields (e.g. ``num_labels=10`` gives a new, freshly
-    initialised head with a warning; ``max_length=128`` adapts the position embeddings).
+    ``model`` may be None when ``config`` and ``state_dict`` are given. ``subfolder`` reads
+    the files from a folder inside the model. ``output_loading_info=True`` returns
+    ``(model, info)`` as transformers does. Other keyword arguments must be config fields and
+    change them (``num_labels=10`` gives a new, freshly initialised head with a warning;
+    ``max_length=128`` adapts the position embeddings); any other name raises TypeError.
     A checkpoint of the other class loads too: ASTModel drops a classifier's head,
     ASTForAudioClassification gets a new head on a base checkpoint.
     """
     if dtype is not None and torch_dtype is not None:
         raise ValueError("pass dtype or torch_dtype, not both")
-    if Path(os.fspath(model)).expanduser().is_file():
+    if torch.empty(0).device.type == "meta":
+        raise RuntimeError(
+            "You are using `from_pretrained` with a meta device context manager, which would "
+            "leave the weights unloaded; call it outside `with torch.device('meta')`"
+        )
+    attn_implementation = kwargs.pop("attn_implementation", None)
+    for name in _IGNORED_LOAD_ARGS:
+        kwargs.pop(name, None)
+    if model is None and (config is None or state_dict is None):
+        raise ValueError("from_pretrained(None, ...) needs both config= and state_dict=")
+    if model is not None and Path(os.fspath(model)).expanduser().is_file():
         raise CheckpointError(
             f"{model}: is a file; from_pretrained takes a model folder (config.json + weights) "
             "or a hub id; for the original AST .pth files use "
             "ASTForAudioClassification.from_original_checkpoint"
         )
     hub = dict(
-        revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
-    )
-    config_path = resolve_file(model, CONFIG_NAME, required=config is None, **hub)
-    file_config = None if config_path is None else ASTConfig.from_json_file(config_path)
-    if config is None:
-        config = ASTConfig.from_dict(file_config.to_dict(), **config_overrides)
-    elif config_overrides:
-        config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
-    else:
-        config = config.copy()
+        revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+        force_download=force_download,
+    )  # fmt: skip
+    if config is not None and not isinstance(config, ASTConfig):
+        config = ASTConfig.from_pretrained(config, subfolder=subfolder)
+    file_config = None
+    if model is not None:
+        where = f"{subfolder}/" if subfolder else ""
+        config_path = resolve_file(model, where + CONFIG_NAME, required=config is None, **hub)
+        file_config = None if config_path is None else ASTConfig.from_json_file(config_path)
+    base = config if config is not None else file_config
+    unknown = sorted(set(kwargs) - _config_field_names(base))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}.from_pretrained() got arguments that are neither loading options "
+            f"nor config fields: {', '.join(unknown)}"
+        )
+    config = ASTConfig.from_dict(base.to_dict(), **kwargs) if kwargs else base.copy()
+    if attn_implementation is not None:
+        config._attn_implementation = attn_implementation
 
-    state_dict, source = _read_weights(model, **hub)
+    if state_dict is not None:
+        source = "state_dict"
+        state_dict = dict(state_dict)
+    else:
+        state_dict, source = _read_weights(model, subfolder=subfolder, **hub)
     labels_overridden = file_config is not None and file_config.num_labels != config.num_labels
+    info: dict[str, Any] = {}
     loaded = _build_and_load(
         cls,
         config,
@@ -457,11 +543,15 @@ def load_pretrained(
         checkpoint_grid=None if file_config is None else file_config.patch_grid,
         labels_overridden=labels_overridden,
         ignore_mismatched_sizes=ignore_mismatched_sizes,
+        info=info,
     )
     target_dtype = _resolve_dtype(dtype if dtype is not None else torch_dtype, config, state_dict)
     if target_dtype is not None:
         loaded = loaded.to(target_dtype)
-    return loaded
+    device = _device_of(device_map)
+    if device is not None:
+        loaded = loaded.to(device)
+    return (loaded, info) if output_loading_info else loaded
 
 
 # -- original research checkpoints (YuanGongND/ast) -------------------------------------------
@@ -547,7 +637,8 @@ def config_from_original_state_dict(
 
     Inferred: hidden_size, num_hidden_layers, intermediate_size, patch_size, qkv_bias,
     num_labels; num_attention_heads = hidden_size / 64 (true of all DeiT sizes);
-    layer_norm_eps = 1e-6 (timm's). Not stored in the file and so taken from
+    layer_norm_eps = 1e-6 (timm's blocks) and classifier_layer_norm_eps = 1e-5 (the head's
+    plain ``nn.LayerNorm``), the original code's. Not stored in the file and so taken from
     ``config_overrides`` or the defaults (AudioSet's): frequency_stride=10, time_stride=10,
     max_length=1024, num_mel_bins=128.
     """
@@ -568,7 +659,7 @@ def config_from_original_state_dict(
         intermediate_size=intermediate,
         patch_size=kernel[-1],
         qkv_bias=p + "encoder.layer.0.attention.attention.query.bias" in state_dict,
-        layer_norm_eps=ORIGINAL_LAYER_NORM_EPS,
+        **ORIGINAL_EPS,
     )
     if "classifier.dense.weight" in state_dict:
         inferred["num_labels"] = state_dict["classifier.dense.weight"].shape[0]
@@ -584,30 +675,108 @@ def load_original_checkpoint(
     """``cls.from_original_checkpoint``: a .pth of the original AST code -> model in eval mode.
 
     The strides, max_length and num_mel_bins of the training run are not in the file: pass
-    them (config or overrides) unless they are AudioSet's 10/10/1024/128. A mismatch shows as
-    a position-embedding size error with a hint.
+    them (config or overrides) unless they are AudioSet's 10/10/1024/128. A ``max_length``
+    keyword that differs from the training run's adapts the position embeddings' time axis
+    (centre cut or interpolation, logged), as ``from_pretrained`` does; any other mismatch
+    raises CheckpointError with a hint.
+
+    The layer norms are the original code's: eps 1e-6 in the encoder (timm's blocks) and 1e-5
+    in the classifier head (a plain ``nn.LayerNorm``). A ``config`` with other values (such as
+    ASTConfig's default 1e-12) gets these, with a warning; ``layer_norm_eps`` and
+    ``classifier_layer_norm_eps`` keywords choose others deliberately.
+
+    A transformers-format file or folder raises NeedsNoConversionError (load it with
+    ``from_pretrained``).
     """
-    converted = convert_original_state_dict(load_state_dict_file(path))
+    refuse_transformers_format(path)
+    state = load_state_dict_file(path)
+    refuse_transformers_format(path, state)
+    converted = convert_original_state_dict(state)
     if config is None:
         config = config_from_original_state_dict(converted, **config_overrides)
     else:
+        config = _with_original_eps(config, config_overrides, os.fspath(path))
         config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
     pos = converted.get(f"{BASE_MODEL_PREFIX}.{POSITION_KEY}")
+    checkpoint_grid = None
     if pos is not None and pos.shape[1] != 2 + config.num_patches:
-        raise CheckpointError(
-            f"{path}: position embeddings hold {pos.shape[1] - 2} patches but the config's "
-            f"{config.patch_grid[0]}x{config.patch_grid[1]} grid has {config.num_patches}; "
-            f"pass the training run's settings{_grid_hint(pos.shape[1] - 2, config)}"
-        )
+        patches, freq = pos.shape[1] - 2, config.patch_grid[0]
+        if "max_length" not in config_overrides or patches % freq:
+            raise CheckpointError(
+                f"{path}: position embeddings hold {patches} patches but the config's "
+                f"{config.patch_grid[0]}x{config.patch_grid[1]} grid has {config.num_patches}; "
+                f"pass the training run's settings{_grid_hint(patches, config)}, or "
+                "max_length= explicitly to adapt the position embeddings to that many frames"
+            )
+        checkpoint_grid = (freq, patches // freq)  # the frequency axis is the config's
     return _build_and_load(
         cls,
         config,
         converted,
         source=os.fspath(path),
-        checkpoint_grid=None,
+        checkpoint_grid=checkpoint_grid,
         labels_overridden=False,
         ignore_mismatched_sizes=False,
     )
+
+
+def _with_original_eps(config: ASTConfig, overrides: Mapping[str, Any], source: str) -> ASTConfig:
+    """config with the original code's layer-norm eps (warning when it had others), except
+    the fields that ``overrides`` sets."""
+    changed = {
+        name: value
+        for name, value in ORIGINAL_EPS.items()
+        if name not in overrides and getattr(config, name) != value
+    }
+    # a config that leaves the head's eps unset (None: the encoder's) and has the original
+    # encoder eps is simply completed; any other difference is worth a warning
+    noted = {
+        name: getattr(config, name)
+        for name in changed
+        if not (name == "classifier_layer_norm_eps" and config.classifier_layer_norm_eps is None)
+    }
+    if noted:
+        logger.warning(
+            "%s: the original AST model uses layer norms of eps %g (encoder) and %g (head); "
+            "the config's %s replaced (pass layer_norm_eps=/classifier_layer_norm_eps= to keep "
+            "other values)",
+            source,
+            ORIGINAL_LAYER_NORM_EPS,
+            ORIGINAL_HEAD_LAYER_NORM_EPS,
+            ", ".join(f"{name}={value!r}" for name, value in noted.items()),
+        )
+    return config.copy(**changed) if changed else config
+
+
+_TRANSFORMERS_KEY_STARTS = (
+    BASE_MODEL_PREFIX + ".", HEAD_PREFIX, "embeddings.", "encoder.layer.", "layers.",
+)  # fmt: skip
+
+
+def refuse_transformers_format(
+    path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor] | None = None
+) -> None:
+    """Raise NeedsNoConversionError when ``path`` (or its tensors) is in transformers' format:
+    a model folder, a weights file with config.json beside it, or transformers' key names
+    (``audio_spectrogram_transformer.*``, ``classifier.*``, ...) instead of the original
+    code's (``module.v.blocks.*``, ``module.mlp_head.*``)."""
+    path = Path(path)
+    reason = None
+    if path.is_dir():
+        if (path / CONFIG_NAME).is_file() or any((path / n).is_file() for n in WEIGHT_FILES):
+            reason = "a model folder"
+    elif path.name in WEIGHT_FILES and (path.parent / CONFIG_NAME).is_file():
+        reason = f"{CONFIG_NAME} beside it"
+    elif state_dict is not None:
+        keys = [k.removeprefix("module.") for k in state_dict]
+        found = next((k for k in keys if k.startswith(_TRANSFORMERS_KEY_STARTS)), None)
+        if found is not None:
+            reason = f"key names such as {found}"
+    if reason is not None:
+        raise NeedsNoConversionError(
+            f"{path}: already in transformers' format ({reason}); it needs no conversion: "
+            "load its folder with from_pretrained (astaudio --model FOLDER)"
+        )
 
 
 def _grid_hint(patches: int, config: ASTConfig) -> str:
@@ -693,7 +862,7 @@ def convert_original_checkpoint(
     labels_csv: str | os.PathLike | None = None,
     frequency_stride: int = 10,
     time_stride: int = 10,
-    max_length: int = 1024,
+    max_length: int | None = None,
     num_mel_bins: int = 128,
     mean: float | None = None,
     std: float | None = None,
@@ -705,17 +874,21 @@ def convert_original_checkpoint(
         'esc50', 'speechcommands'); its display names become id2label. None picks the packaged
         set whose size matches the checkpoint's head (527, 50, 35) and logs which; a head of
         another size gets transformers' generic names ``LABEL_i``, with a warning.
+    max_length: frames of the model; None: the training run's, which must then be AudioSet's
+        1024 (another length raises, with a hint). A value that differs from the training
+        run's adapts the position embeddings (as ``from_original_checkpoint(max_length=)``).
     mean/std: the recipe's normalisation (default: AudioSet's).
+
+    A transformers-format file or folder raises NeedsNoConversionError: it needs no conversion.
     """
     from .features import ASTFeatureExtractor
     from .labels import label_set_for_size, load_labels
 
     overrides: dict[str, Any] = dict(
-        frequency_stride=frequency_stride,
-        time_stride=time_stride,
-        max_length=max_length,
-        num_mel_bins=num_mel_bins,
+        frequency_stride=frequency_stride, time_stride=time_stride, num_mel_bins=num_mel_bins
     )
+    if max_length is not None:
+        overrides["max_length"] = max_length
     if labels_csv is not None:
         overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
     model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)
@@ -736,7 +909,9 @@ def convert_original_checkpoint(
                 "%s: %d-class head, labelled with the packaged '%s' set",
                 Path(checkpoint).name, num_labels, label_set,
             )  # fmt: skip
-    extractor_args: dict[str, Any] = dict(num_mel_bins=num_mel_bins, max_length=max_length)
+    extractor_args: dict[str, Any] = dict(
+        num_mel_bins=num_mel_bins, max_length=model.config.max_length
+    )
     if mean is not None:
         extractor_args["mean"] = mean
     if std is not None:

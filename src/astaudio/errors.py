@@ -20,10 +20,19 @@ class CheckpointError(AstAudioError):
     """A checkpoint is unreadable, unsafe, or does not fit the model's config."""
 
 
-class ModelNotFoundError(CheckpointError):
-    """A model id or folder could not be found locally or on the hub."""
+class ModelNotFoundError(CheckpointError, OSError):
+    """A model id or folder could not be found locally, among the bundled models, or on the hub.
+
+    An OSError too, as transformers raises for the same failures, so ``except OSError`` code
+    written for transformers catches it.
+    """
 
 
 class UsageError(AstAudioError):
     """A mistake in the command line or in a combination of options; reported as one line,
     exit status 2."""
+
+
+class NeedsNoConversionError(CheckpointError):
+    """A checkpoint given to the converter of original AST checkpoints is already in
+    transformers' format (load it with from_pretrained); the command line exits with status 2."""
