@@ -399,3 +399,12 @@ def test_cut_off_ogg_and_mp3_files_are_classified_with_a_warning(classifier, tmp
     assert cut_ogg.ok and "without its end marker" in cut_ogg.warnings[0]
     assert cut_mp3.ok and "decoding stopped at" in cut_mp3.warnings[0]
     assert "of the 20.0" in cut_mp3.warnings[0] and cut_mp3.to_dict()["warnings"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_plan_refuses_folders_it_cannot_write(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    clip = tone(tmp_path / "v.wav")
+    with pytest.raises(ValueError, match="permission denied"):
+        plan_classify([str(clip)], "json", output_dir=locked / "out")

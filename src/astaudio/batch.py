@@ -101,6 +101,9 @@ def plan_classify(
             raise ValueError(f"--output {output}: folder {parent} does not exist")
     if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output-dir {output_dir} exists and is not a folder")
+    for target in (output.parent if output is not None else None, output_dir):
+        if target is not None and not os.access(_nearest_existing(target), os.W_OK | os.X_OK):
+            raise ValueError(f"cannot write into {target}: permission denied")
 
     entries: list[InputEntry] = []
     stdin = None
@@ -143,6 +146,12 @@ def plan_classify(
             for e, p in zip(entries, plan.paths)
         ]
     return plan
+
+
+def _nearest_existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _real(path: str | os.PathLike) -> str:
