@@ -15,3 +15,8 @@ class CheckpointError(AstAudioError):
 
 class ModelNotFoundError(CheckpointError):
     """A model id or folder could not be found locally or on the hub."""
+
+
+class ConfigurationError(AstAudioError, ValueError):
+    """A request that can't be carried out as given (a bad setting, an occupied run folder);
+    the command reports it as a usage error (exit status 2)."""
