@@ -1,5 +1,9 @@
 """Evaluating models on a labelled dataset: accuracy and confusion for single-label tasks,
-mAP/mAUC/d-prime for multi-label ones, and the ensemble of several models' averaged scores."""
+mAP/mAUC/d-prime for multi-label ones, and the ensemble of several models' averaged scores.
+
+Scores are sigmoids of the logits for every task, as the AST repository computes its mAP,
+mAUC, d-prime and ensembles (accuracy, the argmax, is the same with softmax). Files that fail
+to decode are left out and listed under the report's "dropped"."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .bundled import resolve_bundled
-from .data import AudioDataset, DatasetSpec
+from .data import AudioDataset, DatasetSpec, collate_dropping
 from .inference import load_feature_extractor, resolve_device
 from .metrics import (
     format_metrics_table,
@@ -47,8 +51,10 @@ def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
 def model_scores(
     model_name: str | os.PathLike, spec: DatasetSpec, *, batch_size: int = 16,
     device: str | None = None, num_workers: int = 2, progress: bool = False,
+    dropped: list[tuple[str, str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
-    """(scores (N, C) after sigmoid/softmax, targets (N, C), labels) of one model on `spec`."""
+    """(sigmoid scores (N, C), targets (N, C), labels) of one model on `spec`; items whose
+    files fail to decode are left out and appended to `dropped` as (path, reason)."""
     from .train import predict
 
     folder = resolve_bundled(model_name)
@@ -57,12 +63,26 @@ def model_scores(
     aligned = align_labels(spec, labels)
     extractor = load_feature_extractor(folder, model.config)
     dataset = AudioDataset(aligned, extractor, label_format="multi_hot")
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_dropping
+    )
     device_ = resolve_device(device)
-    logits, targets = predict(model.to(device_), loader, device_, progress=progress)
-    logits_t = torch.from_numpy(logits)
-    scores = torch.sigmoid(logits_t) if spec.multi_label else torch.softmax(logits_t, dim=-1)
-    return scores.numpy(), targets, labels
+    logits, targets = predict(
+        model.to(device_), loader, device_, progress=progress, dropped=dropped
+    )
+    return torch.sigmoid(torch.from_numpy(logits)).numpy(), targets, labels
+
+
+def is_single_label(spec: DatasetSpec, model_name: str | os.PathLike) -> bool:
+    """Single-label evaluation: the data says so, or every item has one label and the model was
+    trained single-label (as an AST JSON datafile, multi-label by layout, of ESC-50 is)."""
+    if not spec.multi_label:
+        return True
+    from .config import ASTConfig
+
+    problem = ASTConfig.from_pretrained(resolve_bundled(model_name)).problem_type
+    one_each = all(len(item.label_indices) == 1 for item in spec.items)
+    return one_each and problem == "single_label_classification"
 
 
 def dataset_metrics(scores: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
@@ -77,20 +97,27 @@ def evaluate_models(
 ) -> dict[str, Any]:  # fmt: skip
     """Metrics of every model and (for several) of their averaged scores; written as
     metrics.json (+ confusion CSV/PNG for single-label data) into output_dir when given."""
+    multi_label = not is_single_label(spec, models[0])
     report: dict[str, Any] = {"dataset": spec.source, "items": len(spec.items), "models": {}}
     all_scores, targets, labels = [], None, None
-    for name in models:
-        scores, targets, model_labels = model_scores(name, spec, **kwargs)
+    dropped: list[tuple[str, str]] = []
+    for number, name in enumerate(models):
+        scores, targets, model_labels = model_scores(
+            name, spec, dropped=None if number else dropped, **kwargs
+        )
         if labels is not None and model_labels != labels:
             raise ValueError(f"{name}: its labels differ from the first model's; can't ensemble")
         labels = model_labels
         all_scores.append(scores)
-        report["models"][str(name)] = dataset_metrics(scores, targets, spec.multi_label)
+        report["models"][str(name)] = dataset_metrics(scores, targets, multi_label)
     if len(all_scores) > 1:
-        report["ensemble"] = dataset_metrics(np.mean(all_scores, axis=0), targets, spec.multi_label)
+        report["ensemble"] = dataset_metrics(np.mean(all_scores, axis=0), targets, multi_label)
+    report["items"] = int(targets.shape[0])
+    report["dropped"] = [[path, reason] for path, reason in dropped]
+    report["task"] = "multi_label" if multi_label else "single_label"
     report["labels"] = labels
     if output_dir is not None:
-        write_report(report, Path(output_dir), spec.multi_label)
+        write_report(report, Path(output_dir), multi_label)
     return report
 
 
@@ -125,6 +152,8 @@ def _named_results(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def format_report(report: dict[str, Any]) -> str:
     parts = []
+    for path, reason in report.get("dropped", []):
+        parts.append(f"dropped {path}: {reason}")
     for name, metrics in _named_results(report):
         parts.append(
             f"== {name} ({report['items']} items)\n{format_metrics_table(metrics, report['labels'])}"
