@@ -16,13 +16,13 @@ from torchaudio_kaldi import torchaudio_ast_fbank
 
 from astaudio.audio import load_audio
 from astaudio.data import (
-    collate_dropping,
     AudioDataset,
     AugmentConfig,
     DatasetSpec,
     FeatureParams,
     Item,
     balanced_sample_weights,
+    collate_dropping,
     compute_norm_stats,
     load_dataset_spec,
     mix_waveforms,
