@@ -291,3 +291,29 @@ def test_average_checkpoints_refuses_mismatched_epochs(tmp_path):
         with pytest.raises(CheckpointError, match=pattern):
             average_checkpoints(run, 1, 2, tmp_path / "avg")
     shutil.rmtree(tmp_path / "one")
+
+
+def test_evaluate_drops_undecodable_files_and_treats_single_label_json_as_such(words, tmp_path):
+    from astaudio.data import load_dataset_spec
+    from astaudio.evaluate import evaluate_models
+
+    folder = tmp_path / "model"
+    config = tiny_config(id2label=dict(enumerate(sorted(WORDS))), num_labels=None, max_length=64,
+                         problem_type="single_label_classification")  # fmt: skip
+    ASTForAudioClassification(config).save_pretrained(folder)
+    ASTFeatureExtractor(max_length=64).save_pretrained(folder)
+    spec = load_dataset_spec(words, split="valid")
+    assert len(spec.items) == 9
+    report = evaluate_models([folder], spec, tmp_path / "out", num_workers=0)
+    assert report["items"] == 8 and report["models"][str(folder)]["num_items"] == 8
+    assert [path.rsplit("/", 1)[1] for path, _ in report["dropped"]] == ["corrupt_valid.flac"]
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("index,mid,display_name\n" + "".join(
+        f"{i},/m/{w},{w}\n" for i, w in enumerate(sorted(WORDS))))  # fmt: skip
+    entries = [{"wav": str(words.parent / f"{w}_en-us.wav"), "labels": f"/m/{w}"} for w in WORDS]
+    (tmp_path / "data.json").write_text(json.dumps({"data": entries}))
+    json_spec = load_dataset_spec(tmp_path / "data.json", labels_csv=labels)
+    report = evaluate_models([folder], json_spec, tmp_path / "json", num_workers=0)
+    assert report["task"] == "single_label"
+    assert (tmp_path / "json" / "confusion_model0.csv").is_file()
