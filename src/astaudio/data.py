@@ -686,6 +686,30 @@ class AudioDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, int(index), 1])
 
 
+def save_norm_stats(path: str | Path, mean: float, std: float, feature_extractor: Any) -> Path:
+    """Write mean and std into a preprocessor_config.json (``path`` is the file or its folder).
+
+    An existing file keeps everything else (its max_length and mel bins stay those of the model
+    it belongs to); a new one is ``feature_extractor``'s settings with these statistics.
+    Returns the file written.
+    """
+    target = Path(path)
+    if target.suffix != ".json":
+        target = target / "preprocessor_config.json"
+    if target.is_file():
+        values = json.loads(target.read_text())
+        if not isinstance(values, dict):
+            raise AstAudioError(f"{target}: not a preprocessor_config.json (not a JSON object)")
+    else:
+        values = json.loads(feature_extractor.to_json_string())
+    values["mean"], values["std"] = float(mean), float(std)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, target)
+    return target
+
+
 def collate_dropping(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """DataLoader ``collate_fn`` for :class:`AudioDataset`: items that failed to decode are left
     out (the batch gets smaller) and listed as ``(path, reason)`` under ``"dropped"``.

@@ -180,7 +180,7 @@ def resolve_recipe(
         for name in ("mean", "std"):
             if getattr(train, name) is None:
                 values[name] = float(getattr(extractor, name))
-                origin[name] = "AudioSet default (astaudio norm-stats computes your data's)"
+                origin[name] = "AudioSet's statistics; astaudio norm-stats computes your data's"
     else:
         from .inference import load_feature_extractor
 
