@@ -664,6 +664,13 @@ def finetune(
         if verbose and ddp.main:
             print(text, file=sys.stderr, flush=True)
 
+    def report_dropped(file: str, reason: str) -> None:  # said even when not verbose
+        if ddp.main:
+            print(f"astaudio: dropped {file}: {reason}", file=sys.stderr, flush=True)
+
+    _check_model_config(model_config)
+    if init_from is not None and model is not None:
+        raise ConfigurationError("init_from starts from ImageNet weights: give it without a model")
     _prepare_run_folder(run, resume, overwrite, ddp.main)
     if ddp.world > 1:
         dist.barrier()  # every process has looked at the folder before the first writes it
@@ -672,7 +679,7 @@ def finetune(
                             seed=train.seed)  # fmt: skip
     train_spec, valid_spec = data.train, data.valid
     for file, reason in data.dropped:
-        say(f"dropped {file}: {reason}")
+        report_dropped(file, reason)
 
     device_ = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device_.type == "cuda" and ddp.world > 1:
@@ -884,7 +891,7 @@ def finetune(
         if ddp.main:
             for file, reason in dropped:
                 if file not in {f for f, _ in data.dropped}:
-                    say(f"dropped {file}: {reason}")
+                    report_dropped(file, reason)
                     data.dropped.append((file, reason))
             _record_dropped(run, data.dropped)
             _save_epoch(run, network, extractor, optimizer, scheduler, scaler, state)
