@@ -335,3 +335,27 @@ def test_bundled_model_keeps_its_rows_for_a_subset_of_labels_in_another_order(wo
     expected = np.mean(scores[:, columns].argmax(1) == targets[:, columns].argmax(1))
     assert expected >= 0.75
     assert state.history[0]["accuracy"] == pytest.approx(expected)
+
+
+def test_best_copy_interrupted_leaves_the_previous_complete_model(tmp_path, monkeypatch):
+    from astaudio import train as train_module
+
+    first, second, best = tmp_path / "e1", tmp_path / "e2", tmp_path / "best"
+    for seed, folder in ((1, first), (2, second)):
+        torch.manual_seed(seed)
+        ASTForAudioClassification(tiny_config()).save_pretrained(folder)
+    train_module._copy_model(first, best)
+    real_copy = shutil.copy2
+
+    def killed_midway(source, target):
+        if str(source).endswith("model.safetensors"):
+            raise KeyboardInterrupt  # stands in for SIGKILL during the copy
+        return real_copy(source, target)
+
+    monkeypatch.setattr(train_module.shutil, "copy2", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        train_module._copy_model(second, best)
+    monkeypatch.undo()
+    loaded = ASTForAudioClassification.from_pretrained(best)  # still the whole first model
+    expected = load_file(first / "model.safetensors")
+    assert all(torch.equal(loaded.state_dict()[key], expected[key]) for key in expected)
