@@ -169,6 +169,8 @@ def resolve_recipe(
     """
     origin: dict[str, str] = {}
     values: dict[str, Any] = {}
+    if all(getattr(train, name) is not None for name in ("max_length", "mean", "std")):
+        return train, origin
     if model is None:
         length = train.max_length or (model_config or {}).get("max_length")
         if length is None:
