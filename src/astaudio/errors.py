@@ -17,6 +17,11 @@ class ModelNotFoundError(CheckpointError):
     """A model id or folder could not be found locally or on the hub."""
 
 
-class ConfigurationError(AstAudioError, ValueError):
+class UsageError(AstAudioError):
+    """A mistake in the command line or in a combination of options; reported as one line,
+    exit status 2."""
+
+
+class ConfigurationError(UsageError, ValueError):
     """A request that can't be carried out as given (a bad setting, an occupied run folder);
     the command reports it as a usage error (exit status 2)."""

@@ -45,117 +45,12 @@ from .errors import AstAudioError, CheckpointError, ConfigurationError
 from .features import ASTFeatureExtractor
 from .metrics import multilabel_metrics, singlelabel_metrics
 from .model import ASTForAudioClassification
+from .presets import PRESETS, TrainConfig, preset_config
 
 logger = logging.getLogger(__name__)
 
 WARMUP_EVERY = 50  # AST: linear warm-up over the first 1000 steps, lr updated every 50
 STATE_FILE = "trainer_state.pt"
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of a run.
-
-    Without a preset: the Speech Commands recipe's optimiser settings, no augmentation, and the
-    starting model's geometry and normalisation (``max_length``, ``mean``, ``std`` left None
-    are taken from the model; see :func:`resolve_recipe`). The presets are the AST recipes.
-    """
-
-    lr: float = 2.5e-4
-    batch_size: int = 128  # global batch (split across processes)
-    epochs: int = 30
-    warmup: bool = False
-    warmup_steps: int = 1000
-    scheduler_start: int = 5  # MultiStepLR milestones: start, start+step, ... (epochs)
-    scheduler_step: int = 1
-    scheduler_decay: float = 0.85
-    weight_decay: float = 5e-7
-    betas: tuple[float, float] = (0.95, 0.999)
-    loss: str = "bce"  # "bce" (multi-hot, also for single-label with mixup) or "ce"
-    metric: str = "acc"  # "acc" or "mAP": picks the best epoch
-    freqm: int = 0
-    timem: int = 0
-    mixup: float = 0.0
-    noise: bool = False
-    balanced: bool = False
-    max_length: int | None = None  # None: the starting model's
-    mean: float | None = None  # None: the starting model's feature extractor's
-    std: float | None = None
-    wa_start: int | None = None  # weight averaging over epochs [wa_start, wa_end]
-    wa_end: int | None = None
-    grad_accum: int = 1
-    clip_grad: float | None = None
-    amp: str | None = None  # "bf16" or "fp16" (GPU)
-    seed: int = 0
-    num_workers: int = 2
-    keep_last: int | None = None  # keep only the newest N epoch checkpoints (and the best)
-    save_optimizer: str = "all"  # "all" epochs, or only the "last" checkpoint holds Adam's state
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """ConfigurationError (one line) for a value no run can use."""
-        positive = {"batch_size": self.batch_size, "epochs": self.epochs,
-                    "grad_accum": self.grad_accum, "warmup_steps": self.warmup_steps,
-                    "scheduler_step": self.scheduler_step, "max_length": self.max_length,
-                    "keep_last": self.keep_last, "std": self.std}  # fmt: skip
-        for name, value in positive.items():
-            if value is not None and not value > 0:
-                raise ConfigurationError(f"{name} must be positive, got {value}")
-        for name in ("lr", "weight_decay", "freqm", "timem", "num_workers", "scheduler_start"):
-            if getattr(self, name) < 0:
-                raise ConfigurationError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        if not 0.0 <= self.mixup <= 1.0:
-            raise ConfigurationError(f"mixup is a probability in [0, 1], got {self.mixup}")
-        choices = {"loss": ("bce", "ce"), "metric": ("acc", "mAP"), "amp": (None, "bf16", "fp16"),
-                   "save_optimizer": ("all", "last")}  # fmt: skip
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigurationError(
-                    f"{name} must be one of {', '.join(map(str, allowed))}, "
-                    f"got {getattr(self, name)!r}"
-                )
-        if (self.wa_start is None) != (self.wa_end is None):
-            raise ConfigurationError("weight averaging needs both wa_start and wa_end")
-        if self.wa_start is not None and not 1 <= self.wa_start <= self.wa_end:
-            raise ConfigurationError(
-                f"weight averaging epochs must satisfy 1 <= first <= last, "
-                f"got {self.wa_start}-{self.wa_end}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Full AudioSet (2M clips): 5 epochs, balanced sampling, weight averaging of epochs 1-5.
-    "audioset": dict(lr=1e-5, batch_size=12, epochs=5, warmup=True, scheduler_start=2,
-                     scheduler_step=1, scheduler_decay=0.5, loss="bce", metric="mAP", freqm=48,
-                     timem=192, mixup=0.5, noise=False, balanced=True, max_length=1024,
-                     mean=-4.2677393, std=4.5689974, wa_start=1, wa_end=5),
-    "esc50": dict(lr=1e-5, batch_size=48, epochs=25, warmup=False, scheduler_start=5,
-                  scheduler_step=1, scheduler_decay=0.85, loss="ce", metric="acc", freqm=24,
-                  timem=96, mixup=0.0, noise=False, balanced=False, max_length=512,
-                  mean=-6.6268077, std=5.358466),
-    "speechcommands": dict(lr=2.5e-4, batch_size=128, epochs=30, warmup=False, scheduler_start=5,
-                           scheduler_step=1, scheduler_decay=0.85, loss="bce", metric="acc",
-                           freqm=48, timem=48, mixup=0.6, noise=True, balanced=False,
-                           max_length=128, mean=-6.845978, std=5.5654526),
-}  # fmt: skip
-
-
-def preset_config(name: str | None, **overrides: Any) -> TrainConfig:
-    """The preset's TrainConfig (or the plain defaults for None) with non-None overrides."""
-    if name is not None and name not in PRESETS:
-        raise ConfigurationError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-    values = dict(PRESETS[name]) if name else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
-    if unknown:
-        raise ConfigurationError(f"unknown training setting(s): {', '.join(unknown)}")
-    return TrainConfig(**values)
 
 
 def resolve_recipe(
