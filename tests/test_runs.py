@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from astaudio import ASTFeatureExtractor, ASTForAudioClassification
-from astaudio.data import validate_items
+from astaudio.data import AugmentConfig, validate_items
 from astaudio.errors import CheckpointError, ConfigurationError
 from astaudio.train import (
     TrainConfig,
@@ -359,3 +359,45 @@ def test_best_copy_interrupted_leaves_the_previous_complete_model(tmp_path, monk
     loaded = ASTForAudioClassification.from_pretrained(best)  # still the whole first model
     expected = load_file(first / "model.safetensors")
     assert all(torch.equal(loaded.state_dict()[key], expected[key]) for key in expected)
+
+
+def test_norm_stats_into_a_model_folder_keeps_its_geometry(words, tmp_path, capsys):
+    from astaudio.cli import main
+    from astaudio.data import compute_norm_stats, load_dataset_spec
+
+    folder = tmp_path / "model"
+    ASTForAudioClassification(tiny_config(max_length=64, num_mel_bins=64)).save_pretrained(folder)
+    ASTFeatureExtractor(max_length=64, num_mel_bins=64).save_pretrained(folder)
+    before = json.loads((folder / "preprocessor_config.json").read_text())
+    code = main(
+        ["norm-stats", str(words), "--preset", "esc50", "-o", str(folder), "--workers", "0"]
+    )
+    assert code == 0, capsys.readouterr().err
+    after = json.loads((folder / "preprocessor_config.json").read_text())
+    assert {k: v for k, v in after.items() if k not in ("mean", "std")} == {
+        k: v for k, v in before.items() if k not in ("mean", "std")
+    }
+    spec = load_dataset_spec(words)
+    mean, std = compute_norm_stats(spec, ASTFeatureExtractor(max_length=64, num_mel_bins=64),
+                                   augment=AugmentConfig(freqm=24, timem=96))  # fmt: skip
+    assert (after["mean"], after["std"]) == pytest.approx((mean, std))
+    # and the folder is still a working model
+    extractor = ASTFeatureExtractor.from_pretrained(folder)
+    model = ASTForAudioClassification.from_pretrained(folder)
+    inputs = extractor(np.zeros(16000, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
+    assert model(**inputs).logits.shape == (1, 4)
+
+
+def test_evaluate_command_counts_undecodable_files(words, tmp_path, capsys):
+    from astaudio.cli import main
+
+    folder = tmp_path / "model"
+    config = tiny_config(id2label=dict(enumerate(sorted(WORDS))), num_labels=None, max_length=64)
+    ASTForAudioClassification(config).save_pretrained(folder)
+    ASTFeatureExtractor(max_length=64).save_pretrained(folder)
+    code = main(["evaluate", str(folder), "--data", str(words), "--split", "valid", "--json",
+                 "--workers", "0"])  # fmt: skip
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 1 and report["items"] == 8 and len(report["dropped"]) == 1
+    assert "corrupt_valid.flac" in captured.err

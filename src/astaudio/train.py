@@ -571,6 +571,12 @@ def finetune(
     _prepare_run_folder(run, resume, overwrite, ddp.main)
     if ddp.world > 1:
         dist.barrier()  # every process has looked at the folder before the first writes it
+    source = _resolved(model)
+    origin: dict[str, str] = {}
+    if resume:
+        train, origin = _recorded_recipe(run, train)
+    train, more = resolve_recipe(train, source, model_config)
+    origin.update(more)
     data = prepare_datasets(train_data, valid_data, valid_fraction=valid_fraction, labels=labels,
                             delimiter=delimiter, multi_label=multi_label, loss=train.loss,
                             seed=train.seed)  # fmt: skip
@@ -592,9 +598,6 @@ def finetune(
     resume_from: Path | None = None
     network = None
     if resume:
-        train, origin = _recorded_recipe(run, train)
-        train, more = resolve_recipe(train, _resolved(model), model_config)
-        origin.update(more)
         for _, folder in reversed(epoch_checkpoints(run)):
             try:
                 saved = load_trainer_state(folder)
@@ -609,9 +612,6 @@ def finetune(
         if resume_from is None:
             say(f"no loadable checkpoint in {run}: starting from the beginning")
     if network is None:
-        source = _resolved(model)
-        if not resume:
-            train, origin = resolve_recipe(train, source, model_config)
         network = build_model(source, train_spec.labels, train, train_spec.multi_label,
                               model_config, init_from=init_from, say=say)  # fmt: skip
     network.to(device_)
