@@ -27,9 +27,10 @@ _EXPORTS: dict[str, str] = {
     "SAMPLE_RATE": "constants",
     **dict.fromkeys(
         ["AudioDataset", "AugmentConfig", "DatasetSpec", "balanced_sample_weights",
-         "compute_norm_stats", "load_dataset_spec", "read_label_csv", "split_spec"],
+         "compute_norm_stats", "load_dataset_spec", "split_spec"],
         "data",
     ),
+    **dict.fromkeys(["LABEL_SETS", "LabelInfo", "load_labels", "read_label_csv"], "labels"),
     **dict.fromkeys(
         ["AstAudioError", "AudioLoadError", "CheckpointError", "ModelNotFoundError"], "errors"
     ),
@@ -58,6 +59,9 @@ __all__ = [
     "ASTModel",
     "ASTModelOutput",
     "audio_info",
+    "LABEL_SETS",
+    "LabelInfo",
+    "load_labels",
     "AudioClassifier",
     "AudioDataset",
     "AudioInfo",
@@ -136,12 +140,12 @@ if TYPE_CHECKING:
         balanced_sample_weights,
         compute_norm_stats,
         load_dataset_spec,
-        read_label_csv,
         split_spec,
     )
     from .errors import AstAudioError, AudioLoadError, CheckpointError, ModelNotFoundError
     from .features import ASTFeatureExtractor, BatchFeature, kaldi_fbank, mel_filterbank
     from .inference import AudioClassifier, ClassificationResult, EmbeddingResult, Segment
+    from .labels import LABEL_SETS, LabelInfo, load_labels, read_label_csv
     from .metrics import d_prime, multilabel_metrics, singlelabel_metrics
     from .model import ASTClassifierOutput, ASTForAudioClassification, ASTModel, ASTModelOutput
     from .presets import PRESETS, TrainConfig, preset_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -26,9 +27,11 @@ def add_convert_parser(commands) -> None:
     convert.add_argument("--output", "-o", type=Path, required=True, metavar="FOLDER")
     convert.add_argument(
         "--labels",
-        type=Path,
         default=None,
-        help="class_labels_indices.csv (index,mid,display_name)",
+        metavar="SET|FILE.csv",
+        help="class names: a packaged set (audioset, esc50, speechcommands) or a "
+        "class_labels_indices.csv (index,mid,display_name); default: the packaged set whose size "
+        "matches the checkpoint's head (527, 50, 35), else LABEL_0..",
     )
     convert.add_argument(
         "--stride",
@@ -90,11 +93,23 @@ def add_export_parser(commands) -> None:
 def run_convert(args) -> int:
     from ..checkpoints import convert_original_checkpoint
 
-    folder = convert_original_checkpoint(
-        args.checkpoint, args.output, labels_csv=args.labels,
-        frequency_stride=args.stride[0], time_stride=args.stride[1],
-        max_length=args.max_length, num_mel_bins=args.num_mel_bins, mean=args.mean, std=args.std,
-    )  # fmt: skip
+    # the converter says on stderr which packaged label set it chose
+    notes = logging.StreamHandler(sys.stderr)
+    notes.setFormatter(logging.Formatter("%(message)s"))
+    astaudio_logger = logging.getLogger("astaudio")
+    level = astaudio_logger.level
+    astaudio_logger.addHandler(notes)
+    astaudio_logger.setLevel(logging.INFO)
+    try:
+        folder = convert_original_checkpoint(
+            args.checkpoint, args.output, labels_csv=args.labels,
+            frequency_stride=args.stride[0], time_stride=args.stride[1],
+            max_length=args.max_length, num_mel_bins=args.num_mel_bins, mean=args.mean,
+            std=args.std,
+        )  # fmt: skip
+    finally:
+        astaudio_logger.removeHandler(notes)
+        astaudio_logger.setLevel(level)
     print(f"wrote {folder}", file=sys.stderr)
     return EXIT_OK
 

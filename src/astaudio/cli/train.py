@@ -47,9 +47,12 @@ def _add_override_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", type=Path, default=None,
-                        help="class_labels_indices.csv (index,mid,display_name): class list and order; "
-                        "needed for the AST repository's JSON datafiles")  # fmt: skip
+    parser.add_argument(
+        "--labels", default=None, metavar="SET|FILE.csv",
+        help="class list and order: a class_labels_indices.csv (index,mid,display_name) or a "
+        "packaged set (audioset, esc50, speechcommands); needed for the AST repository's JSON "
+        "datafiles",
+    )  # fmt: skip
     parser.add_argument(
         "--delimiter", default=";", help="between labels in a CSV manifest (default: %(default)s)"
     )
