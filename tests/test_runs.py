@@ -140,9 +140,10 @@ def test_unresumable_run_is_one_line(words, tmp_path):
     (run / "checkpoints" / "epoch-001" / "trainer_state.pt").write_bytes(b"")
     with pytest.raises(ConfigurationError, match="occupied|already holds"):
         tune(words, run, train=recipe(epochs=1))
-    # a fresh start, said so, when no checkpoint loads
-    state = tune(words, run, resume=True, train=recipe(epochs=1))
-    assert state.epoch == 1
+    # nothing to resume from: one line, and the run is left as it was
+    with pytest.raises(CheckpointError, match="no checkpoint .* could be loaded"):
+        tune(words, run, resume=True, train=recipe(epochs=1))
+    assert (run / "checkpoints" / "epoch-001" / "trainer_state.pt").read_bytes() == b""
 
 
 def test_occupied_run_folder_needs_resume_or_overwrite(words, tmp_path):

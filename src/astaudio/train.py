@@ -609,8 +609,13 @@ def finetune(
                 continue
             resume_from = folder
             break
+        if resume_from is None and epoch_checkpoints(run):
+            raise CheckpointError(
+                f"no checkpoint in {run} could be loaded (see the notes above); "
+                "--overwrite starts the run again"
+            )
         if resume_from is None:
-            say(f"no loadable checkpoint in {run}: starting from the beginning")
+            say(f"no checkpoint in {run} yet: starting from the beginning")
     if network is None:
         network = build_model(source, train_spec.labels, train, train_spec.multi_label,
                               model_config, init_from=init_from, say=say)  # fmt: skip

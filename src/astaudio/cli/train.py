@@ -132,6 +132,11 @@ def add_parsers(commands) -> None:
         "--overwrite", action="store_true",
         help="clear --output-dir first (a folder holding files is refused otherwise)",
     )  # fmt: skip
+    tune.add_argument(
+        "--multi-label", action=argparse.BooleanOptionalAction, default=None,
+        help="sigmoid outputs and multi-hot targets (default: when an item has several labels; "
+        "an AST JSON datafile is single-label only when every item has one label and --loss ce)",
+    )  # fmt: skip
     _add_override_arguments(tune)
     tune.add_argument(
         "--wa",
@@ -291,7 +296,8 @@ def run_finetune(args) -> int:
         args.train, args.valid, args.output_dir, model=args.model, train=train_config,
         model_config=_parse_model_config(args.model_config), init_from=args.init_from,
         resume=args.resume, overwrite=args.overwrite, valid_fraction=args.valid_fraction,
-        labels=args.labels, delimiter=args.delimiter, device=args.device,
+        labels=args.labels, delimiter=args.delimiter, multi_label=args.multi_label,
+        device=args.device,
         progress=not args.quiet and sys.stderr.isatty(), verbose=not args.quiet,
         cache_dir=args.cache_dir, log_every=None if args.quiet else 50,
     )  # fmt: skip
