@@ -13,21 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from .bundled import resolve_bundled
 from .data import AudioDataset, DatasetSpec, collate_dropping
 from .inference import load_feature_extractor, resolve_device
 from .metrics import (
+    dataset_metrics,
+    ensemble_scores,
     format_metrics_table,
     metrics_to_jsonable,
-    multilabel_metrics,
     plot_confusion,
-    singlelabel_metrics,
     write_confusion_csv,
 )
 from .model import ASTForAudioClassification
+from .scores import apply_activation
 
 
 def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
@@ -70,7 +70,8 @@ def model_scores(
     logits, targets = predict(
         model.to(device_), loader, device_, progress=progress, dropped=dropped
     )
-    return torch.sigmoid(torch.from_numpy(logits)).numpy(), targets, labels
+    # the AST repository's scores: sigmoid, for single-label tasks too
+    return apply_activation(logits, "sigmoid"), targets, labels
 
 
 def is_single_label(spec: DatasetSpec, model_name: str | os.PathLike) -> bool:
@@ -83,12 +84,6 @@ def is_single_label(spec: DatasetSpec, model_name: str | os.PathLike) -> bool:
     problem = ASTConfig.from_pretrained(resolve_bundled(model_name)).problem_type
     one_each = all(len(item.label_indices) == 1 for item in spec.items)
     return one_each and problem == "single_label_classification"
-
-
-def dataset_metrics(scores: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
-    if multi_label:
-        return multilabel_metrics(scores, targets)
-    return singlelabel_metrics(scores, targets.argmax(1))
 
 
 def evaluate_models(
@@ -111,7 +106,7 @@ def evaluate_models(
         all_scores.append(scores)
         report["models"][str(name)] = dataset_metrics(scores, targets, multi_label)
     if len(all_scores) > 1:
-        report["ensemble"] = dataset_metrics(np.mean(all_scores, axis=0), targets, multi_label)
+        report["ensemble"] = dataset_metrics(ensemble_scores(all_scores), targets, multi_label)
     report["items"] = int(targets.shape[0])
     report["dropped"] = [[path, reason] for path, reason in dropped]
     report["task"] = "multi_label" if multi_label else "single_label"

@@ -96,6 +96,17 @@ class ASTClassifierOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
+@dataclasses.dataclass
+class ASTClassifyOutput(ModelOutput):
+    """Outputs of :meth:`ASTForAudioClassification.classify`: logits (B, num_labels), pooled
+    (B, D) the mean of the [CLS] and distillation tokens the head reads, and last_hidden_state
+    (B, 2 + F*T, D) when asked for."""
+
+    logits: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+
+
 # -- building blocks (module names are the checkpoint's key names) ------------------------
 class ASTPatchEmbeddings(nn.Module):
     """(B, time, mel) spectrogram -> (B, F*T, D) patch vectors, F frequency by T time patches."""
@@ -568,6 +579,20 @@ class ASTForAudioClassification(ASTPreTrainedModel):
         output = ASTClassifierOutput(loss, logits, base.hidden_states, base.attentions)
         return output if return_dict else output.to_tuple()
 
+    def classify(
+        self, input_values: torch.Tensor, *, return_tokens: bool = False
+    ) -> ASTClassifyOutput:
+        """Logits and the pooled embedding the head reads (and the final hidden states with
+        ``return_tokens``) of input_values (B, max_length, num_mel_bins): what inference,
+        export and evaluation run. ``forward`` keeps transformers' outputs, which lack the
+        pooled vector."""
+        base = self.audio_spectrogram_transformer(
+            input_values, output_attentions=False, output_hidden_states=False, return_dict=True
+        )
+        logits = self.classifier(base.pooler_output)  # (B, num_labels)
+        tokens = base.last_hidden_state if return_tokens else None
+        return ASTClassifyOutput(logits, base.pooler_output, tokens)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Loss of logits (B, num_labels) against labels for config.problem_type."""
         num_labels = self.config.num_labels
@@ -603,3 +628,9 @@ class ASTForAudioClassification(ASTPreTrainedModel):
                 )
             return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem!r}")
+
+
+def count_parameters(config: ASTConfig) -> int:
+    """Parameters of the classifier a config describes (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        return ASTForAudioClassification(config).num_parameters()

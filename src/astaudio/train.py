@@ -43,9 +43,10 @@ from .data import (
 )
 from .errors import AstAudioError, CheckpointError, ConfigurationError
 from .features import ASTFeatureExtractor
-from .metrics import multilabel_metrics, singlelabel_metrics
+from .metrics import dataset_metrics
 from .model import ASTForAudioClassification
 from .presets import PRESETS, TrainConfig, preset_config
+from .scores import apply_activation
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def predict(
             dropped.extend(batch.get("dropped", []))
         if batch["input_values"] is None:
             continue
-        out = model(batch["input_values"].to(device)).logits.float().cpu()
+        out = model.classify(batch["input_values"].to(device)).logits.float().cpu()
         logits.append(out)
         targets.append(targets_matrix(batch["labels"], out.shape[-1]))
     if not logits:
@@ -309,10 +310,7 @@ def predict(
 def score_metrics(logits: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
     """Metrics of logits as the AST repository computes them: sigmoid scores for mAP, mAUC and
     d-prime, for single-label tasks too (accuracy, the argmax, is the same either way)."""
-    scores = 1 / (1 + np.exp(-logits))
-    if multi_label:
-        return multilabel_metrics(scores, targets)
-    return singlelabel_metrics(scores, targets.argmax(1))
+    return dataset_metrics(apply_activation(logits, "sigmoid"), targets, multi_label)
 
 
 # -- data ------------------------------------------------------------------------------------

@@ -118,46 +118,27 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 def classifier_from_args(args):
     """The AudioClassifier that parsed command-line arguments ask for (model, device, dtype,
     threads, activation, and --backend / --quantize / --compile where the command has them)."""
-    import torch
-
-    from ..bundled import resolve_bundled
-    from ..export import load_onnx_classifier, quantize_dynamic_int8
-    from ..inference import AudioClassifier, load_feature_extractor
-    from ..model import ASTForAudioClassification
+    from ..loading import load_classifier
 
     backend = getattr(args, "backend", "torch")
     quantize = getattr(args, "quantize", None)
     activation = getattr(args, "activation", "auto")
-    activation = None if activation == "auto" else activation
     device = getattr(args, "device", "auto")
     dtype = getattr(args, "dtype", "float32")
-    threads = getattr(args, "threads", None)
     compile_model = getattr(args, "compile", False)
-    if threads:
-        torch.set_num_threads(threads)
+    # load_classifier checks these too; here they are usage errors worded with the flags
     if compile_model and (backend == "onnxruntime" or quantize):
         raise UsageError("--compile applies to the float torch model; drop it")
     if (backend == "onnxruntime" or quantize) and dtype != "float32":
         what = "--backend onnxruntime" if backend == "onnxruntime" else "--quantize int8"
         raise UsageError(f"{what} runs float32 (int8) models; drop --dtype {dtype}")
-    if backend == "onnxruntime":
-        return load_onnx_classifier(
-            args.model, device=device, activation=activation, quantized=quantize == "int8",
-            threads=threads,
-        )  # fmt: skip
-    if quantize is None:
-        return AudioClassifier.from_pretrained(
-            args.model, device=device, dtype=dtype, activation=activation,
-            compile_model=compile_model,
-        )  # fmt: skip
-    if device == "cuda":
+    if backend == "torch" and quantize and device == "cuda":
         raise UsageError("--quantize int8 runs on the CPU; drop --device cuda")
-    model = resolve_bundled(args.model)
-    network = ASTForAudioClassification.from_pretrained(model)
-    extractor = load_feature_extractor(model, network.config)
-    return AudioClassifier(
-        quantize_dynamic_int8(network), extractor, device="cpu", activation=activation
-    )
+    return load_classifier(
+        args.model, backend=backend, quantize=quantize, device=device, dtype=dtype,
+        compile=compile_model, threads=getattr(args, "threads", None),
+        activation=None if activation == "auto" else activation,
+    )  # fmt: skip
 
 
 def report_skipped(message: str, progress=None) -> None:

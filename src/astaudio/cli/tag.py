@@ -364,6 +364,7 @@ def run_info(args) -> int:
     from ..bundled import resolve_bundled
     from ..config import ASTConfig
     from ..inference import default_activation, load_feature_extractor
+    from ..model import count_parameters
 
     model = resolve_bundled(args.model)
     config = ASTConfig.from_pretrained(model)
@@ -384,14 +385,3 @@ def run_info(args) -> int:
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return EXIT_OK
-
-
-def count_parameters(config) -> int:
-    """Parameters of the classifier a config describes (built on the meta device: no memory)."""
-    import torch
-
-    from ..model import ASTForAudioClassification
-
-    with torch.device("meta"):
-        model = ASTForAudioClassification(config)
-    return sum(p.numel() for p in model.parameters())
