@@ -298,3 +298,21 @@ def test_average_checkpoints_one_epoch_and_mismatched_epochs(tmp_path, capsys):
         main(["average-checkpoints", str(run), "--epochs", "1-2", "-o", str(tmp_path / "b")]) != 0
     )
     assert "classifier.dense.bias" in error_line(capsys)
+
+
+def test_python_api_and_command_train_the_same_model(keywords, tmp_path):
+    from astaudio import finetune
+
+    command, python = tmp_path / "command", tmp_path / "python"
+    assert main(tune_args(keywords, command, "--epochs", "1", "--seed", "4")) == 0
+    train = preset_config("speechcommands", max_length=100, batch_size=8, lr=1e-3, loss="ce",
+                          mixup=0.0, freqm=0, timem=0, noise=False, scheduler_start=100,
+                          num_workers=0, epochs=1, seed=4)  # fmt: skip
+    config = dict(pair.split("=") for pair in TINY)
+    finetune(keywords, None, python, model_config={k: int(v) for k, v in config.items()},
+             train=train, progress=False)  # fmt: skip
+    one = load_file(command / "last" / "model.safetensors")
+    two = load_file(python / "last" / "model.safetensors")
+    assert all(torch.equal(one[key], two[key]) for key in one)
+    for name in ("dropped_files.txt", "metrics.csv", "train_config.json"):
+        assert (command / name).read_text() == (python / name).read_text(), name
