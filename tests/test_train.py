@@ -126,7 +126,8 @@ def test_resume_after_sigkill_reaches_identical_weights(keywords, tmp_path):
 
 def test_two_process_ddp_equals_one_process(keywords, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = tune_args(keywords, "RUN", "--epochs", "1", "--seed", "5")
+    # accumulation over 2 batches: DDP skips the all-reduce (no_sync) on the first of each pair
+    args = tune_args(keywords, "RUN", "--epochs", "1", "--seed", "5", "--grad-accum", "2")
     single, double = tmp_path / "single", tmp_path / "double"
     subprocess.run([sys.executable, "-m", "astaudio", *[str(single) if a == "RUN" else a for a in args]],
                    check=True, env=env, capture_output=True)  # fmt: skip

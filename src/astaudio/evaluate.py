@@ -110,6 +110,7 @@ def evaluate_models(
     report["items"] = int(targets.shape[0])
     report["dropped"] = [[path, reason] for path, reason in dropped]
     report["task"] = "multi_label" if multi_label else "single_label"
+    report["scores"] = "sigmoid"  # the AST repository's, for mAP/mAUC/d-prime and ensembles
     report["labels"] = labels
     if output_dir is not None:
         write_report(report, Path(output_dir), multi_label)
