@@ -402,3 +402,53 @@ def test_evaluate_command_counts_undecodable_files(words, tmp_path, capsys):
     report = json.loads(captured.out)
     assert code == 1 and report["items"] == 8 and len(report["dropped"]) == 1
     assert "corrupt_valid.flac" in captured.err
+
+
+KILL_DURING_STATE_WRITE = """
+import os, signal, sys
+import torch
+from astaudio.cli import main
+
+real_save = torch.save
+
+def save(obj, path, *args, **kwargs):
+    if "epoch-002.partial" in str(path) and str(path).endswith("trainer_state.pt"):
+        with open(path, "wb") as handle:
+            handle.write(b"\\x80")  # the first byte is out; then the process is killed
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(obj, path, *args, **kwargs)
+
+torch.save = save
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigkill_while_writing_a_checkpoint_then_resume_matches_an_uninterrupted_run(
+    words, tmp_path
+):
+    import os
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def command(run, *extra):
+        return ["finetune", "--model-config", "hidden_size=32", "num_hidden_layers=1",
+                "num_attention_heads=2", "intermediate_size=64", "--train", str(words),
+                "-o", str(run), "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
+                "--loss", "ce", "--epochs", "3", "--seed", "6", "--workers", "0", "--quiet",
+                *extra]  # fmt: skip
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([sys.executable, "-m", "astaudio", *command(whole)], check=True, env=env,
+                   capture_output=True)  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", KILL_DURING_STATE_WRITE, *command(killed)],
+                            env=env, capture_output=True)  # fmt: skip
+    assert result.returncode == -9
+    assert (killed / "checkpoints" / "epoch-002.partial" / "trainer_state.pt").stat().st_size == 1
+    again = subprocess.run([sys.executable, "-m", "astaudio", *command(killed, "--resume")],
+                           env=env, capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    expected = load_file(whole / "last" / "model.safetensors")
+    resumed = load_file(killed / "last" / "model.safetensors")
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+    assert (whole / "metrics.csv").read_text() == (killed / "metrics.csv").read_text()
