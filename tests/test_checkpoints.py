@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+import transformers
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -26,8 +27,6 @@ from astaudio.checkpoints import (
 from astaudio.config import ASTConfig
 from astaudio.errors import CheckpointError, ModelNotFoundError
 from astaudio.model import ASTForAudioClassification, ASTModel
-
-transformers = pytest.importorskip("transformers")
 
 TINY = dict(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
 from astaudio.config import ASTConfig
 from astaudio.model import (
@@ -12,8 +13,6 @@ from astaudio.model import (
     ASTModel,
     ASTModelOutput,
 )
-
-transformers = pytest.importorskip("transformers")
 
 # Tiny configs covering strides, patch sizes, odd spectrogram sizes, activations and qkv_bias.
 TINY_CONFIGS = {

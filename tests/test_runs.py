@@ -52,8 +52,11 @@ def words(tmp_path_factory):
         for voice in voices:
             for word in WORDS:
                 name = f"{word}_{voice.replace('+', '_')}.wav"
-                subprocess.run(["espeak-ng", "-v", voice, "-w", str(root / name), word],
-                               check=True, capture_output=True)  # fmt: skip
+                subprocess.run(
+                    ["espeak-ng", "-v", voice, "-w", str(root / name), word],
+                    check=True,
+                    capture_output=True,
+                )
                 rows.append({"path": name, "labels": word, "split": split})
         corrupt_flac(root / rows[-1]["path"], root / f"corrupt_{split}.flac")
         rows.insert(
@@ -67,8 +70,16 @@ def words(tmp_path_factory):
 
 
 def recipe(**changes):
-    values = dict(batch_size=8, lr=1e-3, loss="ce", scheduler_start=100, num_workers=0, seed=2,
-                  max_length=64, epochs=2)  # fmt: skip
+    values = dict(
+        batch_size=8,
+        lr=1e-3,
+        loss="ce",
+        scheduler_start=100,
+        num_workers=0,
+        seed=2,
+        max_length=64,
+        epochs=2,
+    )
     values.update(changes)
     return preset_config(None, **values)
 
@@ -219,8 +230,9 @@ def test_head_rows_follow_label_names(tmp_path, capsys):
         assert torch.equal(moved.classifier.dense.weight[row], old.weight[labels.index(name)])
         assert torch.equal(moved.classifier.dense.bias[row], old.bias[labels.index(name)])
     assert moved.config.id2label == dict(enumerate(order))
-    grown = build_model(str(folder), ["no", "maybe", "yes"], recipe(max_length=128), False,
-                        say=messages.append)  # fmt: skip
+    grown = build_model(
+        str(folder), ["no", "maybe", "yes"], recipe(max_length=128), False, say=messages.append
+    )
     assert torch.equal(grown.classifier.dense.weight[0], old.weight[1])
     assert not torch.equal(grown.classifier.dense.weight[1], old.weight[2])
     assert "2 of 3 labels keep" in messages[-1] and "1 new" in messages[-1]
@@ -255,8 +267,9 @@ def test_single_label_ranking_metrics_use_sigmoid_as_the_ast_repository():
 
 def test_ast_json_with_one_label_each_and_ce_is_single_label(tmp_path, words):
     labels = tmp_path / "labels.csv"
-    labels.write_text("index,mid,display_name\n" + "".join(
-        f"{i},/m/{w},{w}\n" for i, w in enumerate(WORDS)))  # fmt: skip
+    labels.write_text(
+        "index,mid,display_name\n" + "".join(f"{i},/m/{w},{w}\n" for i, w in enumerate(WORDS))
+    )
     entries = [{"wav": str(words.parent / f"{w}_en-us.wav"), "labels": f"/m/{w}"} for w in WORDS]
     (tmp_path / "data.json").write_text(json.dumps({"data": entries}))
     single = prepare_datasets(tmp_path / "data.json", labels=labels, loss="ce")
@@ -299,8 +312,12 @@ def test_evaluate_drops_undecodable_files_and_treats_single_label_json_as_such(w
     from astaudio.evaluate import evaluate_models
 
     folder = tmp_path / "model"
-    config = tiny_config(id2label=dict(enumerate(sorted(WORDS))), num_labels=None, max_length=64,
-                         problem_type="single_label_classification")  # fmt: skip
+    config = tiny_config(
+        id2label=dict(enumerate(sorted(WORDS))),
+        num_labels=None,
+        max_length=64,
+        problem_type="single_label_classification",
+    )
     ASTForAudioClassification(config).save_pretrained(folder)
     ASTFeatureExtractor(max_length=64).save_pretrained(folder)
     spec = load_dataset_spec(words, split="valid")
@@ -310,8 +327,10 @@ def test_evaluate_drops_undecodable_files_and_treats_single_label_json_as_such(w
     assert [path.rsplit("/", 1)[1] for path, _ in report["dropped"]] == ["corrupt_valid.flac"]
 
     labels = tmp_path / "labels.csv"
-    labels.write_text("index,mid,display_name\n" + "".join(
-        f"{i},/m/{w},{w}\n" for i, w in enumerate(sorted(WORDS))))  # fmt: skip
+    labels.write_text(
+        "index,mid,display_name\n"
+        + "".join(f"{i},/m/{w},{w}\n" for i, w in enumerate(sorted(WORDS)))
+    )
     entries = [{"wav": str(words.parent / f"{w}_en-us.wav"), "labels": f"/m/{w}"} for w in WORDS]
     (tmp_path / "data.json").write_text(json.dumps({"data": entries}))
     json_spec = load_dataset_spec(tmp_path / "data.json", labels_csv=labels)
@@ -379,8 +398,11 @@ def test_norm_stats_into_a_model_folder_keeps_its_geometry(words, tmp_path, caps
         k: v for k, v in before.items() if k not in ("mean", "std")
     }
     spec = load_dataset_spec(words)
-    mean, std = compute_norm_stats(spec, ASTFeatureExtractor(max_length=64, num_mel_bins=64),
-                                   augment=AugmentConfig(freqm=24, timem=96))  # fmt: skip
+    mean, std = compute_norm_stats(
+        spec,
+        ASTFeatureExtractor(max_length=64, num_mel_bins=64),
+        augment=AugmentConfig(freqm=24, timem=96),
+    )
     assert (after["mean"], after["std"]) == pytest.approx((mean, std))
     # and the folder is still a working model
     extractor = ASTFeatureExtractor.from_pretrained(folder)
@@ -396,8 +418,19 @@ def test_evaluate_command_counts_undecodable_files(words, tmp_path, capsys):
     config = tiny_config(id2label=dict(enumerate(sorted(WORDS))), num_labels=None, max_length=64)
     ASTForAudioClassification(config).save_pretrained(folder)
     ASTFeatureExtractor(max_length=64).save_pretrained(folder)
-    code = main(["evaluate", str(folder), "--data", str(words), "--split", "valid", "--json",
-                 "--workers", "0"])  # fmt: skip
+    code = main(
+        [
+            "evaluate",
+            str(folder),
+            "--data",
+            str(words),
+            "--split",
+            "valid",
+            "--json",
+            "--workers",
+            "0",
+        ]
+    )
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert code == 1 and report["items"] == 8 and len(report["dropped"]) == 1
@@ -432,21 +465,55 @@ def test_sigkill_while_writing_a_checkpoint_then_resume_matches_an_uninterrupted
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def command(run, *extra):
-        return ["finetune", "--model-config", "hidden_size=32", "num_hidden_layers=1",
-                "num_attention_heads=2", "intermediate_size=64", "--train", str(words),
-                "-o", str(run), "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
-                "--loss", "ce", "--epochs", "3", "--seed", "6", "--workers", "0", "--quiet",
-                *extra]  # fmt: skip
+        return [
+            "finetune",
+            "--model-config",
+            "hidden_size=32",
+            "num_hidden_layers=1",
+            "num_attention_heads=2",
+            "intermediate_size=64",
+            "--train",
+            str(words),
+            "-o",
+            str(run),
+            "--max-length",
+            "64",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-3",
+            "--loss",
+            "ce",
+            "--epochs",
+            "3",
+            "--seed",
+            "6",
+            "--workers",
+            "0",
+            "--quiet",
+            *extra,
+        ]
 
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run([sys.executable, "-m", "astaudio", *command(whole)], check=True, env=env,
-                   capture_output=True)  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", KILL_DURING_STATE_WRITE, *command(killed)],
-                            env=env, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "astaudio", *command(whole)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_STATE_WRITE, *command(killed)],
+        env=env,
+        capture_output=True,
+    )
     assert result.returncode == -9
     assert (killed / "checkpoints" / "epoch-002.partial" / "trainer_state.pt").stat().st_size == 1
-    again = subprocess.run([sys.executable, "-m", "astaudio", *command(killed, "--resume")],
-                           env=env, capture_output=True, text=True)  # fmt: skip
+    again = subprocess.run(
+        [sys.executable, "-m", "astaudio", *command(killed, "--resume")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     expected = load_file(whole / "last" / "model.safetensors")
     resumed = load_file(killed / "last" / "model.safetensors")

@@ -235,8 +235,9 @@ def error_line(capsys):
     return err
 
 
-@pytest.mark.parametrize("flag", [["--batch-size", "0"], ["--grad-accum", "0"], ["--epochs", "-1"],
-                                  ["--keep-last", "0"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "flag", [["--batch-size", "0"], ["--grad-accum", "0"], ["--epochs", "-1"], ["--keep-last", "0"]]
+)
 def test_impossible_counts_are_usage_errors(keywords, tmp_path, flag):
     with pytest.raises(SystemExit) as exit_info:
         main(tune_args(keywords, tmp_path / "run", *flag))
@@ -250,8 +251,22 @@ def test_finetune_mistakes_are_one_line_usage_errors(keywords, tmp_path, capsys)
     args = ["finetune", "--train", str(keywords), "-o", str(run), "--workers", "0", "--quiet"]
     assert main([*args, *misspelt]) == 2
     assert "hiden_size" in error_line(capsys)
-    assert main(["finetune", "--model-config", *TINY, "--train", str(keywords.parent / "nothing.csv"),
-                 "-o", str(run), "--max-length", "100"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "finetune",
+                "--model-config",
+                *TINY,
+                "--train",
+                str(keywords.parent / "nothing.csv"),
+                "-o",
+                str(run),
+                "--max-length",
+                "100",
+            ]
+        )
+        == 2
+    )
     assert "nothing.csv" in error_line(capsys)
     assert main([*args, "--model-config", *TINY]) == 2  # from scratch: which clip length?
     assert "from scratch" in error_line(capsys)
@@ -293,8 +308,10 @@ def test_average_checkpoints_one_epoch_and_mismatched_epochs(tmp_path, capsys):
     second = load_file(run / "checkpoints" / "epoch-002" / "model.safetensors")
     assert all(torch.equal(single[k], second[k]) for k in second)
     capsys.readouterr()
-    save_file({k: v for k, v in second.items() if k != "classifier.dense.bias"},
-              run / "checkpoints" / "epoch-002" / "model.safetensors")  # fmt: skip
+    save_file(
+        {k: v for k, v in second.items() if k != "classifier.dense.bias"},
+        run / "checkpoints" / "epoch-002" / "model.safetensors",
+    )
     assert (
         main(["average-checkpoints", str(run), "--epochs", "1-2", "-o", str(tmp_path / "b")]) != 0
     )
@@ -306,12 +323,30 @@ def test_python_api_and_command_train_the_same_model(keywords, tmp_path):
 
     command, python = tmp_path / "command", tmp_path / "python"
     assert main(tune_args(keywords, command, "--epochs", "1", "--seed", "4")) == 0
-    train = preset_config("speechcommands", max_length=100, batch_size=8, lr=1e-3, loss="ce",
-                          mixup=0.0, freqm=0, timem=0, noise=False, scheduler_start=100,
-                          num_workers=0, epochs=1, seed=4)  # fmt: skip
+    train = preset_config(
+        "speechcommands",
+        max_length=100,
+        batch_size=8,
+        lr=1e-3,
+        loss="ce",
+        mixup=0.0,
+        freqm=0,
+        timem=0,
+        noise=False,
+        scheduler_start=100,
+        num_workers=0,
+        epochs=1,
+        seed=4,
+    )
     config = dict(pair.split("=") for pair in TINY)
-    finetune(keywords, None, python, model_config={k: int(v) for k, v in config.items()},
-             train=train, progress=False)  # fmt: skip
+    finetune(
+        keywords,
+        None,
+        python,
+        model_config={k: int(v) for k, v in config.items()},
+        train=train,
+        progress=False,
+    )
     one = load_file(command / "last" / "model.safetensors")
     two = load_file(python / "last" / "model.safetensors")
     assert all(torch.equal(one[key], two[key]) for key in one)

@@ -22,20 +22,36 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .config import CONFIG_NAME, ASTConfig
+from .config import ASTConfig
+from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
+    CONFIG_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHT_FILES,
+    WEIGHTS_NAME,
+)
 from .errors import CheckpointError, ModelNotFoundError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
 
+__all__ = [
+    "SAFE_WEIGHTS_NAME",
+    "WEIGHTS_NAME",
+    "adapt_position_embeddings",
+    "config_from_original_state_dict",
+    "convert_original_state_dict",
+    "init_from_deit",
+    "load_original_checkpoint",
+    "load_pretrained",
+    "load_state_dict_file",
+    "normalize_key_names",
+    "relabel_classifier",
+    "save_pretrained",
+]
+
 logger = logging.getLogger(__name__)
 
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-WEIGHTS_NAME = "pytorch_model.bin"
-WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-# In the order transformers prefers them.
-WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
 
 POSITION_KEY = "embeddings.position_embeddings"
 HEAD_PREFIX = "classifier."
@@ -266,8 +282,10 @@ def _build_and_load(
         if fits_old:
             logger.info(
                 "%s: position embeddings adapted from the %dx%d patch grid to %dx%d",
-                source, *checkpoint_grid, *new_grid,
-            )  # fmt: skip
+                source,
+                *checkpoint_grid,
+                *new_grid,
+            )
             state_dict = {
                 **state_dict,
                 pos_key: adapt_position_embeddings(pos, checkpoint_grid, new_grid),
@@ -602,6 +620,36 @@ def _grid_hint(patches: int, config: ASTConfig) -> str:
     return f", e.g. max_length={frames} with time_stride={config.time_stride}"
 
 
+# -- relabelling a classifier --------------------------------------------------------------------
+def relabel_classifier(model: ASTForAudioClassification, labels: list[str]) -> tuple[int, int]:
+    """Give the model's classifier one row per name in ``labels``, in that order, in place.
+
+    A row whose label name the model already has keeps its trained weights (reordered as
+    needed); rows of new names are freshly initialised. Returns (rows kept, rows of them that
+    moved). Nothing changes when the labels are already the model's, in order.
+    """
+    config = model.config
+    old = [config.id2label[i] for i in range(config.num_labels)]
+    if old == list(labels):
+        return len(old), 0
+    dense = model.classifier.dense
+    fresh = nn.Linear(config.hidden_size, len(labels))
+    model._init_weights(fresh)
+    position = {name: i for i, name in enumerate(old)}
+    kept = [(i, position[name]) for i, name in enumerate(labels) if name in position]
+    if not isinstance(dense, nn.Linear):  # a model without a head (num_labels 0)
+        kept = []
+    with torch.no_grad():
+        for new_row, old_row in kept:
+            fresh.weight[new_row] = dense.weight[old_row]
+            fresh.bias[new_row] = dense.bias[old_row]
+    parameter = next(model.parameters())
+    model.classifier.dense = fresh.to(device=parameter.device, dtype=parameter.dtype)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    return len(kept), sum(new_row != old_row for new_row, old_row in kept)
+
+
 # -- ImageNet (DeiT) initialisation ---------------------------------------------------------------
 def init_from_deit(
     model_or_config: ASTPreTrainedModel | ASTConfig, deit_state_dict: Mapping[str, torch.Tensor]
@@ -670,21 +718,6 @@ def init_from_deit(
     return model
 
 
-__all__ = [
-    "SAFE_WEIGHTS_NAME",
-    "WEIGHTS_NAME",
-    "adapt_position_embeddings",
-    "config_from_original_state_dict",
-    "convert_original_state_dict",
-    "init_from_deit",
-    "load_original_checkpoint",
-    "load_pretrained",
-    "load_state_dict_file",
-    "normalize_key_names",
-    "save_pretrained",
-]
-
-
 def convert_original_checkpoint(
     checkpoint: str | os.PathLike,
     output: str | os.PathLike,
@@ -708,12 +741,13 @@ def convert_original_checkpoint(
     """
     from .features import ASTFeatureExtractor
     from .labels import label_set_for_size, load_labels
-    from .model import ASTForAudioClassification
 
     overrides: dict[str, Any] = dict(
-        frequency_stride=frequency_stride, time_stride=time_stride,
-        max_length=max_length, num_mel_bins=num_mel_bins,
-    )  # fmt: skip
+        frequency_stride=frequency_stride,
+        time_stride=time_stride,
+        max_length=max_length,
+        num_mel_bins=num_mel_bins,
+    )
     if labels_csv is not None:
         overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
     model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)

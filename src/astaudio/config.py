@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from .activations import ACTIVATIONS
+from .constants import CONFIG_NAME
 from .hub import resolve_file
 
-CONFIG_NAME = "config.json"
 MODEL_TYPE = "audio-spectrogram-transformer"
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
-# Keys transformers writes that mean nothing to us; kept and written back untouched.
+# what to_dict writes when the config names no architectures
 _ARCHITECTURE_DEFAULT = ["ASTForAudioClassification"]
 
 

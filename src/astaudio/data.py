@@ -43,8 +43,9 @@ import torch
 from torch.utils.data import Dataset
 
 from .audio import AUDIO_EXTENSIONS, audio_info, load_audio
+from .constants import AUDIOSET_MEAN, AUDIOSET_STD, SAMPLE_RATE
 from .errors import AstAudioError, AudioLoadError
-from .features import SAMPLE_RATE, frame_geometry, kaldi_fbank
+from .features import frame_geometry, kaldi_fbank
 from .labels import LabelInfo, read_label_csv
 
 logger = logging.getLogger(__name__)
@@ -323,6 +324,24 @@ def split_spec(
     return spec.with_items(train), spec.with_items(valid)
 
 
+def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
+    """The dataset with its class indices renumbered to the model's label order (by name)."""
+    if spec.labels == model_labels:
+        return spec
+    index = {name: i for i, name in enumerate(model_labels)}
+    missing = [name for name in spec.labels if name not in index]
+    if missing:
+        raise ValueError(
+            f"the model has no label for {len(missing)} dataset classes, e.g. {missing[:3]}; "
+            "evaluate with a model trained on these classes"
+        )
+    items = [
+        Item(item.path, tuple(index[spec.labels[i]] for i in item.label_indices))
+        for item in spec.items
+    ]
+    return DatasetSpec(items, list(model_labels), spec.multi_label, spec.source)
+
+
 # ---------------------------------------------------------------------------- bad files
 
 
@@ -428,8 +447,8 @@ class FeatureParams:
     sampling_rate: int = SAMPLE_RATE  # Hz
     num_mel_bins: int = 128
     max_length: int = 1024  # frames (10 ms each)
-    mean: float = -4.2677393  # AudioSet filter-bank statistics
-    std: float = 4.5689974
+    mean: float = AUDIOSET_MEAN
+    std: float = AUDIOSET_STD
     do_normalize: bool = True
 
     @classmethod

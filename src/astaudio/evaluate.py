@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from .bundled import resolve_bundled
-from .data import AudioDataset, DatasetSpec, collate_dropping
+from .data import AudioDataset, DatasetSpec, align_labels, collate_dropping
 from .inference import load_feature_extractor, resolve_device
 from .metrics import (
     dataset_metrics,
@@ -30,29 +30,16 @@ from .model import ASTForAudioClassification
 from .scores import apply_activation
 
 
-def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
-    """The dataset with its class indices renumbered to the model's label order (by name)."""
-    if spec.labels == model_labels:
-        return spec
-    index = {name: i for i, name in enumerate(model_labels)}
-    missing = [name for name in spec.labels if name not in index]
-    if missing:
-        raise ValueError(
-            f"the model has no label for {len(missing)} dataset classes, e.g. {missing[:3]}; "
-            "evaluate with a model trained on these classes"
-        )
-    items = [
-        type(item)(item.path, tuple(index[spec.labels[i]] for i in item.label_indices))
-        for item in spec.items
-    ]
-    return DatasetSpec(items, list(model_labels), spec.multi_label, spec.source)
-
-
 def model_scores(
-    model_name: str | os.PathLike, spec: DatasetSpec, *, batch_size: int = 16,
-    device: str | None = None, num_workers: int = 2, progress: bool = False,
+    model_name: str | os.PathLike,
+    spec: DatasetSpec,
+    *,
+    batch_size: int = 16,
+    device: str | None = None,
+    num_workers: int = 2,
+    progress: bool = False,
     dropped: list[tuple[str, str]] | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(sigmoid scores (N, C), targets (N, C), labels) of one model on `spec`; items whose
     files fail to decode are left out and appended to `dropped` as (path, reason)."""
     from .train import predict
@@ -87,9 +74,11 @@ def is_single_label(spec: DatasetSpec, model_name: str | os.PathLike) -> bool:
 
 
 def evaluate_models(
-    models: list[str | os.PathLike], spec: DatasetSpec, output_dir: str | os.PathLike | None = None,
+    models: list[str | os.PathLike],
+    spec: DatasetSpec,
+    output_dir: str | os.PathLike | None = None,
     **kwargs: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Metrics of every model and (for several) of their averaged scores; written as
     metrics.json (+ confusion CSV/PNG for single-label data) into output_dir when given."""
     multi_label = not is_single_label(spec, models[0])

@@ -240,10 +240,16 @@ def export_onnx(
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter
             warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # strided Slice
             torch.onnx.export(
-                graph, (example,), str(path), dynamo=False, opset_version=opset,
-                input_names=[input_name], output_names=["logits", "pooled"],
-                dynamic_axes=dynamic_axes or None, do_constant_folding=True,
-            )  # fmt: skip
+                graph,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[input_name],
+                output_names=["logits", "pooled"],
+                dynamic_axes=dynamic_axes or None,
+                do_constant_folding=True,
+            )
     finally:
         network.train(was_training)
     config.save_pretrained(path.parent)
@@ -469,9 +475,14 @@ def quantize_onnx_int8(
     logging.getLogger().addFilter(hint)
     try:
         quantize_dynamic(
-            onnx_in, onnx_out, op_types_to_quantize=["MatMul"], per_channel=per_channel,
-            reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=front_end,
-        )  # fmt: skip
+            onnx_in,
+            onnx_out,
+            op_types_to_quantize=["MatMul"],
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=front_end,
+        )
     finally:
         logging.getLogger().removeFilter(hint)
     return onnx_out

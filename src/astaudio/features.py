@@ -43,9 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .constants import AUDIOSET_MEAN, AUDIOSET_STD, PREPROCESSOR_NAME, SAMPLE_RATE
 from .hub import resolve_file
 
-SAMPLE_RATE = 16000  # Hz, what the AST checkpoints expect
 FRAME_LENGTH = 400  # samples per frame at 16 kHz (25 ms)
 FRAME_SHIFT = 160  # samples between frame starts at 16 kHz (10 ms)
 N_FFT = 512  # FFT size: FRAME_LENGTH rounded up to a power of two
@@ -493,7 +493,6 @@ class BatchFeature(dict):
 
 
 # -- ASTFeatureExtractor ---------------------------------------------------------------------
-PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 FEATURE_EXTRACTOR_TYPE = "ASTFeatureExtractor"
 
 
@@ -587,8 +586,8 @@ class ASTFeatureExtractor:
         max_length: int = 1024,
         padding_value: float = 0.0,
         do_normalize: bool = True,
-        mean: float = -4.2677393,
-        std: float = 4.5689974,
+        mean: float = AUDIOSET_MEAN,
+        std: float = AUDIOSET_STD,
         return_attention_mask: bool = False,
         **kwargs,
     ):
@@ -736,7 +735,7 @@ class ASTFeatureExtractor:
         """Write ``folder/preprocessor_config.json``; returns its path."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / PREPROCESSOR_CONFIG_NAME
+        path = folder / PREPROCESSOR_NAME
         path.write_text(self.to_json_string())
         return path
 
@@ -755,7 +754,7 @@ class ASTFeatureExtractor:
         path = Path(model).expanduser()
         if not path.is_file():
             path = resolve_file(
-                model, PREPROCESSOR_CONFIG_NAME, revision=revision, cache_dir=cache_dir,
+                model, PREPROCESSOR_NAME, revision=revision, cache_dir=cache_dir,
                 token=token, local_files_only=local_files_only,
             )  # fmt: skip
         try:

@@ -249,9 +249,13 @@ class AudioClassifier:
         network = ASTForAudioClassification.from_pretrained(model, **hub_kwargs)
         extractor = load_feature_extractor(model, network.config, **hub_kwargs)
         return cls(
-            network, extractor, device=device, dtype=dtype, activation=activation,
+            network,
+            extractor,
+            device=device,
+            dtype=dtype,
+            activation=activation,
             compile_model=compile_model,
-        )  # fmt: skip
+        )
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -362,9 +366,11 @@ class AudioClassifier:
         stream = _WindowStream(inputs, window_samples, hop_samples, self.sampling_rate)
         if num_workers > 0:  # records of different inputs interleave; each input's stay in order
             records = torch.utils.data.DataLoader(
-                stream, batch_size=None, num_workers=min(num_workers, max(len(inputs), 1)),
+                stream,
+                batch_size=None,
+                num_workers=min(num_workers, max(len(inputs), 1)),
                 prefetch_factor=max(2, -(-depth // num_workers)),
-            )  # fmt: skip
+            )
         else:
             records = self._prefetch(iter(stream), depth)
         batch: list[_Window] = []
@@ -501,9 +507,15 @@ class AudioClassifier:
             deliver(result)
 
         self._run(
-            items, window, hop, batch_size, on_window, on_input_done, tokens=tokens,
+            items,
+            window,
+            hop,
+            batch_size,
+            on_window,
+            on_input_done,
+            tokens=tokens,
             num_workers=num_workers,
-        )  # fmt: skip
+        )
         return results[0] if single else results
 
     def top_labels(
@@ -637,8 +649,14 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
         return torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     try:
         return names[str(dtype)]
     except KeyError:

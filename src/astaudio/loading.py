@@ -52,14 +52,22 @@ def load_classifier(
         torch.set_num_threads(threads)
     if backend == "onnxruntime":
         return load_onnx_classifier(
-            model, device=device, activation=activation, quantized=quantize == "int8",
-            threads=threads, **hub_kwargs,
-        )  # fmt: skip
+            model,
+            device=device,
+            activation=activation,
+            quantized=quantize == "int8",
+            threads=threads,
+            **hub_kwargs,
+        )
     if quantize is None:
         return AudioClassifier.from_pretrained(
-            model, device=device, dtype=dtype, activation=activation, compile_model=compile,
+            model,
+            device=device,
+            dtype=dtype,
+            activation=activation,
+            compile_model=compile,
             **hub_kwargs,
-        )  # fmt: skip
+        )
     if device is not None and torch.device(device if device != "auto" else "cpu").type != "cpu":
         raise ValueError("int8 models run on the CPU")
     folder = resolve_bundled(model)

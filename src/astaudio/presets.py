@@ -48,26 +48,37 @@ class TrainConfig:
     mixup: float = _option(0.0, "mixup probability")
     noise: bool = _option(False, "Speech Commands noise + time shift")
     balanced: bool = _option(False, "balanced sampling (AudioSet)")
-    max_length: int | None = _option(None, "frames per clip (positions adapted)",
-                                     default_text="the preset's, else the model's")  # fmt: skip
-    mean: float | None = _option(None, "fbank normalisation mean",
-                                 default_text="the preset's, else the model's")  # fmt: skip
-    std: float | None = _option(None, "fbank normalisation std",
-                                default_text="the preset's, else the model's")  # fmt: skip
+    max_length: int | None = _option(
+        None, "frames per clip (positions adapted)", default_text="the preset's, else the model's"
+    )
+    mean: float | None = _option(
+        None, "fbank normalisation mean", default_text="the preset's, else the model's"
+    )
+    std: float | None = _option(
+        None, "fbank normalisation std", default_text="the preset's, else the model's"
+    )
     wa_start: int | None = None  # weight averaging over epochs [wa_start, wa_end]
     wa_end: int | None = None
-    grad_accum: int = _option(1, "gradient accumulation steps (a remainder of batches at the "
-                              "end of an epoch is left out)")  # fmt: skip
+    grad_accum: int = _option(
+        1, "gradient accumulation steps (a remainder of batches at the end of an epoch is left out)"
+    )
     clip_grad: float | None = _option(None, "gradient norm clip")
     amp: str | None = _option(None, "mixed precision (GPU)", choices=("bf16", "fp16"))
     seed: int = _option(0, "random seed")
     num_workers: int = 2
-    keep_last: int | None = _option(None, "keep only the newest N epoch checkpoints, and the best "
-                                    "(each is ~3x the model: weights + Adam state)",
-                                    default_text="all")  # fmt: skip
-    save_optimizer: str = _option("all", "which checkpoints keep Adam's state (2/3 of their size); "
-                                  "'last': only the newest, which --resume needs",
-                                  choices=("all", "last"), default_text="all")  # fmt: skip
+    keep_last: int | None = _option(
+        None,
+        "keep only the newest N epoch checkpoints, and the best "
+        "(each is ~3x the model: weights + Adam state)",
+        default_text="all",
+    )
+    save_optimizer: str = _option(
+        "all",
+        "which checkpoints keep Adam's state (2/3 of their size); "
+        "'last': only the newest, which --resume needs",
+        choices=("all", "last"),
+        default_text="all",
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,10 +86,16 @@ class TrainConfig:
 
     def validate(self) -> None:
         """ConfigurationError (one line) for a value no run can use."""
-        positive = {"batch_size": self.batch_size, "epochs": self.epochs,
-                    "grad_accum": self.grad_accum, "warmup_steps": self.warmup_steps,
-                    "scheduler_step": self.scheduler_step, "max_length": self.max_length,
-                    "keep_last": self.keep_last, "std": self.std}  # fmt: skip
+        positive = {
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "grad_accum": self.grad_accum,
+            "warmup_steps": self.warmup_steps,
+            "scheduler_step": self.scheduler_step,
+            "max_length": self.max_length,
+            "keep_last": self.keep_last,
+            "std": self.std,
+        }
         for name, value in positive.items():
             if value is not None and not value > 0:
                 raise ConfigurationError(f"{name} must be positive, got {value}")
@@ -87,8 +104,12 @@ class TrainConfig:
                 raise ConfigurationError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.mixup <= 1.0:
             raise ConfigurationError(f"mixup is a probability in [0, 1], got {self.mixup}")
-        choices = {"loss": ("bce", "ce"), "metric": ("acc", "mAP"), "amp": (None, "bf16", "fp16"),
-                   "save_optimizer": ("all", "last")}  # fmt: skip
+        choices = {
+            "loss": ("bce", "ce"),
+            "metric": ("acc", "mAP"),
+            "amp": (None, "bf16", "fp16"),
+            "save_optimizer": ("all", "last"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigurationError(

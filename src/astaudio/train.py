@@ -31,10 +31,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
 from .config import ASTConfig
+from .constants import CONFIG_NAME, PREPROCESSOR_NAME, SAFE_WEIGHTS_NAME
 from .data import (
     AudioDataset,
     AugmentConfig,
     DatasetSpec,
+    align_labels,
     balanced_sample_weights,
     collate_dropping,
     load_dataset_spec,
@@ -103,14 +105,28 @@ def describe_recipe(train: TrainConfig, origin: dict[str, str] | None = None) ->
         return f"{name}={value}" + (f" (from {origin[name]})" if name in origin else "")
 
     groups = [
-        ("optimiser", ["lr", "batch_size", "grad_accum", "epochs", "weight_decay", "betas",
-                       "warmup", "scheduler_start", "scheduler_step", "scheduler_decay",
-                       "clip_grad", "amp"]),
+        (
+            "optimiser",
+            [
+                "lr",
+                "batch_size",
+                "grad_accum",
+                "epochs",
+                "weight_decay",
+                "betas",
+                "warmup",
+                "scheduler_start",
+                "scheduler_step",
+                "scheduler_decay",
+                "clip_grad",
+                "amp",
+            ],
+        ),
         ("objective", ["loss", "metric", "balanced", "seed"]),
         ("features", ["max_length", "mean", "std"]),
         ("augmentation", ["freqm", "timem", "mixup", "noise"]),
         ("checkpoints", ["keep_last", "save_optimizer", "wa_start", "wa_end"]),
-    ]  # fmt: skip
+    ]
     return "\n".join(f"  {title}: " + " ".join(show(n) for n in names) for title, names in groups)
 
 
@@ -188,10 +204,16 @@ def _check_model_config(model_config: dict[str, Any] | None) -> dict[str, Any]:
     return dict(model_config or {})
 
 
-def build_model(model: str | os.PathLike | None, labels: list[str], train: TrainConfig,
-                multi_label: bool, model_config: dict[str, Any] | None = None, *,
-                init_from: str | os.PathLike | None = None,
-                say: Any = None) -> ASTForAudioClassification:  # fmt: skip
+def build_model(
+    model: str | os.PathLike | None,
+    labels: list[str],
+    train: TrainConfig,
+    multi_label: bool,
+    model_config: dict[str, Any] | None = None,
+    *,
+    init_from: str | os.PathLike | None = None,
+    say: Any = None,
+) -> ASTForAudioClassification:
     """The model to fine-tune for `labels`.
 
     A pretrained model keeps its encoder (position embeddings adapted to train.max_length) and
@@ -232,33 +254,23 @@ def build_model(model: str | os.PathLike | None, labels: list[str], train: Train
 
 def _match_head(network: ASTForAudioClassification, labels: list[str], say: Any) -> None:
     """Give the classifier one row per label in `labels`' order, rows matched by label name."""
-    config = network.config
-    old = [config.id2label[i] for i in range(config.num_labels)]
-    if old == list(labels):
+    from .checkpoints import relabel_classifier
+
+    before = network.config.num_labels
+    if [network.config.id2label[i] for i in range(before)] == list(labels):
         return
-    dense = network.classifier.dense
-    fresh = torch.nn.Linear(config.hidden_size, len(labels))
-    network._init_weights(fresh)
-    position = {name: i for i, name in enumerate(old)}
-    kept = [(i, position[name]) for i, name in enumerate(labels) if name in position]
-    if isinstance(dense, torch.nn.Linear) and kept:
-        with torch.no_grad():
-            for new_row, old_row in kept:
-                fresh.weight[new_row] = dense.weight[old_row]
-                fresh.bias[new_row] = dense.bias[old_row]
-    else:
-        kept = []
-    network.classifier.dense = fresh.to(next(network.parameters()).dtype)
-    config.id2label = dict(enumerate(labels))
-    config.label2id = {name: i for i, name in enumerate(labels)}
-    new = len(labels) - len(kept)
+    kept, moved = relabel_classifier(network, labels)
+    new = len(labels) - kept
     if kept:
-        moved = sum(new_row != old_row for new_row, old_row in kept)
-        say(f"classifier: {len(kept)} of {len(labels)} labels keep the model's rows (matched by "
-            f"name, {moved} reordered); {new} new label(s) initialised afresh")  # fmt: skip
+        say(
+            f"classifier: {kept} of {len(labels)} labels keep the model's rows (matched by "
+            f"name, {moved} reordered); {new} new label(s) initialised afresh"
+        )
     else:
-        say(f"classifier: a new head for {len(labels)} labels (none of the model's "
-            f"{len(old)} labels matches by name)")  # fmt: skip
+        say(
+            f"classifier: a new head for {len(labels)} labels (none of the model's "
+            f"{before} labels matches by name)"
+        )
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -333,8 +345,13 @@ def _has_split_column(path: Path) -> bool:
     return "split" in {name.strip().lower() for name in header}
 
 
-def _load(source: str | os.PathLike | DatasetSpec, split: str | None, labels: Any,
-          delimiter: str, multi_label: bool | None) -> DatasetSpec:  # fmt: skip
+def _load(
+    source: str | os.PathLike | DatasetSpec,
+    split: str | None,
+    labels: Any,
+    delimiter: str,
+    multi_label: bool | None,
+) -> DatasetSpec:
     if isinstance(source, DatasetSpec):
         return source
     if not Path(source).exists():
@@ -365,8 +382,6 @@ def prepare_datasets(
     - Files that can't be opened are dropped and listed in `dropped`.
     - The validation classes are renumbered to the training label order (by name).
     """
-    from .evaluate import align_labels
-
     if valid is not None and valid_fraction is not None:
         raise ConfigurationError("give a validation set or a validation fraction, not both")
     if valid_fraction is not None and not 0.0 < valid_fraction < 1.0:
@@ -380,8 +395,11 @@ def prepare_datasets(
         valid_spec = _load(train, "valid", labels, delimiter, multi_label)
         if not valid_spec.items:
             valid_spec = None
-    json_layout = [spec for spec in (train_spec, valid_spec)
-                   if spec is not None and spec.source.lower().endswith(".json")]  # fmt: skip
+    json_layout = [
+        spec
+        for spec in (train_spec, valid_spec)
+        if spec is not None and spec.source.lower().endswith(".json")
+    ]
     if multi_label is None and loss == "ce" and json_layout:
         specs = [spec for spec in (train_spec, valid_spec) if spec is not None]
         if all(len(item.label_indices) == 1 for spec in specs for item in spec.items):
@@ -575,9 +593,16 @@ def finetune(
         train, origin = _recorded_recipe(run, train)
     train, more = resolve_recipe(train, source, model_config)
     origin.update(more)
-    data = prepare_datasets(train_data, valid_data, valid_fraction=valid_fraction, labels=labels,
-                            delimiter=delimiter, multi_label=multi_label, loss=train.loss,
-                            seed=train.seed)  # fmt: skip
+    data = prepare_datasets(
+        train_data,
+        valid_data,
+        valid_fraction=valid_fraction,
+        labels=labels,
+        delimiter=delimiter,
+        multi_label=multi_label,
+        loss=train.loss,
+        seed=train.seed,
+    )
     train_spec, valid_spec = data.train, data.valid
     for file, reason in data.dropped:
         report_dropped(file, reason)
@@ -599,8 +624,9 @@ def finetune(
         for _, folder in reversed(epoch_checkpoints(run)):
             try:
                 saved = load_trainer_state(folder)
-                network = build_model(str(folder), train_spec.labels, train,
-                                      train_spec.multi_label, say=say)  # fmt: skip
+                network = build_model(
+                    str(folder), train_spec.labels, train, train_spec.multi_label, say=say
+                )
             except (CheckpointError, OSError, ValueError) as error:
                 say(f"skipping checkpoint {folder.name}: {_one_line(error)}")
                 saved = None
@@ -615,8 +641,15 @@ def finetune(
         if resume_from is None:
             say(f"no checkpoint in {run} yet: starting from the beginning")
     if network is None:
-        network = build_model(source, train_spec.labels, train, train_spec.multi_label,
-                              model_config, init_from=init_from, say=say)  # fmt: skip
+        network = build_model(
+            source,
+            train_spec.labels,
+            train,
+            train_spec.multi_label,
+            model_config,
+            init_from=init_from,
+            say=say,
+        )
     network.to(device_)
     say("recipe:\n" + describe_recipe(train, origin))
     extractor = ASTFeatureExtractor(num_mel_bins=network.config.num_mel_bins, max_length=train.max_length,
@@ -643,14 +676,20 @@ def finetune(
             f"less than one optimiser step of {train.grad_accum} batch(es)"
         )
     if usable < batches:
-        say(f"the last {batches - usable} batch(es) of each epoch are left out (grad_accum "
-            f"{train.grad_accum} does not divide {batches})")  # fmt: skip
+        say(
+            f"the last {batches - usable} batch(es) of each epoch are left out (grad_accum "
+            f"{train.grad_accum} does not divide {batches})"
+        )
     valid_loader = None
     if valid_spec is not None and valid_spec.items:
         valid_set = AudioDataset(valid_spec, extractor, seed=train.seed, cache_dir=cache_dir,
                                  label_format="multi_hot")  # fmt: skip
-        valid_loader = DataLoader(valid_set, batch_size=max(local_batch, 16),
-                                  num_workers=train.num_workers, collate_fn=collate_dropping)  # fmt: skip
+        valid_loader = DataLoader(
+            valid_set,
+            batch_size=max(local_batch, 16),
+            num_workers=train.num_workers,
+            collate_fn=collate_dropping,
+        )
 
     trainable = [p for p in network.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(
@@ -678,9 +717,17 @@ def finetune(
         )
     if ddp.main:
         run.mkdir(parents=True, exist_ok=True)
-        _write_atomic(run / RECIPE_FILE, json.dumps(
-            {**train.to_dict(), "model": None if model is None else str(model),
-             "init_from": None if init_from is None else str(init_from)}, indent=2))  # fmt: skip
+        _write_atomic(
+            run / RECIPE_FILE,
+            json.dumps(
+                {
+                    **train.to_dict(),
+                    "model": None if model is None else str(model),
+                    "init_from": None if init_from is None else str(init_from),
+                },
+                indent=2,
+            ),
+        )
         extractor.save_pretrained(run)
         _record_dropped(run, data.dropped)
         if resume_from is not None:
@@ -693,15 +740,25 @@ def finetune(
         epoch = state.epoch + 1
         train_set.set_epoch(epoch)
         sampler.set_epoch(epoch)
-        loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler,
-                            num_workers=train.num_workers, drop_last=True,
-                            collate_fn=collate_dropping)  # fmt: skip
+        loader = DataLoader(
+            train_set,
+            batch_size=local_batch,
+            sampler=sampler,
+            num_workers=train.num_workers,
+            drop_last=True,
+            collate_fn=collate_dropping,
+        )
         model_for_step.train()
         losses: list[float] = []
         dropped: list[tuple[str, str]] = []
         epoch_start = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{train.epochs}", disable=not (progress and ddp.main),
-                   dynamic_ncols=True, total=usable)  # fmt: skip
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch}/{train.epochs}",
+            disable=not (progress and ddp.main),
+            dynamic_ncols=True,
+            total=usable,
+        )
         for step_in_epoch, batch in enumerate(bar):
             if step_in_epoch >= usable:
                 break
@@ -827,8 +884,11 @@ def _recorded_recipe(run: Path, train: TrainConfig) -> tuple[TrainConfig, dict[s
         recorded = json.loads((run / RECIPE_FILE).read_text())
     except (OSError, ValueError):
         return train, {}
-    values = {name: recorded.get(name) for name in ("max_length", "mean", "std")
-              if getattr(train, name) is None and recorded.get(name) is not None}  # fmt: skip
+    values = {
+        name: recorded.get(name)
+        for name in ("max_length", "mean", "std")
+        if getattr(train, name) is None and recorded.get(name) is not None
+    }
     return dataclasses.replace(train, **values), {name: "the run's recipe" for name in values}
 
 
@@ -880,7 +940,7 @@ def _copy_model(source: Path, target: Path) -> None:
     retired = target.with_name(target.name + ".old")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
+    for name in (CONFIG_NAME, SAFE_WEIGHTS_NAME, PREPROCESSOR_NAME):
         if (source / name).exists():
             shutil.copy2(source / name, staging / name)
     shutil.rmtree(retired, ignore_errors=True)

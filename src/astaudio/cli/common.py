@@ -53,9 +53,11 @@ def positive_float(text: str) -> float:
 # -- arguments of the commands that run a model ---------------------------------------------
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", "-m", default=DEFAULT_MODEL,
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
         help="hub id, local folder, or bundled model name (e.g. 'keywords'); default: %(default)s",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--device",
         default="auto",
@@ -99,15 +101,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """`--backend torch|onnxruntime`, `--quantize int8` and `--compile`."""
     parser.add_argument(
-        "--backend", choices=["torch", "onnxruntime"], default="torch",
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
         help="what runs the network (default: %(default)s); onnxruntime needs a folder made by "
         "'astaudio export onnx'",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--quantize", choices=["int8"], default=None,
+        "--quantize",
+        choices=["int8"],
+        default=None,
         help="int8 weights on the CPU (torch: dynamic quantization; onnxruntime: the folder's "
         "model_quantized.onnx)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -135,10 +141,15 @@ def classifier_from_args(args):
     if backend == "torch" and quantize and device == "cuda":
         raise UsageError("--quantize int8 runs on the CPU; drop --device cuda")
     return load_classifier(
-        args.model, backend=backend, quantize=quantize, device=device, dtype=dtype,
-        compile=compile_model, threads=getattr(args, "threads", None),
+        args.model,
+        backend=backend,
+        quantize=quantize,
+        device=device,
+        dtype=dtype,
+        compile=compile_model,
+        threads=getattr(args, "threads", None),
         activation=None if activation == "auto" else activation,
-    )  # fmt: skip
+    )
 
 
 def report_skipped(message: str, progress=None) -> None:

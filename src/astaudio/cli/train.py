@@ -16,8 +16,15 @@ from ..presets import PRESETS, TrainConfig
 from .common import EXIT_OK, EXIT_SOME_FAILED, UsageError, non_negative_int, positive_int
 
 # override flags that only take positive integers (0 would divide by zero or train nothing)
-POSITIVE_FIELDS = {"warmup_steps", "batch_size", "epochs", "grad_accum", "scheduler_step",
-                   "max_length", "keep_last"}  # fmt: skip
+POSITIVE_FIELDS = {
+    "warmup_steps",
+    "batch_size",
+    "epochs",
+    "grad_accum",
+    "scheduler_step",
+    "max_length",
+    "keep_last",
+}
 
 
 def override_fields() -> list[dataclasses.Field]:
@@ -48,11 +55,13 @@ def _add_override_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--labels", default=None, metavar="SET|FILE.csv",
+        "--labels",
+        default=None,
+        metavar="SET|FILE.csv",
         help="class list and order: a class_labels_indices.csv (index,mid,display_name) or a "
         "packaged set (audioset, esc50, speechcommands); needed for the AST repository's JSON "
         "datafiles",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--delimiter", default=";", help="between labels in a CSV manifest (default: %(default)s)"
     )
@@ -66,7 +75,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(commands) -> None:
     tune = commands.add_parser(
-        "finetune", help="fine-tune (or train from scratch) on a labelled dataset",
+        "finetune",
+        help="fine-tune (or train from scratch) on a labelled dataset",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fine-tune an AST model. DATA is a folder with one subfolder per class, a CSV "
         "manifest (path,labels[,split]) or the AST repository's JSON datafile.\n"
@@ -83,12 +93,14 @@ def add_parsers(commands) -> None:
         "  astaudio finetune --model-config hidden_size=192 num_hidden_layers=6 num_attention_heads=3 \\\n"
         "      --preset speechcommands --train data/manifest.csv --output-dir runs/kws\n"
         "  torchrun --nproc_per_node 2 -m astaudio finetune ...   (several processes)",
-    )  # fmt: skip
+    )
     tune.add_argument(
-        "--model", "-m", default=None,
+        "--model",
+        "-m",
+        default=None,
         help="pretrained model (hub id, folder or bundled name such as 'keywords'); omit with "
         "--model-config to start from random weights (or from ImageNet with --init-from)",
-    )  # fmt: skip
+    )
     tune.add_argument(
         "--model-config",
         nargs="+",
@@ -97,10 +109,13 @@ def add_parsers(commands) -> None:
         help="ASTConfig values, e.g. hidden_size=192 num_hidden_layers=6",
     )
     tune.add_argument(
-        "--init-from", type=Path, default=None, metavar="DEIT.pth",
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="DEIT.pth",
         help="with --model-config: start the encoder from a timm DeiT state dict file "
         "(deit_base_distilled_patch16_384), as the AST paper does; layer-norm eps 1e-6",
-    )  # fmt: skip
+    )
     tune.add_argument("--train", required=True, type=Path, help="training data")
     tune.add_argument(
         "--valid",
@@ -125,18 +140,22 @@ def add_parsers(commands) -> None:
         "--preset", choices=sorted(PRESETS), default=None, help="a recipe of the AST repository"
     )
     tune.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue from the newest checkpoint in --output-dir that loads",
-    )  # fmt: skip
+    )
     tune.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="clear --output-dir first (a folder holding files is refused otherwise)",
-    )  # fmt: skip
+    )
     tune.add_argument(
-        "--multi-label", action=argparse.BooleanOptionalAction, default=None,
+        "--multi-label",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="sigmoid outputs and multi-hot targets (default: when an item has several labels; "
         "an AST JSON datafile is single-label only when every item has one label and --loss ce)",
-    )  # fmt: skip
+    )
     _add_override_arguments(tune)
     tune.add_argument(
         "--wa",
@@ -163,11 +182,12 @@ def add_parsers(commands) -> None:
     tune.set_defaults(run=run_finetune)
 
     evaluate = commands.add_parser(
-        "evaluate", help="accuracy / mAP of one or several models (and their ensemble) on a dataset",
+        "evaluate",
+        help="accuracy / mAP of one or several models (and their ensemble) on a dataset",
         description="Evaluate models on DATA (layouts as for finetune). Single-label data: accuracy, "
         "per-class precision/recall and a confusion matrix (CSV and PNG); multi-label: mAP, mAUC, "
         "d-prime and per-class AP. Several models are also evaluated as an ensemble (averaged scores).",
-    )  # fmt: skip
+    )
     evaluate.add_argument("models", nargs="+", metavar="MODEL")
     evaluate.add_argument("--data", required=True, type=Path)
     evaluate.add_argument(
@@ -189,17 +209,20 @@ def add_parsers(commands) -> None:
     evaluate.set_defaults(run=run_evaluate)
 
     stats = commands.add_parser(
-        "norm-stats", help="dataset fbank mean/std into a preprocessor_config.json",
+        "norm-stats",
+        help="dataset fbank mean/std into a preprocessor_config.json",
         description="Compute the dataset's log-mel mean and std as the AST repository's "
         "get_norm_stats does (training augmentations on, normalisation off) and write them into a "
         "preprocessor_config.json that finetune (--norm-stats) and inference use.",
-    )  # fmt: skip
+    )
     stats.add_argument("data", type=Path, metavar="DATA")
     stats.add_argument(
-        "--model", "-m", default=None,
+        "--model",
+        "-m",
+        default=None,
         help="take max_length/mel bins from this model's extractor (default: the model in "
         "--output when it is a model folder)",
-    )  # fmt: skip
+    )
     stats.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -293,14 +316,25 @@ def run_finetune(args) -> int:
                 overrides[key] = stats[key]
     train_config = preset_config(args.preset, **overrides)
     state = finetune(
-        args.train, args.valid, args.output_dir, model=args.model, train=train_config,
-        model_config=_parse_model_config(args.model_config), init_from=args.init_from,
-        resume=args.resume, overwrite=args.overwrite, valid_fraction=args.valid_fraction,
-        labels=args.labels, delimiter=args.delimiter, multi_label=args.multi_label,
+        args.train,
+        args.valid,
+        args.output_dir,
+        model=args.model,
+        train=train_config,
+        model_config=_parse_model_config(args.model_config),
+        init_from=args.init_from,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        valid_fraction=args.valid_fraction,
+        labels=args.labels,
+        delimiter=args.delimiter,
+        multi_label=args.multi_label,
         device=args.device,
-        progress=not args.quiet and sys.stderr.isatty(), verbose=not args.quiet,
-        cache_dir=args.cache_dir, log_every=None if args.quiet else 50,
-    )  # fmt: skip
+        progress=not args.quiet and sys.stderr.isatty(),
+        verbose=not args.quiet,
+        cache_dir=args.cache_dir,
+        log_every=None if args.quiet else 50,
+    )
     if not args.quiet:
         best = (
             f"best epoch {state.best_epoch} ({state.best_metric:.4f})"
@@ -319,9 +353,14 @@ def run_evaluate(args) -> int:
 
     spec, bad = _load_spec(args.data, args, args.split)
     report = evaluate_models(
-        args.models, spec, args.output_dir, batch_size=args.batch_size, device=args.device,
-        num_workers=args.workers, progress=sys.stderr.isatty(),
-    )  # fmt: skip
+        args.models,
+        spec,
+        args.output_dir,
+        batch_size=args.batch_size,
+        device=args.device,
+        num_workers=args.workers,
+        progress=sys.stderr.isatty(),
+    )
     if args.json:
         printable = {
             **report,
@@ -383,9 +422,13 @@ def run_norm_stats(args) -> int:
     )
     spec, bad = _load_spec(args.data, args)
     mean, std = compute_norm_stats(
-        spec, extractor, augment=augment, batch_size=args.batch_size,
-        num_batches=args.num_batches, num_workers=args.workers,
-    )  # fmt: skip
+        spec,
+        extractor,
+        augment=augment,
+        batch_size=args.batch_size,
+        num_batches=args.num_batches,
+        num_workers=args.workers,
+    )
     written_to = save_norm_stats(target, mean, std, extractor)
     print(f"mean {mean:.7f}  std {std:.7f}  ({len(spec.items)} files) -> {written_to}")
     return EXIT_SOME_FAILED if bad else EXIT_OK
