@@ -246,7 +246,8 @@ def test_init_from_deit_file(tmp_path):
     torch.save({"model": deit}, path)
     config = dict(TINY, intermediate_size=128)
     model = build_model(None, ["a", "b"], recipe(max_length=64), False, config, init_from=path)
-    assert model.config.layer_norm_eps == 1e-6
+    assert model.config.layer_norm_eps == 1e-6  # timm's blocks
+    assert model.config.head_layer_norm_eps == 1e-5  # AST's mlp_head: torch's default
     embeddings = model.audio_spectrogram_transformer.embeddings
     assert torch.equal(embeddings.cls_token, deit["cls_token"])
 

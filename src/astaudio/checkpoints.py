@@ -31,7 +31,7 @@ from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
     WEIGHT_FILES,
     WEIGHTS_NAME,
 )
-from .errors import CheckpointError, ModelNotFoundError
+from .errors import CheckpointError, ModelNotFoundError, NeedsNoConversionError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
 
@@ -46,6 +46,7 @@ __all__ = [
     "load_pretrained",
     "load_state_dict_file",
     "normalize_key_names",
+    "refuse_transformers_format",
     "relabel_classifier",
     "save_pretrained",
 ]
@@ -57,7 +58,12 @@ POSITION_KEY = "embeddings.position_embeddings"
 HEAD_PREFIX = "classifier."
 LABEL_OVERRIDES = ("num_labels", "id2label", "label2id")
 ORIGINAL_HEAD_DIM = 64  # per-head width of every DeiT/ViT size AST was built on (tiny..base)
-ORIGINAL_LAYER_NORM_EPS = 1e-6  # timm's DeiT blocks
+ORIGINAL_LAYER_NORM_EPS = 1e-6  # timm's DeiT blocks and final norm
+ORIGINAL_HEAD_LAYER_NORM_EPS = 1e-5  # mlp_head's nn.LayerNorm(dim): torch's default
+ORIGINAL_EPS = {
+    "layer_norm_eps": ORIGINAL_LAYER_NORM_EPS,
+    "classifier_layer_norm_eps": ORIGINAL_HEAD_LAYER_NORM_EPS,
+}
 
 
 # -- files --------------------------------------------------------------------------------
@@ -633,7 +639,8 @@ def config_from_original_state_dict(
 
     Inferred: hidden_size, num_hidden_layers, intermediate_size, patch_size, qkv_bias,
     num_labels; num_attention_heads = hidden_size / 64 (true of all DeiT sizes);
-    layer_norm_eps = 1e-6 (timm's). Not stored in the file and so taken from
+    layer_norm_eps = 1e-6 (timm's blocks) and classifier_layer_norm_eps = 1e-5 (the head's
+    plain ``nn.LayerNorm``), the original code's. Not stored in the file and so taken from
     ``config_overrides`` or the defaults (AudioSet's): frequency_stride=10, time_stride=10,
     max_length=1024, num_mel_bins=128.
     """
@@ -654,7 +661,7 @@ def config_from_original_state_dict(
         intermediate_size=intermediate,
         patch_size=kernel[-1],
         qkv_bias=p + "encoder.layer.0.attention.attention.query.bias" in state_dict,
-        layer_norm_eps=ORIGINAL_LAYER_NORM_EPS,
+        **ORIGINAL_EPS,
     )
     if "classifier.dense.weight" in state_dict:
         inferred["num_labels"] = state_dict["classifier.dense.weight"].shape[0]
@@ -670,30 +677,108 @@ def load_original_checkpoint(
     """``cls.from_original_checkpoint``: a .pth of the original AST code -> model in eval mode.
 
     The strides, max_length and num_mel_bins of the training run are not in the file: pass
-    them (config or overrides) unless they are AudioSet's 10/10/1024/128. A mismatch shows as
-    a position-embedding size error with a hint.
+    them (config or overrides) unless they are AudioSet's 10/10/1024/128. A ``max_length``
+    keyword that differs from the training run's adapts the position embeddings' time axis
+    (centre cut or interpolation, logged), as ``from_pretrained`` does; any other mismatch
+    raises CheckpointError with a hint.
+
+    The layer norms are the original code's: eps 1e-6 in the encoder (timm's blocks) and 1e-5
+    in the classifier head (a plain ``nn.LayerNorm``). A ``config`` with other values (such as
+    ASTConfig's default 1e-12) gets these, with a warning; ``layer_norm_eps`` and
+    ``classifier_layer_norm_eps`` keywords choose others deliberately.
+
+    A transformers-format file or folder raises NeedsNoConversionError (load it with
+    ``from_pretrained``).
     """
-    converted = convert_original_state_dict(load_state_dict_file(path))
+    refuse_transformers_format(path)
+    state = load_state_dict_file(path)
+    refuse_transformers_format(path, state)
+    converted = convert_original_state_dict(state)
     if config is None:
         config = config_from_original_state_dict(converted, **config_overrides)
     else:
+        config = _with_original_eps(config, config_overrides, os.fspath(path))
         config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
     pos = converted.get(f"{BASE_MODEL_PREFIX}.{POSITION_KEY}")
+    checkpoint_grid = None
     if pos is not None and pos.shape[1] != 2 + config.num_patches:
-        raise CheckpointError(
-            f"{path}: position embeddings hold {pos.shape[1] - 2} patches but the config's "
-            f"{config.patch_grid[0]}x{config.patch_grid[1]} grid has {config.num_patches}; "
-            f"pass the training run's settings{_grid_hint(pos.shape[1] - 2, config)}"
-        )
+        patches, freq = pos.shape[1] - 2, config.patch_grid[0]
+        if "max_length" not in config_overrides or patches % freq:
+            raise CheckpointError(
+                f"{path}: position embeddings hold {patches} patches but the config's "
+                f"{config.patch_grid[0]}x{config.patch_grid[1]} grid has {config.num_patches}; "
+                f"pass the training run's settings{_grid_hint(patches, config)}, or "
+                "max_length= explicitly to adapt the position embeddings to that many frames"
+            )
+        checkpoint_grid = (freq, patches // freq)  # the frequency axis is the config's
     return _build_and_load(
         cls,
         config,
         converted,
         source=os.fspath(path),
-        checkpoint_grid=None,
+        checkpoint_grid=checkpoint_grid,
         labels_overridden=False,
         ignore_mismatched_sizes=False,
     )
+
+
+def _with_original_eps(config: ASTConfig, overrides: Mapping[str, Any], source: str) -> ASTConfig:
+    """config with the original code's layer-norm eps (warning when it had others), except
+    the fields that ``overrides`` sets."""
+    changed = {
+        name: value
+        for name, value in ORIGINAL_EPS.items()
+        if name not in overrides and getattr(config, name) != value
+    }
+    # a config that leaves the head's eps unset (None: the encoder's) and has the original
+    # encoder eps is simply completed; any other difference is worth a warning
+    noted = {
+        name: getattr(config, name)
+        for name in changed
+        if not (name == "classifier_layer_norm_eps" and config.classifier_layer_norm_eps is None)
+    }
+    if noted:
+        logger.warning(
+            "%s: the original AST model uses layer norms of eps %g (encoder) and %g (head); "
+            "the config's %s replaced (pass layer_norm_eps=/classifier_layer_norm_eps= to keep "
+            "other values)",
+            source,
+            ORIGINAL_LAYER_NORM_EPS,
+            ORIGINAL_HEAD_LAYER_NORM_EPS,
+            ", ".join(f"{name}={value!r}" for name, value in noted.items()),
+        )
+    return config.copy(**changed) if changed else config
+
+
+_TRANSFORMERS_KEY_STARTS = (
+    BASE_MODEL_PREFIX + ".", HEAD_PREFIX, "embeddings.", "encoder.layer.", "layers.",
+)  # fmt: skip
+
+
+def refuse_transformers_format(
+    path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor] | None = None
+) -> None:
+    """Raise NeedsNoConversionError when ``path`` (or its tensors) is in transformers' format:
+    a model folder, a weights file with config.json beside it, or transformers' key names
+    (``audio_spectrogram_transformer.*``, ``classifier.*``, ...) instead of the original
+    code's (``module.v.blocks.*``, ``module.mlp_head.*``)."""
+    path = Path(path)
+    reason = None
+    if path.is_dir():
+        if (path / CONFIG_NAME).is_file() or any((path / n).is_file() for n in WEIGHT_FILES):
+            reason = "a model folder"
+    elif path.name in WEIGHT_FILES and (path.parent / CONFIG_NAME).is_file():
+        reason = f"{CONFIG_NAME} beside it"
+    elif state_dict is not None:
+        keys = [k.removeprefix("module.") for k in state_dict]
+        found = next((k for k in keys if k.startswith(_TRANSFORMERS_KEY_STARTS)), None)
+        if found is not None:
+            reason = f"key names such as {found}"
+    if reason is not None:
+        raise NeedsNoConversionError(
+            f"{path}: already in transformers' format ({reason}); it needs no conversion: "
+            "load its folder with from_pretrained (astaudio --model FOLDER)"
+        )
 
 
 def _grid_hint(patches: int, config: ASTConfig) -> str:
@@ -809,7 +894,7 @@ def convert_original_checkpoint(
     labels_csv: str | os.PathLike | None = None,
     frequency_stride: int = 10,
     time_stride: int = 10,
-    max_length: int = 1024,
+    max_length: int | None = None,
     num_mel_bins: int = 128,
     mean: float | None = None,
     std: float | None = None,
@@ -821,17 +906,21 @@ def convert_original_checkpoint(
         'esc50', 'speechcommands'); its display names become id2label. None picks the packaged
         set whose size matches the checkpoint's head (527, 50, 35) and logs which; a head of
         another size gets transformers' generic names ``LABEL_i``, with a warning.
+    max_length: frames of the model; None: the training run's, which must then be AudioSet's
+        1024 (another length raises, with a hint). A value that differs from the training
+        run's adapts the position embeddings (as ``from_original_checkpoint(max_length=)``).
     mean/std: the recipe's normalisation (default: AudioSet's).
+
+    A transformers-format file or folder raises NeedsNoConversionError: it needs no conversion.
     """
     from .features import ASTFeatureExtractor
     from .labels import label_set_for_size, load_labels
 
     overrides: dict[str, Any] = dict(
-        frequency_stride=frequency_stride,
-        time_stride=time_stride,
-        max_length=max_length,
-        num_mel_bins=num_mel_bins,
+        frequency_stride=frequency_stride, time_stride=time_stride, num_mel_bins=num_mel_bins
     )
+    if max_length is not None:
+        overrides["max_length"] = max_length
     if labels_csv is not None:
         overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
     model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)
@@ -852,7 +941,9 @@ def convert_original_checkpoint(
                 "%s: %d-class head, labelled with the packaged '%s' set",
                 Path(checkpoint).name, num_labels, label_set,
             )  # fmt: skip
-    extractor_args: dict[str, Any] = dict(num_mel_bins=num_mel_bins, max_length=max_length)
+    extractor_args: dict[str, Any] = dict(
+        num_mel_bins=num_mel_bins, max_length=model.config.max_length
+    )
     if mean is not None:
         extractor_args["mean"] = mean
     if std is not None:

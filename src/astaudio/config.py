@@ -25,7 +25,10 @@ class ASTConfig:
 
     Same arguments and defaults as transformers' ``ASTConfig`` (the values of
     ``MIT/ast-finetuned-audioset-10-10-0.4593``). Keys of a config.json that this class does not
-    know are kept in ``extra`` and written back by ``save_pretrained``.
+    know are kept in ``extra`` and written back by ``save_pretrained``. One field more:
+    ``classifier_layer_norm_eps`` (None: the head's LayerNorm uses ``layer_norm_eps``, as in
+    transformers), which original AST checkpoints set to 1e-5; see
+    docs/transformers-compatibility.md.
 
     Like transformers, the fields are checked one by one at construction, and together (heads
     dividing hidden_size, patches fitting the spectrogram) by :meth:`validate` when a model is
@@ -50,6 +53,7 @@ class ASTConfig:
         attention_probs_dropout_prob: float = 0.0,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
+        classifier_layer_norm_eps: float | None = None,
         patch_size: int = 16,
         qkv_bias: bool = True,
         frequency_stride: int = 10,
@@ -80,6 +84,9 @@ class ASTConfig:
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
+        # None: the head's LayerNorm uses layer_norm_eps, as in transformers (which has no such
+        # field and ignores the key). The original AST code's head uses torch's 1e-5.
+        self.classifier_layer_norm_eps = classifier_layer_norm_eps
         self.patch_size = patch_size
         self.qkv_bias = qkv_bias
         self.frequency_stride = frequency_stride
@@ -164,6 +171,14 @@ class ASTConfig:
             self.id2label = {i: f"LABEL_{i}" for i in range(n)}
             self.label2id = {f"LABEL_{i}": i for i in range(n)}
 
+    @property
+    def head_layer_norm_eps(self) -> float:
+        """The eps of the classifier head's LayerNorm: classifier_layer_norm_eps, or
+        layer_norm_eps when that is None."""
+        if self.classifier_layer_norm_eps is None:
+            return self.layer_norm_eps
+        return self.classifier_layer_norm_eps
+
     # -- geometry -------------------------------------------------------------------------
     @property
     def patch_grid(self) -> tuple[int, int]:
@@ -211,6 +226,11 @@ class ASTConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if not float(self.layer_norm_eps) > 0:
             raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
+        head_eps = self.classifier_layer_norm_eps
+        if head_eps is not None and not float(head_eps) > 0:
+            raise ValueError(
+                f"classifier_layer_norm_eps must be positive or None, got {head_eps!r}"
+            )
         if not float(self.initializer_range) >= 0:
             raise ValueError(f"initializer_range must be >= 0, got {self.initializer_range!r}")
         if not callable(self.hidden_act) and self.hidden_act not in ACTIVATIONS:
@@ -239,6 +259,8 @@ class ASTConfig:
             "time_stride", "max_length", "num_mel_bins", "problem_type",
         ):  # fmt: skip
             out[name] = getattr(self, name)
+        if self.classifier_layer_norm_eps is not None:  # absent: transformers' behaviour
+            out["classifier_layer_norm_eps"] = self.classifier_layer_norm_eps
         out["id2label"] = {str(i): name for i, name in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
         # transformers' output flags, written only when they differ from the defaults

@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from .audio import audio_info, load_audio, stream_windows
+from .audio import audio_info, find_audio_files, load_audio, stream_windows
 from .constants import DEFAULT_MODEL, PREPROCESSOR_NAME
 from .errors import AstAudioError
 from .features import FRAME_LENGTH, FRAME_SHIFT, ASTFeatureExtractor, count_frames
@@ -30,7 +30,9 @@ from .hub import resolve_file
 from .model import ASTClassifyOutput, ASTForAudioClassification
 from .scores import ACTIVATIONS, Activation, apply_activation, default_activation
 
-AudioInput = str | os.PathLike | bytes | tuple | np.ndarray | torch.Tensor
+AudioInput = str | os.PathLike | bytes | tuple | dict | np.ndarray | torch.Tensor
+PipelineOutput = list[dict[str, Any]]  # transformers audio-classification: [{"score", "label"}]
+WAVEFORM_KEYS = ("raw", "array")  # the pipeline's dict keys (``array``: the datasets library's)
 
 
 class Network(Protocol):
@@ -149,7 +151,40 @@ def source_name(item: AudioInput, index: int) -> str:
         return os.fspath(item)
     if isinstance(item, bytes):
         return f"<bytes {index}>"
+    if isinstance(item, dict) and isinstance(item.get("path"), (str, os.PathLike)):
+        return os.fspath(item["path"])  # a datasets Audio record names its file
     return f"<array {index}>"
+
+
+def expand_inputs(inputs: AudioInput | Sequence[AudioInput]) -> tuple[list[Any], bool]:
+    """The inputs of one call as a list, folders replaced by their audio files (recursively,
+    sorted, as the command line does), and whether the call was for a single input.
+
+    A folder with no audio files stays in the list (it fails with a one-line error)."""
+    single = _is_single(inputs)
+    items = [inputs] if single else list(inputs)
+    expanded: list[Any] = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(os.path.expanduser(item)):
+            single = False
+            files, problems = find_audio_files([item])
+            expanded.extend(files)
+            if problems:
+                expanded.append(_EmptyFolder(os.fspath(item), problems[0]))
+        else:
+            expanded.append(item)
+    return expanded, single
+
+
+@dataclass
+class _EmptyFolder:
+    """A folder that held no audio files: it fails like an unreadable file."""
+
+    path: str
+    message: str
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
 @dataclass
@@ -185,6 +220,7 @@ class AudioClassifier:
         activation: Activation | None = None,
         compile_model: bool | str = False,
         backend: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        pipeline_output: bool = False,
     ):
         """model: the network that runs: a torch ASTForAudioClassification, or any object with
         a ``config`` and ``classify(features, return_tokens=False)`` returning logits and pooled
@@ -193,7 +229,10 @@ class AudioClassifier:
         backend name); the first batch pays the compilation, and every batch is padded to the
         first batch's size so that no shape recompiles.
         backend: an older spelling, a callable features (B, max_length, mel) -> (logits, pooled)
-        that runs instead of ``model`` (whose config is used)."""
+        that runs instead of ``model`` (whose config is used).
+        pipeline_output: calls return transformers' pipeline shape, ``[{"score", "label"}]``
+        (see :meth:`classify`), so the classifier replaces
+        ``transformers.pipeline("audio-classification", model=...)``."""
         if backend is not None:
             model = CallableNetwork(backend, model.config)
         self.network = model
@@ -217,6 +256,7 @@ class AudioClassifier:
             name = "inductor" if compile_model is True else str(compile_model)
             self._network = torch.compile(self._network_outputs, backend=name, dynamic=False)
         self.compiled = bool(compile_model)
+        self.pipeline_output = pipeline_output
 
     @property
     def model(self) -> ASTForAudioClassification:
@@ -238,6 +278,7 @@ class AudioClassifier:
         dtype: torch.dtype | str | None = None,
         activation: Activation | None = None,
         compile_model: bool | str = False,
+        pipeline_output: bool = False,
         **hub_kwargs: Any,
     ) -> AudioClassifier:
         """Load model and feature extractor from a folder or hub id (`revision`, `cache_dir`,
@@ -255,6 +296,7 @@ class AudioClassifier:
             dtype=dtype,
             activation=activation,
             compile_model=compile_model,
+            pipeline_output=pipeline_output,
         )
 
     # -- geometry -------------------------------------------------------------------------
@@ -412,22 +454,40 @@ class AudioClassifier:
         callback: Callable[[ClassificationResult], None] | None = None,
         on_progress: Callable[[int, float], None] | None = None,
         num_workers: int = 0,
-    ) -> ClassificationResult | list[ClassificationResult]:
+        pipeline_output: bool | None = None,
+        function_to_apply: Activation | None = None,
+    ) -> ClassificationResult | list[ClassificationResult] | PipelineOutput | list[PipelineOutput]:
         """Classify one input or a list of them.
 
-        Each input is a path, bytes, a binary file object, a (waveform, sampling_rate) pair,
-        or a 1-D array already at the extractor's rate. Returns one ClassificationResult per
-        input (a failed input has `error` set; the others are unaffected). `callback` gets each
-        result as soon as it is complete (the command line writes output files from it);
-        `on_progress(input_index, seconds)` hears of every classified window with the seconds
-        of audio it moved the input forward (a progress bar for long recordings).
-        `num_workers` > 0 decodes in that many worker processes instead of one thread;
-        results still reach `callback` in input order.
+        Each input is a path, a folder (its audio files, recursively and sorted, each an input),
+        bytes, a binary file object, a (waveform, sampling_rate) pair, a dict
+        ``{"array" or "raw": waveform, "sampling_rate": rate}`` (transformers' pipeline and
+        the datasets library's records), or a 1-D array already at the extractor's rate.
+        Returns one ClassificationResult per input (a failed input has `error` set; the others
+        are unaffected); a single input gives one result, unless it is a folder.
+        `callback` gets each result as soon as it is complete (the command line writes output
+        files from it); `on_progress(input_index, seconds)` hears of every classified window
+        with the seconds of audio it moved the input forward (a progress bar for long
+        recordings). `num_workers` > 0 decodes in that many worker processes instead of one
+        thread; results still reach `callback` in input order.
+
+        pipeline_output: return what transformers' audio-classification pipeline returns:
+            ``[{"score": s, "label": name}, ...]`` (the top_k labels, best first) for a single
+            input, a list of those for a list; top_k=None gives every label. A failed input
+            raises ValueError, as the pipeline does. None: the classifier's setting.
+        function_to_apply: the pipeline's name for the activation ("softmax", "sigmoid",
+            "none") of this call; default: the classifier's ``activation``.
         """
-        single = _is_single(inputs)
-        items = [inputs] if single else list(inputs)
+        items, single = expand_inputs(inputs)
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be max or mean, got {pooling!r}")
+        if pipeline_output is None:
+            pipeline_output = self.pipeline_output
+        activation = self.activation if function_to_apply is None else function_to_apply
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"function_to_apply must be sigmoid, softmax or none, got {function_to_apply!r}"
+            )
         results = [ClassificationResult(source_name(x, i), i) for i, x in enumerate(items)]
         windows: dict[int, list[tuple[float, torch.Tensor]]] = {}
         window_s, hop_s = self._window_and_hop(window, hop)
@@ -436,7 +496,8 @@ class AudioClassifier:
 
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             start = w.start / rate
-            windows.setdefault(w.input_index, []).append((start, self.scores_from_logits(logits)))
+            scores = apply_activation(logits, activation)
+            windows.setdefault(w.input_index, []).append((start, scores))
             if on_progress is not None:
                 on_progress(w.input_index, (w.duration - start) if w.last else hop_s / rate)
 
@@ -462,9 +523,19 @@ class AudioClassifier:
             deliver(result)
 
         self._run(items, window, hop, batch_size, on_window, on_input_done, num_workers=num_workers)
+        if pipeline_output:
+            shaped = [self._pipeline_labels(result) for result in results]
+            return shaped[0] if single else shaped
         return results[0] if single else results
 
     __call__ = classify
+
+    @staticmethod
+    def _pipeline_labels(result: ClassificationResult) -> PipelineOutput:
+        """One result as the pipeline's ``[{"score", "label"}]`` (its key order)."""
+        if result.error is not None:
+            raise ValueError(f"{result.source}: {result.error}")
+        return [{"score": score, "label": name} for name, score in result.labels]
 
     def embed(
         self,
@@ -480,8 +551,7 @@ class AudioClassifier:
         """Pooled embeddings (the mean of [CLS] and distillation tokens) per input and window.
 
         Inputs, windows, `callback` and `num_workers` as for `classify`."""
-        single = _is_single(inputs)
-        items = [inputs] if single else list(inputs)
+        items, single = expand_inputs(inputs)
         results = [EmbeddingResult(source_name(x, i), i) for i, x in enumerate(items)]
         rows: dict[int, list[tuple[float, torch.Tensor, Any]]] = {}
         window_s, _ = self._window_and_hop(window, hop)
@@ -533,7 +603,7 @@ class AudioClassifier:
 
 
 def _is_single(inputs: Any) -> bool:
-    if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray, torch.Tensor)):
+    if isinstance(inputs, (str, os.PathLike, bytes, dict, np.ndarray, torch.Tensor)):
         return True
     if hasattr(inputs, "read"):
         return True
@@ -543,7 +613,16 @@ def _is_single(inputs: Any) -> bool:
 
 
 def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
-    """A (waveform, sampling_rate) pair or a bare array at `rate`, as mono float32 at `rate`."""
+    """A (waveform, sampling_rate) pair, a {"array"|"raw": waveform, "sampling_rate": rate} dict
+    or a bare array at `rate`, as mono float32 at `rate`."""
+    if isinstance(item, dict):
+        key = next((k for k in WAVEFORM_KEYS if item.get(k) is not None), None)
+        if key is None or "sampling_rate" not in item:
+            raise ValueError(
+                'a dict input needs "array" (or "raw") holding the waveform and "sampling_rate", '
+                f"got keys {sorted(map(str, item))}"
+            )
+        item = (item[key], item["sampling_rate"])
     if isinstance(item, tuple):
         waveform, source_rate = item
     else:
@@ -567,6 +646,8 @@ def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
 def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> Iterator:
     """_Window records of one input at `rate` Hz, or one _Failure if it can't be read."""
     try:
+        if isinstance(item, _EmptyFolder):
+            raise AstAudioError(item.message)
         if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
             yield from _file_windows(index, item, window, hop, rate)
         else:

@@ -310,7 +310,7 @@ class ASTMLPHead(nn.Module):
 
     def __init__(self, config: ASTConfig):
         super().__init__()
-        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.head_layer_norm_eps)
         self.dense: nn.Module = (
             nn.Linear(config.hidden_size, config.num_labels)
             if config.num_labels > 0

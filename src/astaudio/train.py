@@ -231,9 +231,16 @@ def build_model(
     overrides = dict(id2label=id2label, max_length=train.max_length, problem_type=problem)
     if model is None:
         if init_from is not None:
-            from .checkpoints import ORIGINAL_LAYER_NORM_EPS, init_from_deit, load_state_dict_file
+            from .checkpoints import (
+                ORIGINAL_HEAD_LAYER_NORM_EPS,
+                ORIGINAL_LAYER_NORM_EPS,
+                init_from_deit,
+                load_state_dict_file,
+            )
 
+            # the AST paper's model: timm's blocks (eps 1e-6), torch's default for the head's
             model_config.setdefault("layer_norm_eps", ORIGINAL_LAYER_NORM_EPS)
+            model_config.setdefault("classifier_layer_norm_eps", ORIGINAL_HEAD_LAYER_NORM_EPS)
             config = ASTConfig(**{**model_config, **overrides})
             torch.manual_seed(train.seed)
             network = init_from_deit(config, load_state_dict_file(init_from))

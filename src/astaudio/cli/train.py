@@ -114,7 +114,8 @@ def add_parsers(commands) -> None:
         default=None,
         metavar="DEIT.pth",
         help="with --model-config: start the encoder from a timm DeiT state dict file "
-        "(deit_base_distilled_patch16_384), as the AST paper does; layer-norm eps 1e-6",
+        "(deit_base_distilled_patch16_384), as the AST paper does (layer-norm eps 1e-6 in the "
+        "blocks, 1e-5 in the head)",
     )
     tune.add_argument("--train", required=True, type=Path, help="training data")
     tune.add_argument(
