@@ -520,3 +520,35 @@ def test_sigkill_while_writing_a_checkpoint_then_resume_matches_an_uninterrupted
     resumed = load_file(killed / "last" / "model.safetensors")
     assert all(torch.equal(expected[key], resumed[key]) for key in expected)
     assert (whole / "metrics.csv").read_text() == (killed / "metrics.csv").read_text()
+
+
+def test_finetune_command_takes_a_bundled_model_name(words, tmp_path, capsys):
+    from astaudio.cli import main
+
+    run = tmp_path / "run"
+    code = main(
+        [
+            "finetune",
+            "--model",
+            "keywords",
+            "--train",
+            str(words),
+            "-o",
+            str(run),
+            "--epochs",
+            "1",
+            "--lr",
+            "0",
+            "--batch-size",
+            "8",
+            "--loss",
+            "ce",
+            "--workers",
+            "0",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "max_length=100 (from the model)" in err
+    assert "4 of 4 labels keep the model's rows" in err
+    assert json.loads((run / "train_config.json").read_text())["model"] == "keywords"
