@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .config import ASTConfig
 from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
@@ -46,6 +47,7 @@ __all__ = [
     "load_state_dict_file",
     "normalize_key_names",
     "refuse_transformers_format",
+    "relabel_classifier",
     "save_pretrained",
 ]
 
@@ -785,6 +787,36 @@ def _grid_hint(patches: int, config: ASTConfig) -> str:
         return " (frequency_stride, time_stride, max_length, num_mel_bins)"
     frames = (patches // freq - 1) * config.time_stride + config.patch_size
     return f", e.g. max_length={frames} with time_stride={config.time_stride}"
+
+
+# -- relabelling a classifier --------------------------------------------------------------------
+def relabel_classifier(model: ASTForAudioClassification, labels: list[str]) -> tuple[int, int]:
+    """Give the model's classifier one row per name in ``labels``, in that order, in place.
+
+    A row whose label name the model already has keeps its trained weights (reordered as
+    needed); rows of new names are freshly initialised. Returns (rows kept, rows of them that
+    moved). Nothing changes when the labels are already the model's, in order.
+    """
+    config = model.config
+    old = [config.id2label[i] for i in range(config.num_labels)]
+    if old == list(labels):
+        return len(old), 0
+    dense = model.classifier.dense
+    fresh = nn.Linear(config.hidden_size, len(labels))
+    model._init_weights(fresh)
+    position = {name: i for i, name in enumerate(old)}
+    kept = [(i, position[name]) for i, name in enumerate(labels) if name in position]
+    if not isinstance(dense, nn.Linear):  # a model without a head (num_labels 0)
+        kept = []
+    with torch.no_grad():
+        for new_row, old_row in kept:
+            fresh.weight[new_row] = dense.weight[old_row]
+            fresh.bias[new_row] = dense.bias[old_row]
+    parameter = next(model.parameters())
+    model.classifier.dense = fresh.to(device=parameter.device, dtype=parameter.dtype)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    return len(kept), sum(new_row != old_row for new_row, old_row in kept)
 
 
 # -- ImageNet (DeiT) initialisation ---------------------------------------------------------------

@@ -324,6 +324,24 @@ def split_spec(
     return spec.with_items(train), spec.with_items(valid)
 
 
+def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
+    """The dataset with its class indices renumbered to the model's label order (by name)."""
+    if spec.labels == model_labels:
+        return spec
+    index = {name: i for i, name in enumerate(model_labels)}
+    missing = [name for name in spec.labels if name not in index]
+    if missing:
+        raise ValueError(
+            f"the model has no label for {len(missing)} dataset classes, e.g. {missing[:3]}; "
+            "evaluate with a model trained on these classes"
+        )
+    items = [
+        Item(item.path, tuple(index[spec.labels[i]] for i in item.label_indices))
+        for item in spec.items
+    ]
+    return DatasetSpec(items, list(model_labels), spec.multi_label, spec.source)
+
+
 # ---------------------------------------------------------------------------- bad files
 
 
@@ -348,7 +366,7 @@ def validate_items(items: Sequence[Item]) -> tuple[list[Item], list[tuple[str, s
 
     Reads headers only (:func:`astaudio.audio.audio_info`: libsndfile, else ffprobe), so it is
     fast; a file whose data is corrupt past a valid header is caught later by
-    :class:`AudioDataset`, which reports and replaces it.
+    :class:`AudioDataset`, which reports it and drops it (see :func:`collate_dropping`).
     """
     good: list[Item] = []
     bad: list[tuple[str, str]] = []
@@ -476,8 +494,10 @@ class AudioDataset(Dataset):
             mtime, size and feature settings; mixed items are computed afresh.
 
     An item whose file fails to decode is reported (logging.warning, once per worker process)
-    and replaced by the next readable item in order (wrapping around), so a bad file never
-    stops training.
+    and dropped, never replaced by another clip: ``dataset[i]`` is then ``{"dropped": path,
+    "reason": text}``; :func:`collate_dropping` leaves such items out of a batch and lists them
+    under the batch's ``"dropped"``. (A mixup partner that fails is still replaced by the next
+    readable item: its label goes with it, so the target stays right.)
     """
 
     def __init__(
@@ -518,6 +538,7 @@ class AudioDataset(Dataset):
         self.epoch = 0
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._unreadable: set[int] = set()  # per worker process: indices known to fail
+        self._reasons: dict[int, str] = {}  # why they failed
 
     def __len__(self) -> int:
         return len(self.spec.items)
@@ -550,6 +571,22 @@ class AudioDataset(Dataset):
         if waveform.size == 0:
             raise AudioLoadError(f"cannot read audio {self.spec.items[index].path}: no samples")
         return waveform - waveform.mean()
+
+    def _decode_own(self, index: int) -> np.ndarray:
+        """Decode item ``index`` itself; AudioLoadError (reported once) when it can't be."""
+        if index in self._reasons:
+            raise AudioLoadError(self._reasons[index])
+        try:
+            return self._decode(index)
+        except (AudioLoadError, OSError) as error:
+            self._unreadable.add(index)
+            self._reasons[index] = (
+                str(error).splitlines()[0] if str(error) else type(error).__name__
+            )
+            logger.warning(
+                "dropping unreadable item %d (%s): %s", index, self.spec.items[index].path, error
+            )
+            raise AudioLoadError(self._reasons[index]) from None
 
     def _first_readable(self, start: int) -> tuple[int, np.ndarray]:
         """Decode item ``start`` or, if it fails, the next readable one (wrapping around)."""
@@ -602,22 +639,22 @@ class AudioDataset(Dataset):
         )  # fmt: skip
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
-    def _unmixed_fbank(self, index: int) -> tuple[int, torch.Tensor]:
-        """(index actually used, (T, M) fbank) for one item, through the cache when enabled."""
+    def _unmixed_fbank(self, index: int) -> torch.Tensor:
+        """(T, M) fbank of one item, through the cache when enabled; AudioLoadError if its
+        file cannot be decoded."""
         cache_path = self._cache_path(index) if index not in self._unreadable else None
         if cache_path is not None and cache_path.is_file():
             try:
-                return index, torch.from_numpy(np.load(cache_path))
+                return torch.from_numpy(np.load(cache_path))
             except (OSError, ValueError):
                 pass  # a torn or stale cache file: recompute it
-        used, waveform = self._first_readable(index)
-        fbank = self._fbank(waveform)
-        if used == index and cache_path is not None:
+        fbank = self._fbank(self._decode_own(index))
+        if cache_path is not None:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache_path.with_name(f"{cache_path.stem}.{os.getpid()}.tmp.npy")
             np.save(temporary, fbank.numpy())
             os.replace(temporary, cache_path)  # atomic: concurrent workers never see half a file
-        return used, fbank
+        return fbank
 
     def _multi_hot(self, index: int) -> np.ndarray:
         target = np.zeros(self.num_classes, dtype=np.float32)
@@ -625,21 +662,22 @@ class AudioDataset(Dataset):
         return target
 
     def features_and_targets(self, index: int) -> tuple[torch.Tensor, np.ndarray, int]:
-        """Unnormalised, augmented (max_length, M) filter banks, the (C,) float target and the
-        index of the item actually used (a replacement when ``index`` is unreadable)."""
+        """Unnormalised, augmented (max_length, M) filter banks, the (C,) float target and
+        ``index``. Raises AudioLoadError when the item's own file cannot be decoded."""
         rng = self.item_rng(index)
         augment = self.augment
+        used = index
         if augment.mixup > 0.0 and rng.random() < augment.mixup:
             partner_start = int(rng.integers(0, len(self)))
             mix_lambda = float(rng.beta(MIXUP_BETA, MIXUP_BETA))
-            used, first = self._first_readable(index)
+            first = self._decode_own(index)
             partner, second = self._first_readable(partner_start)
             fbank = self._fbank(mix_waveforms(first, second, mix_lambda))
             target = mix_lambda * self._multi_hot(used) + (1.0 - mix_lambda) * self._multi_hot(
                 partner
             )
         else:
-            used, fbank = self._unmixed_fbank(index)
+            fbank = self._unmixed_fbank(index)
             target = self._multi_hot(used)
         fbank = _pad_or_cut_frames(fbank, self.params.max_length)
         if augment.freqm > 0 or augment.timem > 0:
@@ -647,7 +685,10 @@ class AudioDataset(Dataset):
         return fbank, target.astype(np.float32), used
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        fbank, target, used = self.features_and_targets(index)
+        try:
+            fbank, target, used = self.features_and_targets(index)
+        except AudioLoadError as error:
+            return {"dropped": self.spec.items[index].path, "reason": str(error)}
         if self.params.do_normalize:
             fbank = (fbank - self.params.mean) / (2.0 * self.params.std)
         if self.augment.noise:
@@ -662,6 +703,45 @@ class AudioDataset(Dataset):
     def _noise_rng(self, index: int) -> np.random.Generator:
         # a child stream so the noise does not depend on how many draws the masks consumed
         return np.random.default_rng([self.seed, self.epoch, int(index), 1])
+
+
+def save_norm_stats(path: str | Path, mean: float, std: float, feature_extractor: Any) -> Path:
+    """Write mean and std into a preprocessor_config.json (``path`` is the file or its folder).
+
+    An existing file keeps everything else (its max_length and mel bins stay those of the model
+    it belongs to); a new one is ``feature_extractor``'s settings with these statistics.
+    Returns the file written.
+    """
+    target = Path(path)
+    if target.suffix != ".json":
+        target = target / "preprocessor_config.json"
+    if target.is_file():
+        values = json.loads(target.read_text())
+        if not isinstance(values, dict):
+            raise AstAudioError(f"{target}: not a preprocessor_config.json (not a JSON object)")
+    else:
+        values = json.loads(feature_extractor.to_json_string())
+    values["mean"], values["std"] = float(mean), float(std)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, target)
+    return target
+
+
+def collate_dropping(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """DataLoader ``collate_fn`` for :class:`AudioDataset`: items that failed to decode are left
+    out (the batch gets smaller) and listed as ``(path, reason)`` under ``"dropped"``.
+
+    A batch whose items all failed has ``"input_values"`` and ``"labels"`` set to None.
+    """
+    kept = [sample for sample in samples if "dropped" not in sample]
+    dropped = [(sample["dropped"], sample["reason"]) for sample in samples if "dropped" in sample]
+    if not kept:
+        return {"input_values": None, "labels": None, "dropped": dropped}
+    batch = torch.utils.data.default_collate(kept)
+    batch["dropped"] = dropped
+    return batch
 
 
 def compute_norm_stats(
@@ -714,11 +794,12 @@ def compute_norm_stats(
     total = total_squares = 0.0
     count = 0
     for position, sample in enumerate(loader):
-        values = sample["input_values"].to(torch.float64)
-        total += float(values.sum())
-        total_squares += float(values.square().sum())
-        count += values.numel()
-        if (position + 1) % batch_size == 0 or position + 1 == limit:
+        if "dropped" not in sample:  # an undecodable file adds nothing
+            values = sample["input_values"].to(torch.float64)
+            total += float(values.sum())
+            total_squares += float(values.square().sum())
+            count += values.numel()
+        if ((position + 1) % batch_size == 0 or position + 1 == limit) and count:
             mean = total / count
             variance = max(total_squares - count * mean * mean, 0.0) / max(count - 1, 1)
             batch_means.append(mean)

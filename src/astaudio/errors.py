@@ -33,6 +33,11 @@ class UsageError(AstAudioError):
     exit status 2."""
 
 
+class ConfigurationError(UsageError, ValueError):
+    """A request that can't be carried out as given (a bad setting, an occupied run folder);
+    the command reports it as a usage error (exit status 2)."""
+
+
 class NeedsNoConversionError(CheckpointError):
     """A checkpoint given to the converter of original AST checkpoints is already in
     transformers' format (load it with from_pretrained); the command line exits with status 2."""

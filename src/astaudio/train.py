@@ -8,12 +8,14 @@ sampler seeded by (seed, epoch) and augmentations from (seed, epoch, index), nev
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -30,17 +32,102 @@ from torch.utils.data import DataLoader, Sampler
 
 from .config import ASTConfig
 from .constants import CONFIG_NAME, PREPROCESSOR_NAME, SAFE_WEIGHTS_NAME
-from .data import AudioDataset, AugmentConfig, DatasetSpec, balanced_sample_weights
+from .data import (
+    AudioDataset,
+    AugmentConfig,
+    DatasetSpec,
+    align_labels,
+    balanced_sample_weights,
+    collate_dropping,
+    load_dataset_spec,
+    split_spec,
+    validate_items,
+)
+from .errors import AstAudioError, CheckpointError, ConfigurationError
 from .features import ASTFeatureExtractor
 from .metrics import dataset_metrics
 from .model import ASTForAudioClassification
 from .presets import PRESETS, TrainConfig, preset_config
-from .scores import apply_activation, default_activation
+from .scores import apply_activation
 
 logger = logging.getLogger(__name__)
 
 WARMUP_EVERY = 50  # AST: linear warm-up over the first 1000 steps, lr updated every 50
 STATE_FILE = "trainer_state.pt"
+
+
+def resolve_recipe(
+    train: TrainConfig, model: str | os.PathLike | None, model_config: dict[str, Any] | None = None
+) -> tuple[TrainConfig, dict[str, str]]:
+    """Fill max_length, mean and std left None from the starting model (its config and feature
+    extractor). Returns (the complete config, {field: where its value came from}).
+
+    From scratch (model None) max_length must be given (a preset or an explicit value, or
+    model_config's max_length); mean/std default to the AudioSet statistics.
+    """
+    origin: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if all(getattr(train, name) is not None for name in ("max_length", "mean", "std")):
+        return train, origin
+    if model is None:
+        length = train.max_length or (model_config or {}).get("max_length")
+        if length is None:
+            raise ConfigurationError(
+                "training from scratch needs a clip length: give a preset or max_length"
+            )
+        values["max_length"] = int(length)
+        extractor = ASTFeatureExtractor()
+        for name in ("mean", "std"):
+            if getattr(train, name) is None:
+                values[name] = float(getattr(extractor, name))
+                origin[name] = "AudioSet's statistics; astaudio norm-stats computes your data's"
+    else:
+        from .inference import load_feature_extractor
+
+        config = ASTConfig.from_pretrained(model)
+        extractor = load_feature_extractor(model, config)
+        if train.max_length is None:
+            values["max_length"] = int(config.max_length)
+            origin["max_length"] = "the model"
+        for name in ("mean", "std"):
+            if getattr(train, name) is None:
+                values[name] = float(getattr(extractor, name))
+                origin[name] = "the model"
+    return dataclasses.replace(train, **values), origin
+
+
+def describe_recipe(train: TrainConfig, origin: dict[str, str] | None = None) -> str:
+    """One line per group of settings, for the start of a run's log."""
+    origin = origin or {}
+
+    def show(name: str) -> str:
+        value = getattr(train, name)
+        return f"{name}={value}" + (f" (from {origin[name]})" if name in origin else "")
+
+    groups = [
+        (
+            "optimiser",
+            [
+                "lr",
+                "batch_size",
+                "grad_accum",
+                "epochs",
+                "weight_decay",
+                "betas",
+                "warmup",
+                "scheduler_start",
+                "scheduler_step",
+                "scheduler_decay",
+                "clip_grad",
+                "amp",
+            ],
+        ),
+        ("objective", ["loss", "metric", "balanced", "seed"]),
+        ("features", ["max_length", "mean", "std"]),
+        ("augmentation", ["freqm", "timem", "mixup", "noise"]),
+        ("checkpoints", ["keep_last", "save_optimizer", "wa_start", "wa_end"]),
+    ]
+    return "\n".join(f"  {title}: " + " ".join(show(n) for n in names) for title, names in groups)
 
 
 # -- distributed helpers --------------------------------------------------------------------
@@ -105,18 +192,92 @@ class EpochSampler(Sampler[int]):
 
 
 # -- model ---------------------------------------------------------------------------------
-def build_model(model: str | None, labels: list[str], train: TrainConfig, multi_label: bool,
-                model_config: dict[str, Any] | None = None) -> ASTForAudioClassification:  # fmt: skip
-    """A pretrained model with a new head for `labels` (position embeddings adapted to the
-    recipe's max_length), or a randomly initialised one from `model_config` when model is None."""
+def _check_model_config(model_config: dict[str, Any] | None) -> dict[str, Any]:
+    import inspect
+
+    known = set(inspect.signature(ASTConfig.__init__).parameters) - {"self", "extra"}
+    unknown = sorted(set(model_config or {}) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown model setting(s) {', '.join(unknown)}; ASTConfig takes {', '.join(sorted(known))}"
+        )
+    return dict(model_config or {})
+
+
+def build_model(
+    model: str | os.PathLike | None,
+    labels: list[str],
+    train: TrainConfig,
+    multi_label: bool,
+    model_config: dict[str, Any] | None = None,
+    *,
+    init_from: str | os.PathLike | None = None,
+    say: Any = None,
+) -> ASTForAudioClassification:
+    """The model to fine-tune for `labels`.
+
+    A pretrained model keeps its encoder (position embeddings adapted to train.max_length) and
+    the rows of its classifier whose label names are in `labels`, reordered to `labels`' order;
+    rows of new labels are initialised afresh (`say` is told how many). Without `model`, a
+    randomly initialised one from `model_config`, or, with `init_from` (a timm DeiT state dict
+    file), one whose encoder starts from ImageNet as in the AST paper (layer-norm eps 1e-6).
+    """
+    from .bundled import resolve_bundled
+
+    say = say or (lambda text: None)
+    model_config = _check_model_config(model_config)
     id2label = dict(enumerate(labels))
     problem = "multi_label_classification" if multi_label else "single_label_classification"
     overrides = dict(id2label=id2label, max_length=train.max_length, problem_type=problem)
     if model is None:
-        config = ASTConfig(**{**(model_config or {}), **overrides})
+        if init_from is not None:
+            from .checkpoints import (
+                ORIGINAL_HEAD_LAYER_NORM_EPS,
+                ORIGINAL_LAYER_NORM_EPS,
+                init_from_deit,
+                load_state_dict_file,
+            )
+
+            # the AST paper's model: timm's blocks (eps 1e-6), torch's default for the head's
+            model_config.setdefault("layer_norm_eps", ORIGINAL_LAYER_NORM_EPS)
+            model_config.setdefault("classifier_layer_norm_eps", ORIGINAL_HEAD_LAYER_NORM_EPS)
+            config = ASTConfig(**{**model_config, **overrides})
+            torch.manual_seed(train.seed)
+            network = init_from_deit(config, load_state_dict_file(init_from))
+            say(f"encoder initialised from ImageNet (DeiT) weights {init_from}")
+            return network
+        config = ASTConfig(**{**model_config, **overrides})
         torch.manual_seed(train.seed)
         return ASTForAudioClassification(config)
-    return ASTForAudioClassification.from_pretrained(model, **{**(model_config or {}), **overrides})
+    if init_from is not None:
+        raise ConfigurationError("init_from starts from ImageNet weights: give it without a model")
+    folder = resolve_bundled(model)
+    network = ASTForAudioClassification.from_pretrained(
+        folder, **{**model_config, "max_length": train.max_length, "problem_type": problem}
+    )
+    _match_head(network, labels, say)
+    return network
+
+
+def _match_head(network: ASTForAudioClassification, labels: list[str], say: Any) -> None:
+    """Give the classifier one row per label in `labels`' order, rows matched by label name."""
+    from .checkpoints import relabel_classifier
+
+    before = network.config.num_labels
+    if [network.config.id2label[i] for i in range(before)] == list(labels):
+        return
+    kept, moved = relabel_classifier(network, labels)
+    new = len(labels) - kept
+    if kept:
+        say(
+            f"classifier: {kept} of {len(labels)} labels keep the model's rows (matched by "
+            f"name, {moved} reordered); {new} new label(s) initialised afresh"
+        )
+    else:
+        say(
+            f"classifier: a new head for {len(labels)} labels (none of the model's "
+            f"{before} labels matches by name)"
+        )
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -137,23 +298,135 @@ def targets_matrix(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict(
-    model, loader: DataLoader, device: torch.device, progress: bool = False
+    model,
+    loader: DataLoader,
+    device: torch.device,
+    progress: bool = False,
+    dropped: list[tuple[str, str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, C), targets (N, C)) over a loader, in its order."""
+    """(logits (N, C), targets (N, C)) over a loader, in its order.
+
+    Items whose files failed to decode (a loader with :func:`collate_dropping`) are left out;
+    their (path, reason) are appended to `dropped` when given.
+    """
     from tqdm import tqdm
 
     model.eval()
     logits, targets = [], []
     for batch in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
+        if dropped is not None:
+            dropped.extend(batch.get("dropped", []))
+        if batch["input_values"] is None:
+            continue
         out = model.classify(batch["input_values"].to(device)).logits.float().cpu()
         logits.append(out)
         targets.append(targets_matrix(batch["labels"], out.shape[-1]))
+    if not logits:
+        raise AstAudioError("no item of the dataset could be decoded")
     return torch.cat(logits).numpy(), torch.cat(targets).numpy()
 
 
 def score_metrics(logits: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
-    scores = apply_activation(logits, default_activation(multi_label=multi_label))
-    return dataset_metrics(scores, targets, multi_label)
+    """Metrics of logits as the AST repository computes them: sigmoid scores for mAP, mAUC and
+    d-prime, for single-label tasks too (accuracy, the argmax, is the same either way)."""
+    return dataset_metrics(apply_activation(logits, "sigmoid"), targets, multi_label)
+
+
+# -- data ------------------------------------------------------------------------------------
+@dataclass
+class PreparedData:
+    """Datasets of a run: what train/valid specs turned into, and files left out (path, why)."""
+
+    train: DatasetSpec
+    valid: DatasetSpec | None
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _has_split_column(path: Path) -> bool:
+    if path.suffix.lower() not in (".csv", ".tsv") or not path.is_file():
+        return False
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(
+            csv.reader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), []
+        )
+    return "split" in {name.strip().lower() for name in header}
+
+
+def _load(
+    source: str | os.PathLike | DatasetSpec,
+    split: str | None,
+    labels: Any,
+    delimiter: str,
+    multi_label: bool | None,
+) -> DatasetSpec:
+    if isinstance(source, DatasetSpec):
+        return source
+    if not Path(source).exists():
+        raise ConfigurationError(f"{source}: no such dataset file or folder")
+    return load_dataset_spec(
+        source, labels_csv=labels, split=split, delimiter=delimiter, multi_label=multi_label
+    )
+
+
+def prepare_datasets(
+    train: str | os.PathLike | DatasetSpec,
+    valid: str | os.PathLike | DatasetSpec | None = None,
+    *,
+    valid_fraction: float | None = None,
+    labels: str | os.PathLike | None = None,
+    delimiter: str = ";",
+    multi_label: bool | None = None,
+    loss: str | None = None,
+    seed: int = 0,
+) -> PreparedData:
+    """Training and validation datasets from paths (or specs), as `astaudio finetune` builds them.
+
+    - A CSV manifest with a split column trains on its train rows and, unless `valid` or
+      `valid_fraction` is given, validates on its valid rows.
+    - `valid_fraction` holds out a stratified share of the training items (seeded).
+    - An AST JSON datafile (multi-label by layout) is single-label when every item has one
+      label and the loss is "ce"; `multi_label` forces either.
+    - Files that can't be opened are dropped and listed in `dropped`.
+    - The validation classes are renumbered to the training label order (by name).
+    """
+    if valid is not None and valid_fraction is not None:
+        raise ConfigurationError("give a validation set or a validation fraction, not both")
+    if valid_fraction is not None and not 0.0 < valid_fraction < 1.0:
+        raise ConfigurationError(f"valid_fraction must lie between 0 and 1, got {valid_fraction}")
+    has_split = not isinstance(train, DatasetSpec) and _has_split_column(Path(train))
+    train_spec = _load(train, "train" if has_split else None, labels, delimiter, multi_label)
+    valid_spec = None
+    if valid is not None:
+        valid_spec = _load(valid, None, labels, delimiter, multi_label)
+    elif has_split and valid_fraction is None:
+        valid_spec = _load(train, "valid", labels, delimiter, multi_label)
+        if not valid_spec.items:
+            valid_spec = None
+    json_layout = [
+        spec
+        for spec in (train_spec, valid_spec)
+        if spec is not None and spec.source.lower().endswith(".json")
+    ]
+    if multi_label is None and loss == "ce" and json_layout:
+        specs = [spec for spec in (train_spec, valid_spec) if spec is not None]
+        if all(len(item.label_indices) == 1 for spec in specs for item in spec.items):
+            for spec in specs:
+                spec.multi_label = False
+    dropped: list[tuple[str, str]] = []
+    good, bad = validate_items(train_spec.items)
+    dropped += bad
+    if not good:
+        raise ConfigurationError(f"{train_spec.source or 'training data'}: no readable audio files")
+    train_spec = train_spec.with_items(good)
+    if valid_spec is not None:
+        good, bad = validate_items(valid_spec.items)
+        dropped += bad
+        valid_spec = valid_spec.with_items(good)
+        if valid_spec.labels != train_spec.labels:
+            valid_spec = align_labels(valid_spec, train_spec.labels)
+    if valid_fraction is not None:
+        train_spec, valid_spec = split_spec(train_spec, valid_fraction, seed=seed)
+    return PreparedData(train_spec, valid_spec, dropped)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -166,38 +439,181 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+CHECKPOINT_NAME = re.compile(r"^epoch-(\d+)$")  # never epoch-NNN.partial, a write in progress
+DROPPED_FILE = "dropped_files.txt"
+RECIPE_FILE = "train_config.json"
+
+
 def checkpoint_dir(run: Path, epoch: int) -> Path:
     return run / "checkpoints" / f"epoch-{epoch:03d}"
 
 
+def epoch_checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(epoch, folder) of the run's finished epoch checkpoints, oldest first."""
+    found = []
+    folder = Path(run) / "checkpoints"
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            match = CHECKPOINT_NAME.match(entry.name)
+            if match and entry.is_dir():
+                found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
 def latest_checkpoint(run: Path) -> Path | None:
-    done = sorted(p for p in (run / "checkpoints").glob("epoch-*") if (p / STATE_FILE).is_file())
+    """The newest finished epoch checkpoint (not necessarily loadable; see finetune's resume)."""
+    done = [folder for _, folder in epoch_checkpoints(run) if (folder / STATE_FILE).is_file()]
     return done[-1] if done else None
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return (text[:200] or type(error).__name__).rstrip(".")
+
+
+def load_trainer_state(folder: Path) -> dict[str, Any]:
+    """A checkpoint's optimizer/scheduler/RNG state, loaded safely; CheckpointError (one line)
+    when it is missing, torn, tampered with or holds no optimizer state."""
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        saved = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as error:  # EOFError, UnpicklingError (refused content), RuntimeError, ...
+        if "weights only load failed" in str(error).lower():
+            raise CheckpointError(
+                f"{path}: refused: it holds more than plain tensors and state (tampered with?)"
+            ) from None
+        raise CheckpointError(f"{path}: unreadable ({_one_line(error)})") from None
+    needed = ("optimizer", "scheduler", "scaler", "rng", "run_state")
+    if not isinstance(saved, dict) or any(key not in saved for key in needed):
+        raise CheckpointError(f"{path}: incomplete trainer state")
+    if saved["optimizer"] is None:
+        raise CheckpointError(
+            f"{path}: holds no optimizer state (save_optimizer='last' keeps it in the newest only)"
+        )
+    try:
+        RunState(**json.loads(saved["run_state"]))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable run state ({_one_line(error)})") from None
+    return saved
+
+
+def _prepare_run_folder(run: Path, resume: bool, overwrite: bool, main: bool) -> None:
+    if resume and overwrite:
+        raise ConfigurationError("resume continues a run and overwrite replaces it: give one")
+    occupied = run.is_dir() and any(run.iterdir())
+    if run.exists() and not run.is_dir():
+        raise ConfigurationError(f"{run}: exists and is not a folder")
+    if occupied and not resume and not overwrite:
+        raise ConfigurationError(
+            f"{run} already holds files (a run?): pass --resume to continue it or --overwrite "
+            "to replace it"
+        )
+    if occupied and overwrite and main:
+        for entry in run.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def _record_dropped(run: Path, dropped: list[tuple[str, str]]) -> None:
+    """Add (path, reason) lines to the run's dropped_files.txt, each path listed once."""
+    path = run / DROPPED_FILE
+    listed: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            file, _, reason = line.partition("\t")
+            listed.setdefault(file, reason)
+    before = len(listed)
+    for file, reason in dropped:
+        listed.setdefault(file, reason)
+    if len(listed) != before or (listed and not path.is_file()):
+        _write_atomic(path, "".join(f"{file}\t{reason}\n" for file, reason in listed.items()))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def finetune(
-    train_spec: DatasetSpec,
-    valid_spec: DatasetSpec | None,
+    train_data: str | os.PathLike | DatasetSpec,
+    valid_data: str | os.PathLike | DatasetSpec | None,
     output_dir: str | os.PathLike,
     *,
-    model: str | None,
-    train: TrainConfig,
+    model: str | os.PathLike | None = None,
+    train: TrainConfig | None = None,
     model_config: dict[str, Any] | None = None,
+    init_from: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
+    valid_fraction: float | None = None,
+    labels: str | os.PathLike | None = None,
+    delimiter: str = ";",
+    multi_label: bool | None = None,
     device: str | None = None,
     progress: bool = True,
+    verbose: bool = True,
     max_steps_per_epoch: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     log_every: int | None = None,
 ) -> RunState:
     """Train and validate; returns the final RunState. See the module docstring.
 
+    train_data / valid_data: dataset paths or :class:`DatasetSpec` s, turned into datasets by
+    :func:`prepare_datasets` (with valid_fraction, labels, delimiter, multi_label); files that
+    can't be read are listed in the run's dropped_files.txt.
+    model: hub id, folder or bundled name; None trains from `model_config` (random weights, or
+    ImageNet's with `init_from`, a timm DeiT state dict file).
+    train: the recipe (default TrainConfig()); max_length/mean/std left None come from the
+    model. The effective recipe is printed (verbose) and saved as train_config.json.
+    output_dir: the run folder; it must be empty unless `resume` (continue from the newest
+    checkpoint that loads) or `overwrite` (clear it first).
     progress: a tqdm bar per epoch; log_every: without a bar, a line on stderr every N batches.
     """
     from tqdm import tqdm
 
+    train = train or TrainConfig()
     run = Path(output_dir)
     ddp = init_distributed()
+
+    def say(text: str) -> None:
+        if verbose and ddp.main:
+            print(text, file=sys.stderr, flush=True)
+
+    def report_dropped(file: str, reason: str) -> None:  # said even when not verbose
+        if ddp.main:
+            print(f"astaudio: dropped {file}: {reason}", file=sys.stderr, flush=True)
+
+    _check_model_config(model_config)
+    if init_from is not None and model is not None:
+        raise ConfigurationError("init_from starts from ImageNet weights: give it without a model")
+    _prepare_run_folder(run, resume, overwrite, ddp.main)
+    if ddp.world > 1:
+        dist.barrier()  # every process has looked at the folder before the first writes it
+    source = _resolved(model)
+    origin: dict[str, str] = {}
+    if resume:
+        train, origin = _recorded_recipe(run, train)
+    train, more = resolve_recipe(train, source, model_config)
+    origin.update(more)
+    data = prepare_datasets(
+        train_data,
+        valid_data,
+        valid_fraction=valid_fraction,
+        labels=labels,
+        delimiter=delimiter,
+        multi_label=multi_label,
+        loss=train.loss,
+        seed=train.seed,
+    )
+    train_spec, valid_spec = data.train, data.valid
+    for file, reason in data.dropped:
+        report_dropped(file, reason)
+
     device_ = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device_.type == "cuda" and ddp.world > 1:
         device_ = torch.device("cuda", ddp.local_rank)
@@ -208,11 +624,41 @@ def finetune(
         torch.set_flush_denormal(True)
 
     state = RunState()
-    resume_from = latest_checkpoint(run) if resume else None
-    source = str(resume_from) if resume_from else model
-    network = build_model(source, train_spec.labels, train, train_spec.multi_label,
-                          model_config if resume_from is None else None)  # fmt: skip
+    saved: dict[str, Any] | None = None
+    resume_from: Path | None = None
+    network = None
+    if resume:
+        for _, folder in reversed(epoch_checkpoints(run)):
+            try:
+                saved = load_trainer_state(folder)
+                network = build_model(
+                    str(folder), train_spec.labels, train, train_spec.multi_label, say=say
+                )
+            except (CheckpointError, OSError, ValueError) as error:
+                say(f"skipping checkpoint {folder.name}: {_one_line(error)}")
+                saved = None
+                continue
+            resume_from = folder
+            break
+        if resume_from is None and epoch_checkpoints(run):
+            raise CheckpointError(
+                f"no checkpoint in {run} could be loaded (see the notes above); "
+                "--overwrite starts the run again"
+            )
+        if resume_from is None:
+            say(f"no checkpoint in {run} yet: starting from the beginning")
+    if network is None:
+        network = build_model(
+            source,
+            train_spec.labels,
+            train,
+            train_spec.multi_label,
+            model_config,
+            init_from=init_from,
+            say=say,
+        )
     network.to(device_)
+    say("recipe:\n" + describe_recipe(train, origin))
     extractor = ASTFeatureExtractor(num_mel_bins=network.config.num_mel_bins, max_length=train.max_length,
                                     mean=train.mean, std=train.std)  # fmt: skip
     augment = AugmentConfig(
@@ -225,16 +671,31 @@ def finetune(
         len(train_set), train.batch_size, train.seed, weights, ddp.rank, ddp.world
     )
     local_batch = train.batch_size // ddp.world
-    if len(sampler) == 0:
-        raise ValueError(
-            f"{len(train_set)} training items is less than one batch of {train.batch_size}"
+    batches = len(sampler) // local_batch
+    if max_steps_per_epoch is not None:
+        batches = min(batches, max_steps_per_epoch * train.grad_accum)
+    # a remainder of micro-batches short of a full accumulation is dropped, deliberately: it
+    # never steps and never leaks its gradient into the next epoch
+    usable = batches // train.grad_accum * train.grad_accum
+    if usable == 0:
+        raise ConfigurationError(
+            f"{len(train_set)} training items make {batches} batch(es) of {train.batch_size}, "
+            f"less than one optimiser step of {train.grad_accum} batch(es)"
+        )
+    if usable < batches:
+        say(
+            f"the last {batches - usable} batch(es) of each epoch are left out (grad_accum "
+            f"{train.grad_accum} does not divide {batches})"
         )
     valid_loader = None
     if valid_spec is not None and valid_spec.items:
         valid_set = AudioDataset(valid_spec, extractor, seed=train.seed, cache_dir=cache_dir,
                                  label_format="multi_hot")  # fmt: skip
         valid_loader = DataLoader(
-            valid_set, batch_size=max(local_batch, 16), num_workers=train.num_workers
+            valid_set,
+            batch_size=max(local_batch, 16),
+            num_workers=train.num_workers,
+            collate_fn=collate_dropping,
         )
 
     trainable = [p for p in network.parameters() if p.requires_grad]
@@ -248,15 +709,13 @@ def finetune(
     scaler = torch.amp.GradScaler(device_.type, enabled=train.amp == "fp16")
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp or "")
 
-    if resume_from is not None:
-        saved = torch.load(resume_from / STATE_FILE, weights_only=True, map_location="cpu")
+    if saved is not None and resume_from is not None:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         scaler.load_state_dict(saved["scaler"])
         torch.set_rng_state(saved["rng"])
         state = RunState(**json.loads(saved["run_state"]))
-        if ddp.main:
-            logger.info("resumed from %s (epoch %d)", resume_from, state.epoch)
+        say(f"resumed from {resume_from} (epoch {state.epoch})")
 
     model_for_step = network
     if ddp.world > 1:
@@ -265,25 +724,50 @@ def finetune(
         )
     if ddp.main:
         run.mkdir(parents=True, exist_ok=True)
-        (run / "train_config.json").write_text(json.dumps(train.to_dict(), indent=2))
+        _write_atomic(
+            run / RECIPE_FILE,
+            json.dumps(
+                {
+                    **train.to_dict(),
+                    "model": None if model is None else str(model),
+                    "init_from": None if init_from is None else str(init_from),
+                },
+                indent=2,
+            ),
+        )
         extractor.save_pretrained(run)
+        _record_dropped(run, data.dropped)
+        if resume_from is not None:
+            # a kill between an epoch's checkpoint and these copies left them stale or missing
+            if state.best_epoch and checkpoint_dir(run, state.best_epoch).is_dir():
+                _copy_model(checkpoint_dir(run, state.best_epoch), run / "best")
+            _copy_model(resume_from, run / "last")
 
     while state.epoch < train.epochs:
         epoch = state.epoch + 1
         train_set.set_epoch(epoch)
         sampler.set_epoch(epoch)
-        loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler,
-                            num_workers=train.num_workers, drop_last=True)  # fmt: skip
+        loader = DataLoader(
+            train_set,
+            batch_size=local_batch,
+            sampler=sampler,
+            num_workers=train.num_workers,
+            drop_last=True,
+            collate_fn=collate_dropping,
+        )
         model_for_step.train()
-        losses = []
+        losses: list[float] = []
+        dropped: list[tuple[str, str]] = []
         epoch_start = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{train.epochs}", disable=not (progress and ddp.main),
-                   dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch}/{train.epochs}",
+            disable=not (progress and ddp.main),
+            dynamic_ncols=True,
+            total=usable,
+        )
         for step_in_epoch, batch in enumerate(bar):
-            if (
-                max_steps_per_epoch is not None
-                and step_in_epoch >= max_steps_per_epoch * train.grad_accum
-            ):
+            if step_in_epoch >= usable:
                 break
             if (
                 train.warmup
@@ -292,17 +776,32 @@ def finetune(
             ):
                 for group in optimizer.param_groups:
                     group["lr"] = state.global_step / train.warmup_steps * train.lr
-            inputs = batch["input_values"].to(device_)
-            targets = targets_matrix(batch["labels"], network.config.num_labels).to(device_)
-            with torch.autocast(
-                device_.type,
-                dtype=autocast_dtype or torch.float32,
-                enabled=autocast_dtype is not None,
-            ):
-                logits = model_for_step(inputs).logits
-            loss = compute_loss(logits.float(), targets, train.loss) / train.grad_accum
-            scaler.scale(loss).backward()
-            if (step_in_epoch + 1) % train.grad_accum == 0:
+            dropped.extend(batch["dropped"])
+            empty = batch["input_values"] is None
+            if empty:  # every file failed: a zero-weight pass keeps DDP's processes in step
+                inputs = torch.zeros(
+                    1, train.max_length, network.config.num_mel_bins, device=device_
+                )
+                targets = torch.zeros(1, network.config.num_labels, device=device_)
+            else:
+                inputs = batch["input_values"].to(device_)
+                targets = targets_matrix(batch["labels"], network.config.num_labels).to(device_)
+            stepping = (step_in_epoch + 1) % train.grad_accum == 0
+            sync = contextlib.nullcontext()
+            if ddp.world > 1 and not stepping:
+                sync = model_for_step.no_sync()  # gradients are all-reduced once, at the step
+            with sync:
+                with torch.autocast(
+                    device_.type,
+                    dtype=autocast_dtype or torch.float32,
+                    enabled=autocast_dtype is not None,
+                ):
+                    logits = model_for_step(inputs).logits
+                loss = compute_loss(logits.float(), targets, train.loss) / train.grad_accum
+                if empty:
+                    loss = loss * 0.0
+                scaler.scale(loss).backward()
+            if stepping:
                 if train.clip_grad:
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(trainable, train.clip_grad)
@@ -310,25 +809,38 @@ def finetune(
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
                 state.global_step += 1
-            losses.append(loss.item() * train.grad_accum)
+            if not empty:
+                losses.append(loss.item() * train.grad_accum)
             bar.set_postfix(
-                loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}"
+                loss=f"{np.mean(losses[-50:] or [math.nan]):.4f}",
+                lr=f"{optimizer.param_groups[0]['lr']:.2e}",
             )
             if log_every and ddp.main and bar.disable and (step_in_epoch + 1) % log_every == 0:
                 rate = (step_in_epoch + 1) / (time.perf_counter() - epoch_start)
-                print(f"epoch {epoch} batch {step_in_epoch + 1}/{len(loader)} "
-                      f"loss {np.mean(losses[-log_every:]):.4f} ({rate:.2f} batches/s)",
+                print(f"epoch {epoch} batch {step_in_epoch + 1}/{usable} "
+                      f"loss {np.mean(losses[-log_every:] or [math.nan]):.4f} ({rate:.2f} batches/s)",
                       file=sys.stderr, flush=True)  # fmt: skip
         scheduler.step()
         state.epoch = epoch
-        row: dict[str, Any] = {"epoch": epoch, "step": state.global_step, "train_loss": float(np.mean(losses)),
+        loss_sum = torch.tensor([float(np.sum(losses)), float(len(losses))], dtype=torch.float64)
+        if ddp.world > 1:
+            # every process's losses, not rank 0's share
+            loss_sum = loss_sum.to(device_)
+            dist.all_reduce(loss_sum)
+            gathered: list[Any] = [None] * ddp.world
+            dist.all_gather_object(gathered, dropped)
+            dropped = [entry for part in gathered for entry in part]
+            loss_sum = loss_sum.cpu()
+        train_loss = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else math.nan
+        row: dict[str, Any] = {"epoch": epoch, "step": state.global_step, "train_loss": train_loss,
                                "lr": optimizer.param_groups[0]["lr"]}  # fmt: skip
         if valid_loader is not None and ddp.main:
-            logits, targets = predict(network, valid_loader, device_)
+            logits, targets = predict(network, valid_loader, device_, dropped=dropped)
             metrics = score_metrics(logits, targets, train_spec.multi_label)
             row["valid_loss"] = float(
                 compute_loss(torch.from_numpy(logits), torch.from_numpy(targets), train.loss)
             )
+            row["valid_items"] = int(logits.shape[0])
             row.update(
                 {
                     k: float(metrics[k])
@@ -341,7 +853,13 @@ def finetune(
                 state.best_metric, state.best_epoch = row[key], epoch
         state.history.append(row)
         if ddp.main:
+            for file, reason in dropped:
+                if file not in {f for f, _ in data.dropped}:
+                    report_dropped(file, reason)
+                    data.dropped.append((file, reason))
+            _record_dropped(run, data.dropped)
             _save_epoch(run, network, extractor, optimizer, scheduler, scaler, state)
+            _prune_checkpoints(run, train, state)
             _write_logs(run, state.history)
             if state.best_epoch == epoch:
                 _copy_model(checkpoint_dir(run, epoch), run / "best")
@@ -360,6 +878,27 @@ def finetune(
     return state
 
 
+def _resolved(model: str | os.PathLike | None) -> str | os.PathLike | None:
+    from .bundled import resolve_bundled
+
+    return None if model is None else resolve_bundled(model)
+
+
+def _recorded_recipe(run: Path, train: TrainConfig) -> tuple[TrainConfig, dict[str, str]]:
+    """max_length/mean/std left None taken from the run's saved recipe, so that a resumed run
+    keeps the values its first part resolved."""
+    try:
+        recorded = json.loads((run / RECIPE_FILE).read_text())
+    except (OSError, ValueError):
+        return train, {}
+    values = {
+        name: recorded.get(name)
+        for name in ("max_length", "mean", "std")
+        if getattr(train, name) is None and recorded.get(name) is not None
+    }
+    return dataclasses.replace(train, **values), {name: "the run's recipe" for name in values}
+
+
 def _save_epoch(
     run: Path, network, extractor, optimizer, scheduler, scaler, state: RunState
 ) -> None:
@@ -372,15 +911,50 @@ def _save_epoch(
                 "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
                 "run_state": json.dumps(dataclasses.asdict(state))}, partial / STATE_FILE)  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)  # a killed run never leaves a half-written checkpoint behind
+    partial.rename(folder)  # a killed run leaves at most a .partial folder, which resume ignores
+
+
+def _prune_checkpoints(run: Path, train: TrainConfig, state: RunState) -> None:
+    """keep_last: remove all but the newest N epochs (never the best, nor the epochs to
+    average); save_optimizer="last": drop the optimizer state from all but the newest."""
+    folders = epoch_checkpoints(run)
+    protected = {state.best_epoch}
+    if train.wa_start is not None and train.wa_end is not None:
+        protected |= set(range(train.wa_start, train.wa_end + 1))
+    if train.keep_last is not None:
+        newest = {epoch for epoch, _ in folders[-train.keep_last :]}
+        for epoch, folder in folders:
+            if epoch not in newest and epoch not in protected:
+                shutil.rmtree(folder)
+    if train.save_optimizer == "last":
+        for _, folder in epoch_checkpoints(run)[:-1]:
+            path = folder / STATE_FILE
+            try:
+                saved = torch.load(path, weights_only=True, map_location="cpu")
+            except Exception:  # noqa: BLE001 - an unreadable old state is no use to anyone
+                continue
+            if isinstance(saved, dict) and saved.get("optimizer") is not None:
+                saved["optimizer"] = None
+                temporary = path.with_name(path.name + ".tmp")
+                torch.save(saved, temporary)
+                os.replace(temporary, path)
 
 
 def _copy_model(source: Path, target: Path) -> None:
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+    """Copy a model folder so that `target` is always either the old or the new complete copy
+    (a staging folder, then renames), never a half-deleted one."""
+    staging = target.with_name(target.name + ".staging")
+    retired = target.with_name(target.name + ".old")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     for name in (CONFIG_NAME, SAFE_WEIGHTS_NAME, PREPROCESSOR_NAME):
         if (source / name).exists():
-            shutil.copy2(source / name, target / name)
+            shutil.copy2(source / name, staging / name)
+    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _write_logs(run: Path, history: list[dict[str, Any]]) -> None:
@@ -429,22 +1003,50 @@ def _tensorboard(run: Path, row: dict[str, Any]) -> None:
 def average_checkpoints(
     run: str | os.PathLike, first: int, last: int, output: str | os.PathLike
 ) -> Path:
-    """Average the weights of epochs first..last (inclusive) of a run into a model folder."""
-    from safetensors.torch import load_file, save_file
+    """Average the weights of epochs first..last (inclusive) of a run into a model folder.
 
+    Every epoch must hold the same tensors (names and shapes); otherwise CheckpointError names
+    the first that differs."""
+    from safetensors.torch import save_file
+
+    from .checkpoints import load_state_dict_file
+
+    if not 1 <= first <= last:
+        raise ConfigurationError(f"epochs must satisfy 1 <= first <= last, got {first}-{last}")
     run, output = Path(run), Path(output)
     folders = [checkpoint_dir(run, e) for e in range(first, last + 1)]
     missing = [str(f) for f in folders if not (f / "model.safetensors").is_file()]
     if missing:
         raise FileNotFoundError(f"no checkpoint for {', '.join(missing)}")
     total: dict[str, torch.Tensor] = {}
-    for folder in folders:
-        for key, value in load_file(folder / "model.safetensors").items():
-            total[key] = total.get(key, 0) + value.double()
+    for number, folder in enumerate(folders):
+        weights = load_state_dict_file(folder / "model.safetensors")
+        if number:
+            absent = sorted(set(total) - set(weights)) or sorted(set(weights) - set(total))
+            if absent:
+                where = folder if absent[0] in total else folders[0]
+                raise CheckpointError(f"{absent[0]} is missing from {where}: can't average")
+        for key, value in weights.items():
+            if number and value.shape != total[key].shape:
+                raise CheckpointError(
+                    f"{key} has shape {tuple(value.shape)} in {folder} but "
+                    f"{tuple(total[key].shape)} in {folders[0]}: can't average"
+                )
+            total[key] = total[key] + value.double() if number else value.double()
     averaged = {k: (v / len(folders)).to(torch.float32).contiguous() for k, v in total.items()}
     _copy_model(folders[-1], output)
     save_file(averaged, output / "model.safetensors", metadata={"format": "pt"})
     return output
 
 
-__all__ = ["TrainConfig", "PRESETS", "preset_config", "finetune", "average_checkpoints"]
+__all__ = [
+    "PRESETS",
+    "PreparedData",
+    "TrainConfig",
+    "average_checkpoints",
+    "describe_recipe",
+    "finetune",
+    "prepare_datasets",
+    "preset_config",
+    "resolve_recipe",
+]
