@@ -6,7 +6,14 @@ class AstAudioError(Exception):
 
 
 class AudioLoadError(AstAudioError):
-    """An audio source could not be read: missing, empty, corrupt or not audio."""
+    """An audio source could not be read: missing, empty, corrupt or not audio.
+
+    ``reason`` is the message without the source's name (for records that name it already).
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class CheckpointError(AstAudioError):

@@ -860,6 +860,7 @@ class ASTFeatureExtractor:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        validate_extractor_config_for_loading(data, path)
         return cls.from_dict(data, **overrides)
 
     def __eq__(self, other: object) -> bool:
@@ -869,3 +870,35 @@ class ASTFeatureExtractor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
+
+
+EXTRACTOR_LIMITS = {
+    "sampling_rate": (1000, 384000),
+    "num_mel_bins": (1, 1024),
+    "max_length": (1, 1_000_000),
+}
+
+
+def validate_extractor_config_for_loading(data: dict, source: str | os.PathLike) -> None:
+    """CheckpointError (one line) for a preprocessor_config.json whose numbers can't be real:
+    a rate of 10**9 Hz would size the filterbank for it and fail allocating."""
+    from .errors import CheckpointError
+
+    if data.get("feature_extractor_type", FEATURE_EXTRACTOR_TYPE) != FEATURE_EXTRACTOR_TYPE:
+        return  # another model's extractor: the constructor says so
+    for name, (low, high) in EXTRACTOR_LIMITS.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CheckpointError(
+                f"{source}: {name} must be an integer from {low:,} to {high:,}, got {value!r:.40}"
+            )
+    for name in ("mean", "std", "padding_value"):
+        value = data.get(name, 0.0)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise CheckpointError(f"{source}: {name} must be a finite number, got {value!r:.40}")

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from ..constants import PREPROCESSOR_NAME
 from ..presets import PRESETS, TrainConfig
-from .common import EXIT_OK, EXIT_SOME_FAILED, UsageError, non_negative_int, positive_int
+from .common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    UsageError,
+    device_name,
+    non_negative_int,
+    positive_int,
+)
 
 # override flags that only take positive integers (0 would divide by zero or train nothing)
 POSITIVE_FIELDS = {
@@ -173,7 +180,10 @@ def add_parsers(commands) -> None:
         help="preprocessor_config.json from `astaudio norm-stats` (mean/std)",
     )
     tune.add_argument(
-        "--device", default=None, help="cpu or cuda (default: a GPU when there is one)"
+        "--device",
+        default=None,
+        type=device_name,
+        help="cpu, cuda, cuda:N or mps (default: a GPU when there is one)",
     )
     tune.add_argument(
         "--cache-dir", type=Path, default=None, help="cache unaugmented features here"
@@ -202,7 +212,9 @@ def add_parsers(commands) -> None:
         help="write metrics.json and confusion files here",
     )
     evaluate.add_argument("--batch-size", type=positive_int, default=16)
-    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument(
+        "--device", default=None, type=device_name, help="cpu, cuda, cuda:N or mps"
+    )
     evaluate.add_argument(
         "--json", action="store_true", help="print the metrics as JSON instead of a table"
     )
