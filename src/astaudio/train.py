@@ -245,11 +245,11 @@ def build_model(
     overrides = dict(id2label=id2label, max_length=train.max_length, problem_type=problem)
     if model is None:
         if init_from is not None:
-            from .checkpoints import (
+            from .checkpoints import load_state_dict_file
+            from .original import (
                 ORIGINAL_HEAD_LAYER_NORM_EPS,
                 ORIGINAL_LAYER_NORM_EPS,
                 init_from_deit,
-                load_state_dict_file,
             )
 
             # the AST paper's model: timm's blocks (eps 1e-6), torch's default for the head's
