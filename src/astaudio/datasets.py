@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import DatasetSpec, align_labels, load_dataset_spec, split_spec, validate_items
 from .errors import ConfigurationError
+from .manifests import DatasetSpec, align_labels, load_dataset_spec, split_spec, validate_items
 
 
 @dataclass
