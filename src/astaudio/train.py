@@ -9,18 +9,16 @@ sampler seeded by (seed, epoch) and augmentations from (seed, epoch, index), nev
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import logging
 import math
 import os
-import re
-import shutil
+import shutil  # noqa: F401 - tests patch train.shutil.copy2, the module runs.py copies with
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +29,45 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
 from .config import ASTConfig
-from .constants import CONFIG_NAME, PREPROCESSOR_NAME, SAFE_WEIGHTS_NAME
 from .data import (
     AudioDataset,
     AugmentConfig,
     DatasetSpec,
-    align_labels,
     balanced_sample_weights,
     collate_dropping,
-    load_dataset_spec,
-    split_spec,
-    validate_items,
 )
+from .datasets import PreparedData, prepare_datasets  # re-exported
 from .errors import AstAudioError, CheckpointError, ConfigurationError
 from .features import ASTFeatureExtractor
 from .metrics import dataset_metrics
 from .model import ASTForAudioClassification
 from .presets import PRESETS, TrainConfig, preset_config
+from .runs import (  # noqa: F401 (re-exported)
+    CHECKPOINT_NAME,
+    DROPPED_FILE,
+    RECIPE_FILE,
+    STATE_FILE,
+    RunState,
+    _copy_model,
+    _one_line,
+    _prepare_run_folder,
+    _prune_checkpoints,
+    _record_dropped,
+    _recorded_recipe,
+    _save_epoch,
+    _write_atomic,
+    _write_logs,
+    average_checkpoints,
+    checkpoint_dir,
+    epoch_checkpoints,
+    latest_checkpoint,
+    load_trainer_state,
+)
 from .scores import apply_activation
 
 logger = logging.getLogger(__name__)
 
 WARMUP_EVERY = 50  # AST: linear warm-up over the first 1000 steps, lr updated every 50
-STATE_FILE = "trainer_state.pt"
 
 
 def resolve_recipe(
@@ -231,11 +245,11 @@ def build_model(
     overrides = dict(id2label=id2label, max_length=train.max_length, problem_type=problem)
     if model is None:
         if init_from is not None:
-            from .checkpoints import (
+            from .checkpoints import load_state_dict_file
+            from .original import (
                 ORIGINAL_HEAD_LAYER_NORM_EPS,
                 ORIGINAL_LAYER_NORM_EPS,
                 init_from_deit,
-                load_state_dict_file,
             )
 
             # the AST paper's model: timm's blocks (eps 1e-6), torch's default for the head's
@@ -332,213 +346,7 @@ def score_metrics(logits: np.ndarray, targets: np.ndarray, multi_label: bool) ->
     return dataset_metrics(apply_activation(logits, "sigmoid"), targets, multi_label)
 
 
-# -- data ------------------------------------------------------------------------------------
-@dataclass
-class PreparedData:
-    """Datasets of a run: what train/valid specs turned into, and files left out (path, why)."""
-
-    train: DatasetSpec
-    valid: DatasetSpec | None
-    dropped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _has_split_column(path: Path) -> bool:
-    if path.suffix.lower() not in (".csv", ".tsv") or not path.is_file():
-        return False
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(
-            csv.reader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), []
-        )
-    return "split" in {name.strip().lower() for name in header}
-
-
-def _load(
-    source: str | os.PathLike | DatasetSpec,
-    split: str | None,
-    labels: Any,
-    delimiter: str,
-    multi_label: bool | None,
-) -> DatasetSpec:
-    if isinstance(source, DatasetSpec):
-        return source
-    if not Path(source).exists():
-        raise ConfigurationError(f"{source}: no such dataset file or folder")
-    return load_dataset_spec(
-        source, labels_csv=labels, split=split, delimiter=delimiter, multi_label=multi_label
-    )
-
-
-def prepare_datasets(
-    train: str | os.PathLike | DatasetSpec,
-    valid: str | os.PathLike | DatasetSpec | None = None,
-    *,
-    valid_fraction: float | None = None,
-    labels: str | os.PathLike | None = None,
-    delimiter: str = ";",
-    multi_label: bool | None = None,
-    loss: str | None = None,
-    seed: int = 0,
-) -> PreparedData:
-    """Training and validation datasets from paths (or specs), as `astaudio finetune` builds them.
-
-    - A CSV manifest with a split column trains on its train rows and, unless `valid` or
-      `valid_fraction` is given, validates on its valid rows.
-    - `valid_fraction` holds out a stratified share of the training items (seeded).
-    - An AST JSON datafile (multi-label by layout) is single-label when every item has one
-      label and the loss is "ce"; `multi_label` forces either.
-    - Files that can't be opened are dropped and listed in `dropped`.
-    - The validation classes are renumbered to the training label order (by name).
-    """
-    if valid is not None and valid_fraction is not None:
-        raise ConfigurationError("give a validation set or a validation fraction, not both")
-    if valid_fraction is not None and not 0.0 < valid_fraction < 1.0:
-        raise ConfigurationError(f"valid_fraction must lie between 0 and 1, got {valid_fraction}")
-    has_split = not isinstance(train, DatasetSpec) and _has_split_column(Path(train))
-    train_spec = _load(train, "train" if has_split else None, labels, delimiter, multi_label)
-    valid_spec = None
-    if valid is not None:
-        valid_spec = _load(valid, None, labels, delimiter, multi_label)
-    elif has_split and valid_fraction is None:
-        valid_spec = _load(train, "valid", labels, delimiter, multi_label)
-        if not valid_spec.items:
-            valid_spec = None
-    json_layout = [
-        spec
-        for spec in (train_spec, valid_spec)
-        if spec is not None and spec.source.lower().endswith(".json")
-    ]
-    if multi_label is None and loss == "ce" and json_layout:
-        specs = [spec for spec in (train_spec, valid_spec) if spec is not None]
-        if all(len(item.label_indices) == 1 for spec in specs for item in spec.items):
-            for spec in specs:
-                spec.multi_label = False
-    dropped: list[tuple[str, str]] = []
-    good, bad = validate_items(train_spec.items)
-    dropped += bad
-    if not good:
-        raise ConfigurationError(f"{train_spec.source or 'training data'}: no readable audio files")
-    train_spec = train_spec.with_items(good)
-    if valid_spec is not None:
-        good, bad = validate_items(valid_spec.items)
-        dropped += bad
-        valid_spec = valid_spec.with_items(good)
-        if valid_spec.labels != train_spec.labels:
-            valid_spec = align_labels(valid_spec, train_spec.labels)
-    if valid_fraction is not None:
-        train_spec, valid_spec = split_spec(train_spec, valid_fraction, seed=seed)
-    return PreparedData(train_spec, valid_spec, dropped)
-
-
 # -- the run ---------------------------------------------------------------------------------
-@dataclass
-class RunState:
-    epoch: int = 0  # epochs completed
-    global_step: int = 0
-    best_metric: float = -math.inf
-    best_epoch: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-CHECKPOINT_NAME = re.compile(r"^epoch-(\d+)$")  # never epoch-NNN.partial, a write in progress
-DROPPED_FILE = "dropped_files.txt"
-RECIPE_FILE = "train_config.json"
-
-
-def checkpoint_dir(run: Path, epoch: int) -> Path:
-    return run / "checkpoints" / f"epoch-{epoch:03d}"
-
-
-def epoch_checkpoints(run: Path) -> list[tuple[int, Path]]:
-    """(epoch, folder) of the run's finished epoch checkpoints, oldest first."""
-    found = []
-    folder = Path(run) / "checkpoints"
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            match = CHECKPOINT_NAME.match(entry.name)
-            if match and entry.is_dir():
-                found.append((int(match.group(1)), entry))
-    return sorted(found)
-
-
-def latest_checkpoint(run: Path) -> Path | None:
-    """The newest finished epoch checkpoint (not necessarily loadable; see finetune's resume)."""
-    done = [folder for _, folder in epoch_checkpoints(run) if (folder / STATE_FILE).is_file()]
-    return done[-1] if done else None
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return (text[:200] or type(error).__name__).rstrip(".")
-
-
-def load_trainer_state(folder: Path) -> dict[str, Any]:
-    """A checkpoint's optimizer/scheduler/RNG state, loaded safely; CheckpointError (one line)
-    when it is missing, torn, tampered with or holds no optimizer state."""
-    path = Path(folder) / STATE_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    try:
-        saved = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # EOFError, UnpicklingError (refused content), RuntimeError, ...
-        if "weights only load failed" in str(error).lower():
-            raise CheckpointError(
-                f"{path}: refused: it holds more than plain tensors and state (tampered with?)"
-            ) from None
-        raise CheckpointError(f"{path}: unreadable ({_one_line(error)})") from None
-    needed = ("optimizer", "scheduler", "scaler", "rng", "run_state")
-    if not isinstance(saved, dict) or any(key not in saved for key in needed):
-        raise CheckpointError(f"{path}: incomplete trainer state")
-    if saved["optimizer"] is None:
-        raise CheckpointError(
-            f"{path}: holds no optimizer state (save_optimizer='last' keeps it in the newest only)"
-        )
-    try:
-        RunState(**json.loads(saved["run_state"]))
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable run state ({_one_line(error)})") from None
-    return saved
-
-
-def _prepare_run_folder(run: Path, resume: bool, overwrite: bool, main: bool) -> None:
-    if resume and overwrite:
-        raise ConfigurationError("resume continues a run and overwrite replaces it: give one")
-    occupied = run.is_dir() and any(run.iterdir())
-    if run.exists() and not run.is_dir():
-        raise ConfigurationError(f"{run}: exists and is not a folder")
-    if occupied and not resume and not overwrite:
-        raise ConfigurationError(
-            f"{run} already holds files (a run?): pass --resume to continue it or --overwrite "
-            "to replace it"
-        )
-    if occupied and overwrite and main:
-        for entry in run.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
-def _record_dropped(run: Path, dropped: list[tuple[str, str]]) -> None:
-    """Add (path, reason) lines to the run's dropped_files.txt, each path listed once."""
-    path = run / DROPPED_FILE
-    listed: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            file, _, reason = line.partition("\t")
-            listed.setdefault(file, reason)
-    before = len(listed)
-    for file, reason in dropped:
-        listed.setdefault(file, reason)
-    if len(listed) != before or (listed and not path.is_file()):
-        _write_atomic(path, "".join(f"{file}\t{reason}\n" for file, reason in listed.items()))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def finetune(
     train_data: str | os.PathLike | DatasetSpec,
     valid_data: str | os.PathLike | DatasetSpec | None,
@@ -882,161 +690,6 @@ def _resolved(model: str | os.PathLike | None) -> str | os.PathLike | None:
     from .bundled import resolve_bundled
 
     return None if model is None else resolve_bundled(model)
-
-
-def _recorded_recipe(run: Path, train: TrainConfig) -> tuple[TrainConfig, dict[str, str]]:
-    """max_length/mean/std left None taken from the run's saved recipe, so that a resumed run
-    keeps the values its first part resolved."""
-    try:
-        recorded = json.loads((run / RECIPE_FILE).read_text())
-    except (OSError, ValueError):
-        return train, {}
-    values = {
-        name: recorded.get(name)
-        for name in ("max_length", "mean", "std")
-        if getattr(train, name) is None and recorded.get(name) is not None
-    }
-    return dataclasses.replace(train, **values), {name: "the run's recipe" for name in values}
-
-
-def _save_epoch(
-    run: Path, network, extractor, optimizer, scheduler, scaler, state: RunState
-) -> None:
-    folder = checkpoint_dir(run, state.epoch)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    network.save_pretrained(partial)
-    extractor.save_pretrained(partial)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
-                "run_state": json.dumps(dataclasses.asdict(state))}, partial / STATE_FILE)  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)  # a killed run leaves at most a .partial folder, which resume ignores
-
-
-def _prune_checkpoints(run: Path, train: TrainConfig, state: RunState) -> None:
-    """keep_last: remove all but the newest N epochs (never the best, nor the epochs to
-    average); save_optimizer="last": drop the optimizer state from all but the newest."""
-    folders = epoch_checkpoints(run)
-    protected = {state.best_epoch}
-    if train.wa_start is not None and train.wa_end is not None:
-        protected |= set(range(train.wa_start, train.wa_end + 1))
-    if train.keep_last is not None:
-        newest = {epoch for epoch, _ in folders[-train.keep_last :]}
-        for epoch, folder in folders:
-            if epoch not in newest and epoch not in protected:
-                shutil.rmtree(folder)
-    if train.save_optimizer == "last":
-        for _, folder in epoch_checkpoints(run)[:-1]:
-            path = folder / STATE_FILE
-            try:
-                saved = torch.load(path, weights_only=True, map_location="cpu")
-            except Exception:  # noqa: BLE001 - an unreadable old state is no use to anyone
-                continue
-            if isinstance(saved, dict) and saved.get("optimizer") is not None:
-                saved["optimizer"] = None
-                temporary = path.with_name(path.name + ".tmp")
-                torch.save(saved, temporary)
-                os.replace(temporary, path)
-
-
-def _copy_model(source: Path, target: Path) -> None:
-    """Copy a model folder so that `target` is always either the old or the new complete copy
-    (a staging folder, then renames), never a half-deleted one."""
-    staging = target.with_name(target.name + ".staging")
-    retired = target.with_name(target.name + ".old")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name in (CONFIG_NAME, SAFE_WEIGHTS_NAME, PREPROCESSOR_NAME):
-        if (source / name).exists():
-            shutil.copy2(source / name, staging / name)
-    shutil.rmtree(retired, ignore_errors=True)
-    if target.exists():
-        target.rename(retired)
-    staging.rename(target)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _write_logs(run: Path, history: list[dict[str, Any]]) -> None:
-    columns = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
-    with open(run / "metrics.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows(history)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = [row["epoch"] for row in history]
-    for key in ("train_loss", "valid_loss"):
-        if all(key in row for row in history):
-            left.plot(epochs, [row[key] for row in history], marker="o", label=key)
-    left.set_xlabel("epoch")
-    left.legend()
-    for key in ("accuracy", "mAP", "mAUC"):
-        if all(key in row for row in history):
-            right.plot(epochs, [row[key] for row in history], marker="o", label=key)
-    right.set_xlabel("epoch")
-    if right.lines:
-        right.legend()
-    figure.tight_layout()
-    figure.savefig(run / "curves.png", dpi=90)
-    plt.close(figure)
-    _tensorboard(run, history[-1])
-
-
-def _tensorboard(run: Path, row: dict[str, Any]) -> None:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return
-    with SummaryWriter(str(run / "tensorboard")) as writer:
-        for key, value in row.items():
-            if key != "epoch" and isinstance(value, (int, float)):
-                writer.add_scalar(key, value, row["epoch"])
-
-
-def average_checkpoints(
-    run: str | os.PathLike, first: int, last: int, output: str | os.PathLike
-) -> Path:
-    """Average the weights of epochs first..last (inclusive) of a run into a model folder.
-
-    Every epoch must hold the same tensors (names and shapes); otherwise CheckpointError names
-    the first that differs."""
-    from safetensors.torch import save_file
-
-    from .checkpoints import load_state_dict_file
-
-    if not 1 <= first <= last:
-        raise ConfigurationError(f"epochs must satisfy 1 <= first <= last, got {first}-{last}")
-    run, output = Path(run), Path(output)
-    folders = [checkpoint_dir(run, e) for e in range(first, last + 1)]
-    missing = [str(f) for f in folders if not (f / "model.safetensors").is_file()]
-    if missing:
-        raise FileNotFoundError(f"no checkpoint for {', '.join(missing)}")
-    total: dict[str, torch.Tensor] = {}
-    for number, folder in enumerate(folders):
-        weights = load_state_dict_file(folder / "model.safetensors")
-        if number:
-            absent = sorted(set(total) - set(weights)) or sorted(set(weights) - set(total))
-            if absent:
-                where = folder if absent[0] in total else folders[0]
-                raise CheckpointError(f"{absent[0]} is missing from {where}: can't average")
-        for key, value in weights.items():
-            if number and value.shape != total[key].shape:
-                raise CheckpointError(
-                    f"{key} has shape {tuple(value.shape)} in {folder} but "
-                    f"{tuple(total[key].shape)} in {folders[0]}: can't average"
-                )
-            total[key] = total[key] + value.double() if number else value.double()
-    averaged = {k: (v / len(folders)).to(torch.float32).contiguous() for k, v in total.items()}
-    _copy_model(folders[-1], output)
-    save_file(averaged, output / "model.safetensors", metadata={"format": "pt"})
-    return output
 
 
 __all__ = [
