@@ -61,7 +61,7 @@ def saved_figures(monkeypatch) -> list:
 
 
 def test_training_curves_tick_whole_epochs(saved_figures, tmp_path):
-    from astaudio.train import _write_logs
+    from astaudio.runs import _write_logs
 
     history = [{"epoch": e, "train_loss": 1.0 / e, "valid_loss": 1.2 / e, "accuracy": 0.2 * e}
                for e in (1, 2, 3)]  # fmt: skip

@@ -7,6 +7,10 @@ one window at a time, so an hour-long file needs memory for a few windows, not t
 with ``num_workers`` it runs in that many DataLoader worker processes instead (several files
 decoded and resampled at once, e.g. to keep a GPU busy). Features are computed on the model's
 device, in the same batch as the model.
+
+Result types are in :mod:`astaudio.results`, inputs and their windows in
+:mod:`astaudio.windows`, the network protocol, device, dtype and feature-extractor loading in
+:mod:`astaudio.runtime`; their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,190 +20,43 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from .audio import audio_info, find_audio_files, load_audio, stream_windows
-from .constants import DEFAULT_MODEL, PREPROCESSOR_NAME
-from .errors import AstAudioError
-from .features import FRAME_LENGTH, FRAME_SHIFT, ASTFeatureExtractor, count_frames
-from .hub import resolve_file
-from .model import ASTClassifyOutput, ASTForAudioClassification
+from .constants import DEFAULT_MODEL
+from .events import DEFAULT_EVENT_THRESHOLD, Thresholds, merge_events, threshold_vector
+from .features import FRAME_SHIFT, ASTFeatureExtractor, count_frames, frame_geometry
+from .model import ASTForAudioClassification
+from .results import (  # noqa: F401 (re-exported)
+    ClassificationResult,
+    EmbeddingResult,
+    PipelineOutput,
+    Segment,
+    _InOrder,
+)
+from .runtime import (  # noqa: F401 (re-exported)
+    CallableNetwork,
+    Network,
+    check_extractor_fits,
+    load_feature_extractor,
+    resolve_device,
+    resolve_dtype,
+)
 from .scores import ACTIVATIONS, Activation, apply_activation, default_activation
-
-AudioInput = str | os.PathLike | bytes | tuple | dict | np.ndarray | torch.Tensor
-PipelineOutput = list[dict[str, Any]]  # transformers audio-classification: [{"score", "label"}]
-WAVEFORM_KEYS = ("raw", "array")  # the pipeline's dict keys (``array``: the datasets library's)
-
-
-class Network(Protocol):
-    """What AudioClassifier runs: a torch ASTForAudioClassification, an ONNX Runtime session
-    (:class:`astaudio.export.OnnxBackend`), or any object with these two members."""
-
-    config: Any
-
-    def classify(self, input_values: torch.Tensor, *, return_tokens: bool = False) -> Any:
-        """Features (B, max_length, mel) -> an object with .logits (B, C), .pooled (B, D) and
-        .last_hidden_state (B, T, D) when return_tokens (else None)."""
-
-
-class CallableNetwork:
-    """A function features -> (logits, pooled) as a Network, with the model's config."""
-
-    def __init__(self, function: Callable[[torch.Tensor], tuple], config: Any):
-        self.function, self.config = function, config
-
-    def classify(self, input_values: torch.Tensor, *, return_tokens: bool = False):
-        if return_tokens:
-            raise ValueError(
-                "tokens=True needs the torch model; this network gives logits and pooled only"
-            )
-        logits, pooled = self.function(input_values)
-        return ASTClassifyOutput(logits, pooled)
-
-
-@dataclass
-class Segment:
-    """One window of a recording: [start, end) in seconds and its top labels."""
-
-    start: float
-    end: float
-    labels: list[tuple[str, float]]
-
-
-@dataclass
-class ClassificationResult:
-    """What `AudioClassifier` says about one input.
-
-    scores: (num_labels,) clip-level scores after the activation, pooled over windows.
-    window_scores: (num_windows, num_labels), one row per segment.
-    """
-
-    source: str
-    index: int = 0  # position among the inputs of the call
-    duration: float = 0.0
-    labels: list[tuple[str, float]] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
-    scores: np.ndarray | None = None
-    window_scores: np.ndarray | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON record of the command line: file, duration, labels, segments (or error)."""
-        if self.error is not None:
-            return {"file": self.source, "error": self.error}
-        return {
-            "file": self.source,
-            "duration": round(self.duration, 3),
-            "labels": _label_dicts(self.labels),
-            "segments": [
-                {
-                    "start": round(s.start, 3),
-                    "end": round(s.end, 3),
-                    "labels": _label_dicts(s.labels),
-                }
-                for s in self.segments
-            ],
-        }
-
-
-@dataclass
-class EmbeddingResult:
-    """Pooled embeddings of one input.
-
-    embedding: (hidden,) mean of the window embeddings.
-    window_embeddings: (num_windows, hidden), one per window, with `starts`/`ends` in seconds.
-    tokens: (num_windows, seq_len, hidden) the final hidden states, when asked for.
-    """
-
-    source: str
-    index: int = 0  # position among the inputs of the call
-    duration: float = 0.0
-    embedding: np.ndarray | None = None
-    window_embeddings: np.ndarray | None = None
-    starts: list[float] = field(default_factory=list)
-    ends: list[float] = field(default_factory=list)
-    tokens: np.ndarray | None = None
-    error: str | None = None
-
-
-def _label_dicts(labels: list[tuple[str, float]]) -> list[dict[str, Any]]:
-    return [{"label": name, "score": round(float(score), 6)} for name, score in labels]
-
-
-def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
-    """Start samples of the windows that cover a recording of num_samples.
-
-    Windows advance by `hop` until one reaches the end; a recording no longer than one window
-    is a single window. The last window may run past the end (its features are zero-padded).
-    """
-    if window <= 0 or hop <= 0:
-        raise ValueError("window and hop must be positive")
-    count = 1 + max(0, math.ceil((num_samples - window) / hop))
-    return [i * hop for i in range(count)]
-
-
-def source_name(item: AudioInput, index: int) -> str:
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    if isinstance(item, bytes):
-        return f"<bytes {index}>"
-    if isinstance(item, dict) and isinstance(item.get("path"), (str, os.PathLike)):
-        return os.fspath(item["path"])  # a datasets Audio record names its file
-    return f"<array {index}>"
-
-
-def expand_inputs(inputs: AudioInput | Sequence[AudioInput]) -> tuple[list[Any], bool]:
-    """The inputs of one call as a list, folders replaced by their audio files (recursively,
-    sorted, as the command line does), and whether the call was for a single input.
-
-    A folder with no audio files stays in the list (it fails with a one-line error)."""
-    single = _is_single(inputs)
-    items = [inputs] if single else list(inputs)
-    expanded: list[Any] = []
-    for item in items:
-        if isinstance(item, (str, os.PathLike)) and os.path.isdir(os.path.expanduser(item)):
-            single = False
-            files, problems = find_audio_files([item])
-            expanded.extend(files)
-            if problems:
-                expanded.append(_EmptyFolder(os.fspath(item), problems[0]))
-        else:
-            expanded.append(item)
-    return expanded, single
-
-
-@dataclass
-class _EmptyFolder:
-    """A folder that held no audio files: it fails like an unreadable file."""
-
-    path: str
-    message: str
-
-    def __fspath__(self) -> str:
-        return self.path
-
-
-@dataclass
-class _Window:
-    input_index: int
-    start: int  # samples at the model's rate
-    samples: np.ndarray
-    last: bool  # the input's final window
-    duration: float  # the input's length in seconds (known once the last window is read)
-
-
-@dataclass
-class _Failure:
-    input_index: int
-    message: str
+from .windows import (  # noqa: F401 (re-exported)
+    WAVEFORM_KEYS,
+    AudioInput,
+    _Failure,
+    _Window,
+    _WindowStream,
+    expand_inputs,
+    input_windows,
+    source_name,
+    window_coverage,
+    window_starts,
+)
 
 
 class AudioClassifier:
@@ -248,6 +105,7 @@ class AudioClassifier:
             )
         self.feature_extractor = feature_extractor
         self.config = model.config
+        check_extractor_fits(self.config, feature_extractor)
         self.activation = activation or default_activation(self.config)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be sigmoid, softmax or none, got {activation!r}")
@@ -311,20 +169,28 @@ class AudioClassifier:
         """The model's window: max_length frames of 10 ms (10.24 s for AudioSet models)."""
         return self.config.max_length * FRAME_SHIFT / self.sampling_rate
 
-    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
-        window_s = self.window_seconds if window is None else float(window)
-        hop_s = window_s / 2 if hop is None else float(hop)
-        if window_s * self.sampling_rate < FRAME_LENGTH:
-            raise ValueError(f"window must be at least {FRAME_LENGTH / self.sampling_rate:.3f} s")
-        if hop_s <= 0:
-            raise ValueError("hop must be positive")
-        window_samples = round(window_s * self.sampling_rate)
-        if count_frames(window_samples, self.sampling_rate) > self.config.max_length:
+    def check_window(self, window: float | None, hop: float | None) -> tuple[float, float]:
+        """(window, hop) in seconds for these arguments (None: the model's window, half of it),
+        or ValueError saying in one line what the model allows."""
+        window_s = self.window_seconds if window is None else _finite(window, "window")
+        hop_s = window_s / 2 if hop is None else _finite(hop, "hop")
+        rate = self.sampling_rate
+        frame_length, frame_shift, _ = frame_geometry(rate)
+        shortest = frame_length / rate
+        if window_s < shortest:
+            raise ValueError(f"window must be at least {shortest:g} s (one 25 ms frame)")
+        if count_frames(round(window_s * rate), rate) > self.config.max_length:
             raise ValueError(
                 f"window {window_s:g} s is longer than the model's {self.window_seconds:g} s "
                 f"({self.config.max_length} frames)"
             )
-        return window_samples, round(hop_s * self.sampling_rate)
+        if hop_s * rate < frame_shift:
+            raise ValueError(f"hop must be at least {frame_shift / rate:g} s (one 10 ms frame)")
+        return window_s, hop_s
+
+    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
+        window_s, hop_s = self.check_window(window, hop)
+        return round(window_s * self.sampling_rate), round(hop_s * self.sampling_rate)
 
     # -- decoding (background thread or DataLoader workers) -------------------------------
     def _prefetch(self, generator: Iterator, depth: int) -> Iterator:
@@ -404,7 +270,7 @@ class AudioClassifier:
         hop: float | None,
         batch_size: int,
         on_window: Callable[[_Window, torch.Tensor, torch.Tensor, Any], None],
-        on_input_done: Callable[[int, float, str | None], None],
+        on_input_done: Callable[[int, float, str | None, list[str]], None],
         tokens: bool = False,
         prefetch: int | None = None,
         num_workers: int = 0,
@@ -431,18 +297,18 @@ class AudioClassifier:
                 for row, w in enumerate(batch):
                     on_window(w, logits[row], pooled[row], None if hidden is None else hidden[row])
                 batch.clear()
-            for index, duration in finished:
-                on_input_done(index, duration, None)
+            for index, duration, notes in finished:
+                on_input_done(index, duration, None, notes)
             finished.clear()
 
         for record in records:
             if isinstance(record, _Failure):
                 flush()
-                on_input_done(record.input_index, 0.0, record.message)
+                on_input_done(record.input_index, 0.0, record.message, [])
                 continue
             batch.append(record)
             if record.last:
-                finished.append((record.input_index, record.duration))
+                finished.append((record.input_index, record.duration, record.notes))
             if len(batch) >= batch_size:
                 flush()
         flush()
@@ -453,7 +319,7 @@ class AudioClassifier:
         inputs: AudioInput | Sequence[AudioInput],
         *,
         top_k: int | None = 5,
-        threshold: float | None = None,
+        threshold: Thresholds | None = None,
         window: float | None = None,
         hop: float | None = None,
         pooling: Literal["max", "mean"] = "max",
@@ -461,6 +327,9 @@ class AudioClassifier:
         callback: Callable[[ClassificationResult], None] | None = None,
         on_progress: Callable[[int, float], None] | None = None,
         num_workers: int = 0,
+        event_threshold: Thresholds | None = None,
+        min_event_duration: float = 0.0,
+        max_event_gap: float = 0.0,
         pipeline_output: bool | None = None,
         function_to_apply: Activation | None = None,
     ) -> ClassificationResult | list[ClassificationResult] | PipelineOutput | list[PipelineOutput]:
@@ -484,10 +353,26 @@ class AudioClassifier:
             raises ValueError, as the pipeline does. None: the classifier's setting.
         function_to_apply: the pipeline's name for the activation ("softmax", "sigmoid",
             "none") of this call; default: the classifier's ``activation``.
+
+        Labels are the `top_k` highest scores (None: no cap) that reach `threshold`: one value,
+        a {label: value} mapping (labels it leaves out are not kept) or an array in label order.
+        `events` merge the windows where a label reaches `event_threshold` (default: `threshold`,
+        else 0.5) across the recording, dropping those shorter than `min_event_duration` and
+        joining those at most `max_event_gap` seconds apart (see `astaudio.events`).
         """
         items, single = expand_inputs(inputs)
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be max or mean, got {pooling!r}")
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        label_thresholds = threshold_vector(threshold, self.labels)
+        event_thresholds = threshold_vector(
+            threshold if event_threshold is None else event_threshold,
+            self.labels,
+            default=DEFAULT_EVENT_THRESHOLD,
+        )
         if pipeline_output is None:
             pipeline_output = self.pipeline_output
         activation = self.activation if function_to_apply is None else function_to_apply
@@ -508,25 +393,37 @@ class AudioClassifier:
             if on_progress is not None:
                 on_progress(w.input_index, (w.duration - start) if w.last else hop_s / rate)
 
-        def on_input_done(index: int, duration: float, error: str | None) -> None:
+        def on_input_done(index: int, duration: float, error: str | None, notes) -> None:
             result = results[index]
             rows = windows.pop(index, [])
             if error is not None:
                 result.error = error
             else:
+                result.warnings = list(notes)
                 result.duration = duration
-                scores = torch.stack([r[1] for r in rows]).cpu().numpy()  # (W, C)
+                scores = torch.stack([r[1] for r in rows]).float().cpu().numpy()  # (W, C)
+                if not np.isfinite(scores).all():
+                    result.error = "the model gave NaN or infinite scores"
+                    deliver(result)
+                    return
                 result.window_scores = scores
                 result.scores = scores.max(0) if pooling == "max" else scores.mean(0)
-                result.labels = self.top_labels(result.scores, top_k, threshold)
+                result.labels = self.top_labels(result.scores, top_k, label_thresholds)
+                starts = [start for start, _ in rows]
+                ends = [min(start + window_s / rate, duration) for start in starts]
                 result.segments = [
-                    Segment(
-                        start,
-                        min(start + window_s / rate, duration),
-                        self.top_labels(s, top_k, threshold),
-                    )
-                    for (start, _), s in zip(rows, scores)
+                    Segment(start, end, self.top_labels(s, top_k, label_thresholds))
+                    for start, end, s in zip(starts, ends, scores)
                 ]
+                result.events = merge_events(
+                    scores,
+                    starts,
+                    ends,
+                    self.labels,
+                    event_thresholds,
+                    min_duration=min_event_duration,
+                    max_gap=max_event_gap,
+                )
             deliver(result)
 
         self._run(items, window, hop, batch_size, on_window, on_input_done, num_workers=num_workers)
@@ -568,7 +465,7 @@ class AudioClassifier:
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             rows.setdefault(w.input_index, []).append((w.start / rate, pooled, hidden))
 
-        def on_input_done(index: int, duration: float, error: str | None) -> None:
+        def on_input_done(index: int, duration: float, error: str | None, notes) -> None:
             result = results[index]
             got = rows.pop(index, [])
             if error is not None:
@@ -596,167 +493,21 @@ class AudioClassifier:
         return results[0] if single else results
 
     def top_labels(
-        self, scores: np.ndarray, top_k: int | None = 5, threshold: float | None = None
+        self, scores: np.ndarray, top_k: int | None = 5, threshold: Thresholds | None = None
     ) -> list[tuple[str, float]]:
-        """(label, score) pairs sorted by score: the top_k, and only those >= threshold."""
+        """(label, score) pairs sorted by score: those >= threshold (one value, per label as
+        a mapping or an array), at most top_k of them (None: all)."""
         order = np.argsort(-scores, kind="stable")
+        limits = threshold_vector(threshold, self.labels)
+        if limits is not None:
+            order = order[scores[order] >= limits[order]]
         if top_k is not None:
             order = order[:top_k]
-        return [
-            (self.labels[i], float(scores[i]))
-            for i in order
-            if threshold is None or scores[i] >= threshold
-        ]
+        return [(self.labels[i], float(scores[i])) for i in order]
 
 
-def _is_single(inputs: Any) -> bool:
-    if isinstance(inputs, (str, os.PathLike, bytes, dict, np.ndarray, torch.Tensor)):
-        return True
-    if hasattr(inputs, "read"):
-        return True
-    if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[1], (int, float)):
-        return not isinstance(inputs[0], (str, os.PathLike, bytes))
-    return False
-
-
-def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
-    """A (waveform, sampling_rate) pair, a {"array"|"raw": waveform, "sampling_rate": rate} dict
-    or a bare array at `rate`, as mono float32 at `rate`."""
-    if isinstance(item, dict):
-        key = next((k for k in WAVEFORM_KEYS if item.get(k) is not None), None)
-        if key is None or "sampling_rate" not in item:
-            raise ValueError(
-                'a dict input needs "array" (or "raw") holding the waveform and "sampling_rate", '
-                f"got keys {sorted(map(str, item))}"
-            )
-        item = (item[key], item["sampling_rate"])
-    if isinstance(item, tuple):
-        waveform, source_rate = item
-    else:
-        waveform, source_rate = item, rate
-    if isinstance(waveform, torch.Tensor):
-        waveform = waveform.detach().cpu().numpy()
-    samples = np.asarray(waveform, dtype=np.float32)
-    if samples.ndim == 2:  # (channels, samples) or (samples, channels): average the short axis
-        samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[1] else 1)
-    if samples.ndim != 1:
-        raise ValueError(f"a waveform must be 1-D or 2-D, got shape {samples.shape}")
-    if not np.isfinite(samples).all():
-        raise ValueError("the waveform contains NaN or Inf samples")
-    if int(source_rate) != rate:
-        import soxr
-
-        samples = soxr.resample(samples, int(source_rate), rate, quality="HQ").astype(np.float32)
-    return samples
-
-
-def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> Iterator:
-    """_Window records of one input at `rate` Hz, or one _Failure if it can't be read."""
-    try:
-        if isinstance(item, _EmptyFolder):
-            raise AstAudioError(item.message)
-        if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
-            yield from _file_windows(index, item, window, hop, rate)
-        else:
-            yield from _array_windows(index, _waveform_at_rate(item, rate), window, hop, rate)
-    except (AstAudioError, ValueError, OSError) as exc:
-        yield _Failure(index, str(exc))
-
-
-def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterator[_Window]:
-    if isinstance(item, bytes) or hasattr(item, "read"):
-        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
-        return
-    info = audio_info(item)
-    if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
-        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
-        return
-    pending = None
-    for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
-        if pending is not None:
-            yield pending
-        pending = _Window(index, start, samples, False, 0.0)
-    if pending is None:
-        raise AstAudioError(f"{os.fspath(item)}: no audio samples")
-    pending.last = True
-    pending.duration = (pending.start + len(pending.samples)) / rate
-    yield pending
-
-
-class _WindowStream(torch.utils.data.IterableDataset):
-    """Every input's records; DataLoader worker w of W decodes inputs w, w + W, w + 2W, ..."""
-
-    def __init__(self, items: Sequence[AudioInput], window: int, hop: int, rate: int):
-        self.items, self.window, self.hop, self.rate = items, window, hop, rate
-
-    def __iter__(self) -> Iterator:
-        worker = torch.utils.data.get_worker_info()
-        first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
-        for index in range(first, len(self.items), step):
-            yield from input_windows(index, self.items[index], self.window, self.hop, self.rate)
-
-
-class _InOrder:
-    """Hands results to `callback` in input order, holding back any that finish early."""
-
-    def __init__(self, callback: Callable | None):
-        self.callback, self.next, self.waiting = callback, 0, {}
-
-    def __call__(self, result) -> None:
-        if self.callback is None:
-            return
-        self.waiting[result.index] = result
-        while self.next in self.waiting:
-            self.callback(self.waiting.pop(self.next))
-            self.next += 1
-
-
-def _array_windows(
-    index: int, samples: np.ndarray, window: int, hop: int, rate: int
-) -> Iterator[_Window]:
-    if len(samples) == 0:
-        raise AstAudioError("no audio samples")
-    starts = window_starts(len(samples), window, hop)
-    duration = len(samples) / rate
-    for n, start in enumerate(starts):
-        last = n == len(starts) - 1
-        yield _Window(index, start, samples[start : start + window], last, duration)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
-    return device
-
-
-def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    try:
-        return names[str(dtype)]
-    except KeyError:
-        raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}") from None
-
-
-def load_feature_extractor(
-    model: str | os.PathLike, config, **hub_kwargs: Any
-) -> ASTFeatureExtractor:
-    """The model's preprocessor_config.json, or (when it has none) the default extractor sized
-    to the model's max_length and num_mel_bins."""
-    path = resolve_file(model, PREPROCESSOR_NAME, required=False, **hub_kwargs)
-    if path is None:
-        return ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length)
-    return ASTFeatureExtractor.from_pretrained(path.parent)
+def _finite(value: float, name: str) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value:g}")
+    return value
