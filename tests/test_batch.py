@@ -401,6 +401,14 @@ def test_cut_off_ogg_and_mp3_files_are_classified_with_a_warning(classifier, tmp
     assert "of the 20.0" in cut_mp3.warnings[0] and cut_mp3.to_dict()["warnings"]
 
 
+def test_plan_refuses_an_output_folder_below_a_file(tmp_path):
+    # holds for root too, unlike permissions
+    clip = tone(tmp_path / "v.wav")
+    (tmp_path / "notes.txt").write_text("not a folder")
+    with pytest.raises(ValueError, match="notes.txt is not a folder"):
+        plan_classify([str(clip)], "json", output_dir=tmp_path / "notes.txt" / "out")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
 def test_plan_refuses_folders_it_cannot_write(tmp_path):
     locked = tmp_path / "locked"

@@ -102,7 +102,12 @@ def plan_classify(
     if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output-dir {output_dir} exists and is not a folder")
     for target in (output.parent if output is not None else None, output_dir):
-        if target is not None and not os.access(_nearest_existing(target), os.W_OK | os.X_OK):
+        if target is None:
+            continue
+        existing = _nearest_existing(target)
+        if not existing.is_dir():
+            raise ValueError(f"cannot write into {target}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
             raise ValueError(f"cannot write into {target}: permission denied")
 
     entries: list[InputEntry] = []
