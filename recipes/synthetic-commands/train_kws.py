@@ -49,6 +49,12 @@ def main() -> int:
     parser.add_argument("--wa", type=int, nargs=2, default=None, metavar=("FIRST", "LAST"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--steps-per-epoch", type=int, default=None, help="cap batches per epoch (a random subset)"
+    )
+    parser.add_argument(
+        "--valid-every", type=int, default=1, help="validate on every N-th validation clip"
+    )
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -68,10 +74,13 @@ def main() -> int:
     manifest, labels = args.data / "manifest.csv", args.data / "class_labels_indices.csv"
     train_spec = load_dataset_spec(manifest, labels, split="train")
     valid_spec = load_dataset_spec(manifest, labels, split="validation")
+    if args.valid_every > 1:  # a cheaper validation pass each epoch on a shared CPU
+        valid_spec = valid_spec.with_items(valid_spec.items[:: args.valid_every])
     state = finetune(
         train_spec, valid_spec, args.out, model=args.init, train=train_config,
         model_config=None if args.init else MODEL_CONFIG, resume=args.resume, progress=False,
-        log_every=50, waveform_augment=WaveformAugment(config), cache_dir=args.out / "cache",
+        log_every=50, max_steps_per_epoch=args.steps_per_epoch, cache_dir=args.out / "cache",
+        waveform_augment=WaveformAugment(config),
     )  # fmt: skip
     print(f"finished {state.epoch} epochs; best epoch {state.best_epoch} ({state.best_metric:.4f})")
     return 0
