@@ -116,3 +116,15 @@ def test_dataset_applies_the_waveform_hook_per_seed_epoch_index(tmp_path):
     assert np.array_equal(dataset[0]["input_values"].numpy(), first.numpy())
     dataset.set_epoch(1)
     assert not np.array_equal(dataset[0]["input_values"].numpy(), first.numpy())
+
+
+def test_a_codec_that_refuses_a_clip_leaves_it_unchanged(monkeypatch):
+    import astaudio.augment as augment_module
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("libsndfile: internal error")  # soundfile.LibsndfileError is one
+
+    monkeypatch.setattr(augment_module, "_codec", refuse)
+    clip = word()
+    out = only(p_codec=1.0)(clip, np.random.default_rng(0))
+    np.testing.assert_allclose(out, clip, atol=1e-7)

@@ -285,9 +285,16 @@ class WaveformAugment:
             x = self._mix(rng, x, self._noise(rng, n), rng.uniform(*cfg.noise_snr_db))
         if rng.random() < cfg.p_telephone:
             x = telephone(x, sr, "mu" if rng.random() < 0.5 else "a")
-        if rng.random() < cfg.p_codec:
+        if rng.random() < cfg.p_codec and np.all(np.isfinite(x)):  # LAME aborts on NaN
             kind = str(rng.choice(["mp3", "vorbis", "opus"], p=[0.45, 0.45, 0.1]))  # opus: 25 ms
-            x = _codec(x, sr, kind, float(rng.uniform(0.6, 1.0)))
+            quality = float(rng.uniform(0.6, 1.0))
+            try:
+                x = _codec(x, sr, kind, quality)
+            except (
+                RuntimeError,
+                OSError,
+            ):  # libsndfile refuses a few clips: leave them as they are
+                pass
         if rng.random() < cfg.p_gain:
             level = _rms(x)
             if level > 0:
