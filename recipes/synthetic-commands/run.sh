@@ -33,16 +33,18 @@ fi
 [ -f "$init/model.safetensors" ] && init_arg=(--init "$init")  # else: from random weights
 cd "$here"
 "$PYTHON" "$here/train_kws.py" --data "$data" --out "$run" "${init_arg[@]}" \
-  --epochs "${EPOCHS:-10}" --lr 5e-4 --scheduler-start 3 --warmup-steps 200 --workers 2 \
-  $([ -d "$run/checkpoints" ] && echo --resume)
-"$PYTHON" -m astaudio evaluate "$run/best" --data "$data/manifest.csv" \
+  --epochs "${EPOCHS:-12}" --steps-per-epoch 150 --valid-every 2 --lr 5e-4 --scheduler-start 4 \
+  --warmup-steps 200 --workers 2 $([ -d "$run/checkpoints" ] && echo --resume)
+model=${MODEL:-$run/best}  # the epoch that validation picked
+"$PYTHON" -m astaudio evaluate "$model" --data "$data/manifest.csv" \
   --labels "$data/class_labels_indices.csv" --split test -o "$run/test" | tee "$run/test.txt"
 [ -f "$conditions/conditions.csv" ] || "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --takes 8
-"$PYTHON" "$here/package_model.py" "$run/best" "$root/src/astaudio/bundled/keywords" \
-  --metrics "$run/test/metrics.json"
+"$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate "$model" ${init_arg[@]:1} \
+  --json "$run/conditions.json" | tee "$run/conditions.txt"
+"$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
+  --metrics "$run/test/metrics.json" --conditions "$run/conditions.json" --model-key "$model"
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data/manifest.csv" \
   --labels "$data/class_labels_indices.csv" --split test | tee "$run/test-fp16.txt"
-"$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
-  "$root/src/astaudio/bundled/keywords" --json "$run/conditions.json" | tee "$run/conditions.txt"
-"$PYTHON" "$here/make_heldout.py" "$data" "$root/tests/data/keywords-heldout" --per-class 10
+"$PYTHON" "$here/make_heldout.py" "$data" "$root/tests/data/keywords-heldout" --per-class 5 \
+  --conditions "$conditions" --per-condition 8
 "$PYTHON" "$here/make_samples.py"

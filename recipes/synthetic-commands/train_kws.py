@@ -57,6 +57,7 @@ def main() -> int:
     )
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
+    args.data = args.data.resolve()  # augment.json keeps absolute paths for --resume
 
     args.out.mkdir(parents=True, exist_ok=True)
     saved = args.out / "augment.json"
