@@ -33,7 +33,7 @@ fi
 [ -f "$init/model.safetensors" ] && init_arg=(--init "$init")  # else: from random weights
 cd "$here"
 "$PYTHON" "$here/train_kws.py" --data "$data" --out "$run" "${init_arg[@]}" \
-  --epochs "${EPOCHS:-12}" --steps-per-epoch 150 --valid-every 2 --lr 5e-4 --scheduler-start 4 \
+  --epochs "${EPOCHS:-17}" --steps-per-epoch 150 --valid-every 2 --lr 5e-4 --scheduler-start 4 \
   --warmup-steps 200 --workers 2 $([ -d "$run/checkpoints" ] && echo --resume)
 model=${MODEL:-$run/best}  # the epoch that validation picked
 "$PYTHON" -m astaudio evaluate "$model" --data "$data/manifest.csv" \
