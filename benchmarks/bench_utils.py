@@ -125,7 +125,15 @@ def default_device() -> str:
 
 
 def write_report(report: dict, device: str, json_path: str | None) -> None:
-    """Stamp the end-of-run load average, print the report and write it to json_path if given."""
+    """Stamp the end-of-run load average, print the report and write it to json_path if given.
+
+    A smoke run (report["quick"]) keeps its numbers but gets no ratios and no verdicts: one
+    repeat of a shrunken workload says whether the script runs, not how fast anything is.
+    """
+    if report.get("quick"):
+        for row in report.get("summary_rows", []):
+            row["ratio"] = None
+            row["met"] = None
     report["machine"]["load_average_at_end"] = machine_info(device)["load_average_1_5_15min"]
     print(json.dumps(report, indent=2))
     if json_path:
