@@ -157,9 +157,10 @@ def targets_list(results: dict[str, dict]) -> str:
             group = {"yes": "Met", "**no**": "Missed"}.get(verdict, "Not judged")
             why = "" if group != "Not judged" else f"; {verdict}"
             ratio = _ratio(row, result)
-            value = (
-                f"{ratio} ({row['astaudio']} vs {_reference(row)})" if ratio else row["astaudio"]
-            )
+            value = row["astaudio"]
+            if ratio:
+                reference = row.get("reference_name", "transformers")
+                value = f"{ratio} ({value} vs {row['reference']} {reference})"
             groups[group].append(
                 f"  - {name}: {row['what']}: {value}, target {row['target']}{why} ({_date(result)})"
             )
@@ -479,7 +480,7 @@ def main() -> None:
         ran[name] = run_benchmark(name, args.device, args.quick, extra)
     if names:
         print(f"== all: {(time.perf_counter() - start) / 60:.1f} min")
-    print(plain_table(ran or load_results(everything, args.quick)))
+    print(plain_table(ran or drop_superseded(load_results(everything, args.quick))))
     output = args.output or (None if args.quick else REPO / "BENCHMARKS.md")
     if output is not None:
         # the latest result of every benchmark: just run, else the stored one
