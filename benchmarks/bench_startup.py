@@ -92,7 +92,7 @@ def import_profile(arguments: list[str]) -> dict:
         "exit_status": completed.returncode,
         "imports_torch": "torch" in modules,
         "modules_imported": len(modules),
-        "costliest_top_level_imports_ms": {name: round(us / 1000, 1) for name, us in costliest},
+        "costliest_packages_ms": {name: round(us / 1000, 1) for name, us in costliest},
     }
 
 
@@ -123,14 +123,14 @@ def details(report: dict) -> list[str]:
     ]
     for name, result in report["commands"].items():
         costly = ", ".join(
-            f"{module} {ms:.0f} ms"
-            for module, ms in result["costliest_top_level_imports_ms"].items()
+            f"{module} {ms:.0f} ms" for module, ms in result["costliest_packages_ms"].items()
         )
         lines.append(
             f"`{name}`: median {result['median_seconds']:.3f} s, fastest "
             f"{min(result['seconds']):.3f} s; imports torch: "
             f"{'yes' if result['imports_torch'] else 'no'}; {result['modules_imported']} modules "
-            f"imported; costliest top-level imports (`-X importtime`, cumulative): {costly}."
+            f"imported; costliest packages (`-X importtime`, cumulative: a package's time "
+            f"includes what it imports): {costly}."
         )
     for name, seconds in report["references"].items():
         lines.append(
