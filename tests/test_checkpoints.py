@@ -628,7 +628,9 @@ def test_convert_command_writes_a_folder_transformers_loads(original, tmp_path):
                  "--max-length", "72", "--num-mel-bins", "40"]) == 1  # fmt: skip
 
 
-def test_convert_without_labels_names_the_head_from_the_packaged_sets(original, tmp_path, caplog):
+def test_convert_without_labels_names_the_head_from_the_packaged_sets(
+    original, tmp_path, caplog, capsys
+):
     from astaudio.labels import load_labels
 
     transformers.set_seed(1)
@@ -641,6 +643,15 @@ def test_convert_without_labels_names_the_head_from_the_packaged_sets(original, 
     config = json.loads((folder / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(50)] == load_labels("esc50")
     assert "'esc50'" in caplog.text
+    # the command says on stderr which set it used
+    from astaudio.cli import main
+
+    code = main(["convert", str(path), "-o", str(tmp_path / "esc-cli"), "--stride", "12", "8",
+                 "--max-length", "72", "--num-mel-bins", "40"])  # fmt: skip
+    assert code == 0 and "packaged 'esc50' set" in capsys.readouterr().err
+    assert (
+        ASTForAudioClassification.from_pretrained(tmp_path / "esc-cli").config.id2label[0] == "dog"
+    )
 
     _, seven = original  # a 7-class head matches no packaged set: generic names and a note
     caplog.clear()

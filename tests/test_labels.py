@@ -60,3 +60,10 @@ def test_read_label_csv_quotes_and_errors(tmp_path: Path) -> None:
     wrong.write_text("id,name\n0,a\n")
     with pytest.raises(ValueError, match="index,mid,display_name"):
         read_label_csv(wrong)
+
+
+def test_public_api_exports_the_label_functions() -> None:
+    import astaudio
+
+    assert astaudio.load_labels("esc50") == load_labels("esc50")
+    assert astaudio.read_label_csv is read_label_csv and "load_labels" in astaudio.__all__

@@ -15,3 +15,8 @@ class CheckpointError(AstAudioError):
 
 class ModelNotFoundError(CheckpointError):
     """A model id or folder could not be found locally or on the hub."""
+
+
+class UsageError(AstAudioError):
+    """A mistake in the command line or in a combination of options; reported as one line,
+    exit status 2."""

@@ -33,21 +33,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ASTConfig
+from .constants import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, ONNX_NAME, QUANTIZED_SUFFIX
 from .errors import AstAudioError, ModelNotFoundError
 from .features import LOG_FLOOR, PREEMPHASIS, ASTFeatureExtractor, frame_geometry, mel_filterbank
 from .hub import resolve_file
-from .inference import (
-    PREPROCESSOR_NAME,
-    AudioClassifier,
-    load_feature_extractor,
-    resolve_device,
-)
+from .inference import AudioClassifier, load_feature_extractor, resolve_device
 from .model import ASTForAudioClassification
 
-ONNX_NAME = "model.onnx"
-QUANTIZED_SUFFIX = "_quantized"  # model.onnx -> model_quantized.onnx
-DEFAULT_OPSET = 17
-MIN_OPSET = 14  # scaled_dot_product_attention has no ONNX export below 14
 FRONT_END_SCOPE = "/front_end/"  # node-name prefix of the feature front end in exported graphs
 INSTALL_HINT = "pip install 'astaudio[export]'"
 
@@ -56,7 +48,8 @@ class MissingDependencyError(AstAudioError, ImportError):
     """An optional package (onnx, onnxruntime) is not installed."""
 
 
-def _import_onnx():
+def import_onnx():
+    """The onnx module, or MissingDependencyError with the install hint."""
     try:
         import onnx
     except ImportError:
@@ -66,7 +59,8 @@ def _import_onnx():
     return onnx
 
 
-def _import_onnxruntime():
+def import_onnxruntime():
+    """The onnxruntime module, or MissingDependencyError with the install hint."""
     try:
         import onnxruntime
     except ImportError:
@@ -201,7 +195,7 @@ def export_onnx(
     ``feature_extractor``: None takes the folder's preprocessor_config.json if it has one, else
     the default extractor sized to the model. Returns the .onnx path.
     """
-    _import_onnx()
+    import_onnx()
     if not isinstance(model, ASTForAudioClassification):
         raise TypeError(f"model must be an ASTForAudioClassification, got {type(model).__name__}")
     if _is_quantized(model):
@@ -209,8 +203,8 @@ def export_onnx(
             "export the float32 model and quantize the ONNX file (quantize_onnx_int8); "
             "torch's quantized modules have no ONNX export"
         )
-    if not MIN_OPSET <= opset <= 20:
-        raise ValueError(f"opset must be between {MIN_OPSET} and 20, got {opset}")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset}")
     path = Path(path)
     if path.suffix != ".onnx":
         path = path / ONNX_NAME
@@ -308,7 +302,7 @@ class OnnxBackend:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
     ):
-        ort = _import_onnxruntime()
+        ort = import_onnxruntime()
         path = Path(path)
         if not path.is_file():
             raise ModelNotFoundError(f"{path}: no such ONNX file")
@@ -466,8 +460,8 @@ def quantize_onnx_int8(
     ``with_features`` graph and the patch Conv stay float32. ``reduce_range`` (7-bit weights)
     can help on x86 CPUs without VNNI. Returns the output path.
     """
-    onnx = _import_onnx()
-    _import_onnxruntime()
+    onnx = import_onnx()
+    import_onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     onnx_in = Path(onnx_in)
@@ -499,133 +493,3 @@ class _DropLogRecords(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.prefix)
-
-
-# -- command line (wired into astaudio.cli) -------------------------------------------------
-def _usage_error(message: str) -> Exception:
-    from .cli import UsageError
-
-    return UsageError(message)
-
-
-def add_export_parser(subparsers) -> None:
-    """`astaudio export onnx MODEL -o OUT [--opset N] [--no-dynamic-batch] [--with-features]
-    [--quantize int8]`."""
-    import argparse
-
-    export = subparsers.add_parser(
-        "export", help="export a model to ONNX (optionally int8) for ONNX Runtime",
-        description="Write MODEL as an ONNX graph with config.json and preprocessor_config.json "
-        "beside it; 'classify --model FOLDER --backend onnxruntime' runs the folder. "
-        "The export is checked against torch on random inputs.",
-    )  # fmt: skip
-    export.add_argument("format", choices=["onnx"], help="output format")
-    export.add_argument("model", metavar="MODEL", help="hub id, local folder or bundled name")
-    export.add_argument(
-        "--output", "-o", type=Path, required=True,
-        help="the .onnx file, or a folder (gets model.onnx)",
-    )  # fmt: skip
-    export.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)"
-    )
-    export.add_argument(
-        "--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
-        help="batch size free (default), or fixed at 1",
-    )  # fmt: skip
-    export.add_argument(
-        "--with-features", action="store_true",
-        help="the graph takes raw 16 kHz waveforms (B, samples) and computes the features itself",
-    )  # fmt: skip
-    export.add_argument(
-        "--quantize", choices=["int8"], default=None,
-        help="also write NAME_quantized.onnx with int8 weights (ONNX Runtime dynamic quantization)",
-    )  # fmt: skip
-    export.set_defaults(run=run_export)
-
-
-def run_export(args) -> int:
-    """Run `astaudio export`; returns the exit status."""
-    import sys
-
-    from .bundled import resolve_bundled
-
-    _import_onnx()
-    model = resolve_bundled(args.model)
-    network = ASTForAudioClassification.from_pretrained(model)
-    extractor = load_feature_extractor(model, network.config)
-    path = export_onnx(
-        network, args.output, opset=args.opset, dynamic_batch=args.dynamic_batch,
-        with_features=args.with_features, feature_extractor=extractor,
-    )  # fmt: skip
-    written = [path]
-    if args.quantize == "int8":
-        written.append(quantize_onnx_int8(path))
-    for graph in written:
-        errors = verify_onnx(network, graph, extractor, batch=2 if args.dynamic_batch else 1)
-        print(
-            f"wrote {graph} ({graph.stat().st_size / 1e6:.1f} MB; max |onnxruntime - torch|: "
-            f"logits {errors['logits']:.2g}, pooled {errors['pooled']:.2g})",
-            file=sys.stderr,
-        )
-    print(
-        f"wrote {path.parent / 'config.json'}, {path.parent / PREPROCESSOR_NAME}", file=sys.stderr
-    )
-    return 0
-
-
-def add_backend_arguments(parser) -> None:
-    """`--backend torch|onnxruntime` and `--quantize int8` for the commands that load a model."""
-    parser.add_argument(
-        "--backend", choices=["torch", "onnxruntime"], default="torch",
-        help="what runs the network (default: %(default)s); onnxruntime needs a folder made by "
-        "'astaudio export onnx'",
-    )  # fmt: skip
-    parser.add_argument(
-        "--quantize", choices=["int8"], default=None,
-        help="int8 weights on the CPU (torch: dynamic quantization; onnxruntime: the folder's "
-        "model_quantized.onnx)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--compile", action="store_true",
-        help="torch.compile the model (torch backend): slower start, faster batches on a GPU",
-    )  # fmt: skip
-
-
-def classifier_from_args(args) -> AudioClassifier:
-    """The AudioClassifier that parsed command-line arguments ask for (model, device, dtype,
-    threads, activation, and --backend / --quantize where the command has them)."""
-    backend = getattr(args, "backend", "torch")
-    quantize = getattr(args, "quantize", None)
-    activation = getattr(args, "activation", "auto")
-    activation = None if activation == "auto" else activation
-    device = getattr(args, "device", "auto")
-    dtype = getattr(args, "dtype", "float32")
-    threads = getattr(args, "threads", None)
-    compile_model = getattr(args, "compile", False)
-    if threads:
-        torch.set_num_threads(threads)
-    if compile_model and (backend == "onnxruntime" or quantize):
-        raise _usage_error("--compile applies to the float torch model; drop it")
-    if (backend == "onnxruntime" or quantize) and dtype != "float32":
-        what = "--backend onnxruntime" if backend == "onnxruntime" else "--quantize int8"
-        raise _usage_error(f"{what} runs float32 (int8) models; drop --dtype {dtype}")
-    if backend == "onnxruntime":
-        return load_onnx_classifier(
-            args.model, device=device, activation=activation, quantized=quantize == "int8",
-            threads=threads,
-        )  # fmt: skip
-    if quantize is None:
-        return AudioClassifier.from_pretrained(
-            args.model, device=device, dtype=dtype, activation=activation,
-            compile_model=compile_model,
-        )  # fmt: skip
-    if device == "cuda":
-        raise _usage_error("--quantize int8 runs on the CPU; drop --device cuda")
-    from .bundled import resolve_bundled
-
-    model = resolve_bundled(args.model)
-    network = ASTForAudioClassification.from_pretrained(model)
-    extractor = load_feature_extractor(model, network.config)
-    return AudioClassifier(
-        quantize_dynamic_int8(network), extractor, device="cpu", activation=activation
-    )

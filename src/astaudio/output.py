@@ -11,9 +11,10 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .inference import ClassificationResult
+if TYPE_CHECKING:
+    from .inference import ClassificationResult
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv")
 EXTENSIONS = {"table": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv"}

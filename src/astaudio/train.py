@@ -33,73 +33,12 @@ from .data import AudioDataset, AugmentConfig, DatasetSpec, balanced_sample_weig
 from .features import ASTFeatureExtractor
 from .metrics import multilabel_metrics, singlelabel_metrics
 from .model import ASTForAudioClassification
+from .presets import PRESETS, TrainConfig, preset_config
 
 logger = logging.getLogger(__name__)
 
 WARMUP_EVERY = 50  # AST: linear warm-up over the first 1000 steps, lr updated every 50
 STATE_FILE = "trainer_state.pt"
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of a run. Defaults are the Speech Commands recipe's optimiser settings."""
-
-    lr: float = 2.5e-4
-    batch_size: int = 128  # global batch (split across processes)
-    epochs: int = 30
-    warmup: bool = False
-    warmup_steps: int = 1000
-    scheduler_start: int = 5  # MultiStepLR milestones: start, start+step, ... (epochs)
-    scheduler_step: int = 1
-    scheduler_decay: float = 0.85
-    weight_decay: float = 5e-7
-    betas: tuple[float, float] = (0.95, 0.999)
-    loss: str = "bce"  # "bce" (multi-hot, also for single-label with mixup) or "ce"
-    metric: str = "acc"  # "acc" or "mAP": picks the best epoch
-    freqm: int = 48
-    timem: int = 48
-    mixup: float = 0.6
-    noise: bool = True
-    balanced: bool = False
-    max_length: int = 128
-    mean: float = -6.845978
-    std: float = 5.5654526
-    wa_start: int | None = None  # weight averaging over epochs [wa_start, wa_end]
-    wa_end: int | None = None
-    grad_accum: int = 1
-    clip_grad: float | None = None
-    amp: str | None = None  # "bf16" or "fp16" (GPU)
-    seed: int = 0
-    num_workers: int = 2
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Full AudioSet (2M clips): 5 epochs, balanced sampling, weight averaging of epochs 1-5.
-    "audioset": dict(lr=1e-5, batch_size=12, epochs=5, warmup=True, scheduler_start=2,
-                     scheduler_step=1, scheduler_decay=0.5, loss="bce", metric="mAP", freqm=48,
-                     timem=192, mixup=0.5, noise=False, balanced=True, max_length=1024,
-                     mean=-4.2677393, std=4.5689974, wa_start=1, wa_end=5),
-    "esc50": dict(lr=1e-5, batch_size=48, epochs=25, warmup=False, scheduler_start=5,
-                  scheduler_step=1, scheduler_decay=0.85, loss="ce", metric="acc", freqm=24,
-                  timem=96, mixup=0.0, noise=False, balanced=False, max_length=512,
-                  mean=-6.6268077, std=5.358466),
-    "speechcommands": dict(lr=2.5e-4, batch_size=128, epochs=30, warmup=False, scheduler_start=5,
-                           scheduler_step=1, scheduler_decay=0.85, loss="bce", metric="acc",
-                           freqm=48, timem=48, mixup=0.6, noise=True, balanced=False,
-                           max_length=128, mean=-6.845978, std=5.5654526),
-}  # fmt: skip
-
-
-def preset_config(name: str | None, **overrides: Any) -> TrainConfig:
-    if name is not None and name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-    values = dict(PRESETS[name]) if name else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**values)
 
 
 # -- distributed helpers --------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""The `astaudio` command: a thin layer over the Python API.
+
+Exit status: 0 when everything succeeded, 1 when some inputs failed (each reported on one
+line and skipped), 2 for usage errors (bad arguments, a model that can't be found).
+
+One module per family of commands (tag: classify/embed/plot/info; export: convert/export;
+train: finetune/evaluate/norm-stats/average-checkpoints). They parse and print; the work is
+done by the library, imported inside the run_* functions, so that `astaudio --help` and
+`astaudio COMMAND --help` answer without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import AstAudioError, ModelNotFoundError, UsageError
+from . import export, tag, train
+from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+
+__all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "UsageError", "build_parser", "main"]
+
+DESCRIPTION = """\
+Audio Spectrogram Transformer: tag sounds, embed them, fine-tune and evaluate models.
+
+examples:
+  astaudio classify dog.wav sounds/ --top-k 3           tag files and folders (AudioSet model)
+  astaudio classify talk.mp3 --window 10 --hop 5 -f jsonl   timeline of a long recording
+  astaudio classify --model keywords samples/           the small bundled offline model
+  astaudio embed clips/ -o embeddings.npz               pooled embeddings, one row per file
+  astaudio info MIT/ast-finetuned-audioset-10-10-0.4593 what a model expects
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="astaudio",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"astaudio {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    tag.add_parsers(commands)  # classify, embed, plot
+    tag.add_info_parser(commands)
+    export.add_parsers(commands)  # convert, export
+    train.add_parsers(commands)  # finetune, evaluate, norm-stats, average-checkpoints
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, ModelNotFoundError) as exc:
+        print(f"astaudio {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (AstAudioError, ValueError, OSError) as exc:
+        print(f"astaudio {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except KeyboardInterrupt:
+        print("astaudio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

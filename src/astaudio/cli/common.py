@@ -1,0 +1,169 @@
+"""Argument helpers shared by the command families, and the classifier the arguments ask for.
+
+Nothing here imports torch at module level: the parser is built without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..constants import DEFAULT_MODEL
+from ..errors import UsageError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_SOME_FAILED",
+    "EXIT_USAGE",
+    "UsageError",
+    "add_backend_arguments",
+    "add_model_arguments",
+    "classifier_from_args",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "report_skipped",
+]
+
+
+# -- validators -----------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+# -- arguments of the commands that run a model ---------------------------------------------
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", "-m", default=DEFAULT_MODEL,
+        help="hub id, local folder, or bundled model name (e.g. 'keywords'); default: %(default)s",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where the model runs (default: %(default)s: a GPU when there is one)",
+    )
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="model precision (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=8,
+        help="windows per model call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--window",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="window length for long audio (default: the model's, 10.24 s for AudioSet)",
+    )
+    parser.add_argument(
+        "--hop",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="hop between windows (default: half a window)",
+    )
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--backend torch|onnxruntime`, `--quantize int8` and `--compile`."""
+    parser.add_argument(
+        "--backend", choices=["torch", "onnxruntime"], default="torch",
+        help="what runs the network (default: %(default)s); onnxruntime needs a folder made by "
+        "'astaudio export onnx'",
+    )  # fmt: skip
+    parser.add_argument(
+        "--quantize", choices=["int8"], default=None,
+        help="int8 weights on the CPU (torch: dynamic quantization; onnxruntime: the folder's "
+        "model_quantized.onnx)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (torch backend): slower start, faster batches on a GPU",
+    )
+
+
+def classifier_from_args(args):
+    """The AudioClassifier that parsed command-line arguments ask for (model, device, dtype,
+    threads, activation, and --backend / --quantize / --compile where the command has them)."""
+    import torch
+
+    from ..bundled import resolve_bundled
+    from ..export import load_onnx_classifier, quantize_dynamic_int8
+    from ..inference import AudioClassifier, load_feature_extractor
+    from ..model import ASTForAudioClassification
+
+    backend = getattr(args, "backend", "torch")
+    quantize = getattr(args, "quantize", None)
+    activation = getattr(args, "activation", "auto")
+    activation = None if activation == "auto" else activation
+    device = getattr(args, "device", "auto")
+    dtype = getattr(args, "dtype", "float32")
+    threads = getattr(args, "threads", None)
+    compile_model = getattr(args, "compile", False)
+    if threads:
+        torch.set_num_threads(threads)
+    if compile_model and (backend == "onnxruntime" or quantize):
+        raise UsageError("--compile applies to the float torch model; drop it")
+    if (backend == "onnxruntime" or quantize) and dtype != "float32":
+        what = "--backend onnxruntime" if backend == "onnxruntime" else "--quantize int8"
+        raise UsageError(f"{what} runs float32 (int8) models; drop --dtype {dtype}")
+    if backend == "onnxruntime":
+        return load_onnx_classifier(
+            args.model, device=device, activation=activation, quantized=quantize == "int8",
+            threads=threads,
+        )  # fmt: skip
+    if quantize is None:
+        return AudioClassifier.from_pretrained(
+            args.model, device=device, dtype=dtype, activation=activation,
+            compile_model=compile_model,
+        )  # fmt: skip
+    if device == "cuda":
+        raise UsageError("--quantize int8 runs on the CPU; drop --device cuda")
+    model = resolve_bundled(args.model)
+    network = ASTForAudioClassification.from_pretrained(model)
+    extractor = load_feature_extractor(model, network.config)
+    return AudioClassifier(
+        quantize_dynamic_int8(network), extractor, device="cpu", activation=activation
+    )
+
+
+def report_skipped(message: str, progress=None) -> None:
+    """One line on standard error for an input that was skipped (above a progress bar)."""
+    line = f"astaudio: skipped {message}"
+    if progress is not None and not progress.disable:
+        progress.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
