@@ -1,7 +1,7 @@
 """Run every benchmark, print one table of astaudio vs its references, write BENCHMARKS.md.
 
-    python benchmarks/run_all.py                # everything, writes BENCHMARKS.md (~1.5 h on 2 cores)
-    python benchmarks/run_all.py --quick        # smoke run (QUICK_MINUTES), prints, writes nothing
+    python benchmarks/run_all.py                # everything, writes BENCHMARKS.md (long)
+    python benchmarks/run_all.py --quick        # smoke run, prints; its duration: BENCHMARKS.md
     python benchmarks/run_all.py --only core startup   # re-run some, then write BENCHMARKS.md
     python benchmarks/run_all.py --reuse        # BENCHMARKS.md from benchmarks/results/ alone
     python benchmarks/run_all.py --device cuda  # the same scripts on a GPU
@@ -33,14 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_utils import default_device
+from bench_utils import default_device, load_average, machine_info
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"  # full runs: kept, BENCHMARKS.md is made from them
 QUICK_RESULTS = Path(tempfile.gettempdir()) / "astaudio-benchmarks-quick"  # smoke runs
 FINDINGS = HERE / "findings.md"
-QUICK_MINUTES = "about 4 min on an idle 2-core machine"  # measured: see BENCHMARKS.md
+QUICK_DURATION = RESULTS / "quick_duration.json"  # how long the last complete --quick run took
 
 
 def deploy_available() -> bool:
@@ -75,7 +75,8 @@ BENCHMARKS = {  # name: (script, what it answers, runs when, extra arguments)
 # Not in BENCHMARKS: bench_utils.py (helpers, measures nothing).
 
 
-def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> dict:
+def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> tuple[dict, float]:
+    """The benchmark's result (or {"error": ...}) and its wall seconds."""
     script, _, _, defaults = BENCHMARKS[name]
     extra = (defaults() if callable(defaults) else defaults) + extra
     output = (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
@@ -89,14 +90,40 @@ def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> dict
     previous = output.read_bytes() if output.exists() else None
     output.unlink(missing_ok=True)  # a failed run must not leave the last run's file as its own
     completed = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL)
-    print(
-        f"== {name}: {time.perf_counter() - start:.0f} s, exit {completed.returncode}", flush=True
-    )
+    seconds = time.perf_counter() - start
+    print(f"== {name}: {seconds:.0f} s, exit {completed.returncode}", flush=True)
     if completed.returncode != 0 or not output.exists():
         if previous is not None and not output.exists():
             output.write_bytes(previous)  # keep the last good result on disk
-        return {"error": f"exit status {completed.returncode}", "summary_rows": []}
-    return json.loads(output.read_text())
+        return {"error": f"exit status {completed.returncode}", "summary_rows": []}, seconds
+    return json.loads(output.read_text()), seconds
+
+
+def record_quick_duration(seconds: dict[str, float], load_at_start, device: str) -> None:
+    """What a complete `--quick` run took, for BENCHMARKS.md (a full run's file, so it is kept)."""
+    machine = machine_info(device)
+    record = {
+        "command": "python benchmarks/run_all.py --quick",
+        "minutes": sum(seconds.values()) / 60,
+        "seconds_per_benchmark": {name: round(s, 1) for name, s in seconds.items()},
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": machine["load_average_1_5_15min"],
+        "machine": machine,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    QUICK_DURATION.write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def quick_duration_text() -> str:
+    if not QUICK_DURATION.exists():
+        return "duration not measured yet"
+    record = json.loads(QUICK_DURATION.read_text())
+    load = ", ".join(map(str, record["load_average_at_start"] or []))
+    return (
+        f"{record['minutes']:.1f} min, measured {record['machine']['date_utc']} on this "
+        f"{record['machine']['cores']}-core machine at load average {load} (1, 5, 15 min); "
+        "idle, it is shorter"
+    )
 
 
 def with_current_rows(name: str, result: dict) -> dict:
@@ -448,7 +475,7 @@ baseline), measured in the same run on the same machine, so the ratios hold even
 absolute numbers move with the machine's load. Speed targets are checked here, never in the test
 suite. Made by `python benchmarks/run_all.py` from the latest result of every benchmark
 (benchmarks/results/*.json); each row says when it was measured, and "Machine" says under what
-load. `--quick` is a smoke run ({QUICK_MINUTES}) with no verdicts.
+load. `--quick` is a smoke run with no ratios and no verdicts: {quick_duration_text()}.
 
 ## Summary
 
@@ -503,13 +530,15 @@ def main() -> None:
     args = parser.parse_args()
     everything = [name for name, (_, _, runs, _) in BENCHMARKS.items() if runs()]
     names = [] if args.reuse else (args.only or everything)
-    start = time.perf_counter()
-    ran = {}
+    load_at_start = load_average()
+    ran, seconds = {}, {}
     for name in names:
         extra = args.e2e_args.split() if BENCHMARKS[name][0] == "bench_e2e.py" else []
-        ran[name] = run_benchmark(name, args.device, args.quick, extra)
+        ran[name], seconds[name] = run_benchmark(name, args.device, args.quick, extra)
     if names:
-        print(f"== all: {(time.perf_counter() - start) / 60:.1f} min")
+        print(f"== all: {sum(seconds.values()) / 60:.1f} min")
+    if args.quick and names == everything and all("error" not in r for r in ran.values()):
+        record_quick_duration(seconds, load_at_start, args.device)
     print(plain_table(ran or drop_superseded(load_results(everything, args.quick))))
     output = args.output or (None if args.quick else REPO / "BENCHMARKS.md")
     if output is not None:
