@@ -5,7 +5,8 @@
 Each command runs as a fresh subprocess, the way a user types it: the `astaudio` console script
 installed next to this Python (`python -m astaudio` where there is none). The commands take
 turns (A, B, C, D, A, B, ...) after one warm-up round, so load from other processes hits them
-alike; the median wall time of each counts. For reference, not compared: the bare interpreter
+alike; the median wall time of each counts, and beside it the median CPU time (user + system of
+the child), which moves far less with the load. For reference, not compared: the bare interpreter
 (`python -c pass`) and `python -c "import torch"`, timed in the same rounds.
 
 Whether torch is imported: each command runs once more as
@@ -19,6 +20,7 @@ importing torch.
 from __future__ import annotations
 
 import argparse
+import resource
 import shlex
 import shutil
 import statistics
@@ -46,28 +48,35 @@ def astaudio_program() -> list[str]:
     return [found] if found else [sys.executable, "-m", "astaudio"]
 
 
-def run_once(command: list[str]) -> float:
-    """Wall seconds of one run; the command must succeed (and an astaudio one print something)."""
+def run_once(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run; the command must succeed (and an astaudio
+    one print something). CPU time hardly moves with the machine's load; wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     silent = command[0] == sys.executable and command[1] == "-c"  # the references
     if completed.returncode != 0 or not (silent or completed.stdout.strip()):
         raise RuntimeError(
             f"{shlex.join(command)} failed (exit {completed.returncode}): {completed.stderr[-500:]}"
         )
-    return seconds
+    return seconds, cpu
 
 
-def time_commands(commands: dict[str, list[str]], repeats: int) -> dict[str, list[float]]:
-    """All wall times of each command, the commands taking turns, after one warm-up round."""
+def time_commands(commands: dict[str, list[str]], repeats: int) -> tuple[dict, dict]:
+    """All wall and CPU times of each command, taking turns, after one warm-up round."""
     for command in commands.values():
         run_once(command)
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
         for name, command in commands.items():
-            times[name].append(run_once(command))
-    return times
+            seconds, cpu_seconds = run_once(command)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+    return wall, cpu
 
 
 def import_profile(arguments: list[str]) -> dict:
@@ -100,11 +109,16 @@ def summary_rows(report: dict) -> list[dict]:
     rows = []
     for name, result in report["commands"].items():
         torch_note = "imports torch" if result["imports_torch"] else "no torch"
+        cpu = (
+            f"; CPU time {result['median_cpu_seconds']:.2f} s"
+            if "median_cpu_seconds" in result
+            else ""
+        )
         ok = result["median_seconds"] < TARGET_SECONDS and not result["imports_torch"]
         rows.append(
             {
-                "what": f"`{name}` start-up, median of {len(result['seconds'])} runs "
-                f"(s; {torch_note})",
+                "what": f"`{name}` start-up, median wall time of {len(result['seconds'])} runs "
+                f"({torch_note}{cpu})",
                 "astaudio": f"{result['median_seconds']:.2f} s",
                 "reference": "",
                 "ratio": None,
@@ -113,6 +127,10 @@ def summary_rows(report: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def _cpu(seconds: list[float] | None) -> str:
+    return "" if not seconds else f", median CPU time {statistics.median(seconds):.3f} s"
 
 
 def details(report: dict) -> list[str]:
@@ -127,15 +145,16 @@ def details(report: dict) -> list[str]:
         )
         lines.append(
             f"`{name}`: median {result['median_seconds']:.3f} s, fastest "
-            f"{min(result['seconds']):.3f} s; imports torch: "
+            f"{min(result['seconds']):.3f} s{_cpu(result.get('cpu_seconds'))}; imports torch: "
             f"{'yes' if result['imports_torch'] else 'no'}; {result['modules_imported']} modules "
             f"imported; costliest packages (`-X importtime`, cumulative: a package's time "
             f"includes what it imports): {costly}."
         )
     for name, seconds in report["references"].items():
+        cpu = _cpu(report.get("references_cpu", {}).get(name))
         lines.append(
             f"Reference, same rounds: `{name}` median {statistics.median(seconds):.3f} s, "
-            f"fastest {min(seconds):.3f} s."
+            f"fastest {min(seconds):.3f} s{cpu}."
         )
     return lines
 
@@ -155,16 +174,19 @@ def main() -> None:
     )
     named = {shlex.join(["astaudio", *arguments]): arguments for arguments in COMMANDS}
     commands = {name: program + arguments for name, arguments in named.items()}
-    times = time_commands({**commands, **REFERENCES}, repeats)
+    times, cpu = time_commands({**commands, **REFERENCES}, repeats)
     report["commands"] = {
         name: {
             "seconds": times[name],
             "median_seconds": statistics.median(times[name]),
+            "cpu_seconds": cpu[name],
+            "median_cpu_seconds": statistics.median(cpu[name]),
             **import_profile(arguments),
         }
         for name, arguments in named.items()
     }
     report["references"] = {name: times[name] for name in REFERENCES}
+    report["references_cpu"] = {name: cpu[name] for name in REFERENCES}
     report["summary_rows"] = summary_rows(report)
     report["details"] = details(report)
     write_report(report, "cpu", args.json)
