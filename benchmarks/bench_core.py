@@ -162,9 +162,15 @@ def _feature_row(features: dict, label: str) -> dict:
     }
 
 
+def best_matmul_tflops(report: dict) -> float:
+    """The machine's practical fp32 ceiling: the better of the rates measured before and after
+    the model (on a loaded machine one of them can catch a burst of other work)."""
+    return max(report["fp32_matmul_tflops"], report.get("fp32_matmul_tflops_after", 0.0))
+
+
 def summary_rows(report: dict) -> list[dict]:
     """Rows of run_all's table: what, astaudio, transformers, ratio, target, met."""
-    model, matmul = report["model"], report["fp32_matmul_tflops"]
+    model, matmul = report["model"], best_matmul_tflops(report)
     rows = [_feature_row(report["features"], "default threads")]
     if "features_1_thread" in report:
         rows.append(_feature_row(report["features_1_thread"], "torch and BLAS at 1 thread"))
@@ -180,9 +186,9 @@ def summary_rows(report: dict) -> list[dict]:
     )
     rows.append(
         {
-            "what": f"Model forward, share of the measured fp32 matmul rate ({matmul:.3f} TFLOP/s)",
-            "astaudio": f"{model['astaudio_fraction_of_matmul']:.0%}",
-            "reference": f"{model['transformers_fraction_of_matmul']:.0%}",
+            "what": f"Model forward, share of the better measured fp32 matmul rate ({matmul:.3f} TFLOP/s)",
+            "astaudio": f"{model['astaudio_tflops'] / matmul:.0%}",
+            "reference": f"{model['transformers_tflops'] / matmul:.0%}",
             "ratio": None,
             "target": "",
             "met": None,
@@ -214,13 +220,12 @@ def main() -> None:
     if args.device == "cpu":
         report["features_1_thread"] = bench_features_one_thread(feature_repeats, clips)
     model = bench_model(args.device, repeats, batch=batch)
-    model["astaudio_fraction_of_matmul"] = model["astaudio_tflops"] / report["fp32_matmul_tflops"]
-    model["transformers_fraction_of_matmul"] = (
-        model["transformers_tflops"] / report["fp32_matmul_tflops"]
-    )
+    report["fp32_matmul_tflops_after"] = matmul_tflops(args.device)
+    best = best_matmul_tflops(report)
+    model["astaudio_fraction_of_matmul"] = model["astaudio_tflops"] / best
+    model["transformers_fraction_of_matmul"] = model["transformers_tflops"] / best
     report["model"] = model
     report["summary_rows"] = summary_rows(report)
-    report["fp32_matmul_tflops_after"] = matmul_tflops(args.device)
     write_report(report, args.device, args.json)
 
 
