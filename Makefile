@@ -14,6 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test,plot,metrics,export]"
 	# torchaudio's kaldi.fbank is the tests' reference: only its pure-Python file is extracted.
 	$(BIN)/python scripts/fetch_torchaudio_reference.py
+	$(BIN)/python scripts/fetch_transformers_tests.py
 	touch $@
 
 system-deps:

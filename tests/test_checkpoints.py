@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 import torch
+import transformers
+from conftest import tiny_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -26,8 +28,6 @@ from astaudio.checkpoints import (
 from astaudio.config import ASTConfig
 from astaudio.errors import CheckpointError, ModelNotFoundError
 from astaudio.model import ASTForAudioClassification, ASTModel
-
-transformers = pytest.importorskip("transformers")
 
 TINY = dict(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -659,3 +659,21 @@ def test_convert_without_labels_names_the_head_from_the_packaged_sets(
     config = json.loads((folder / "config.json").read_text())
     assert config["id2label"] == {str(i): f"LABEL_{i}" for i in range(7)}
     assert "no packaged label set has 7 classes" in caplog.text
+
+
+def test_from_pretrained_takes_transformers_loading_arguments(tmp_path):
+    torch.manual_seed(0)
+    model = ASTForAudioClassification(tiny_config()).eval()
+    model.save_pretrained(tmp_path / "sub")
+    loaded, info = ASTForAudioClassification.from_pretrained(
+        tmp_path, subfolder="sub", output_loading_info=True, device_map="cpu", dtype="float64"
+    )
+    assert info["missing_keys"] == set() and info["unexpected_keys"] == set()
+    assert loaded.dtype == torch.float64 and loaded.device.type == "cpu"
+    same = ASTForAudioClassification.from_pretrained(
+        None, config=model.config, state_dict=model.state_dict()
+    )
+    assert torch.equal(same.classifier.dense.weight, model.classifier.dense.weight)
+    with pytest.raises(TypeError, match="not_a_field"):
+        ASTForAudioClassification.from_pretrained(tmp_path / "sub", not_a_field=1)
+    assert "not_a_field" not in (tmp_path / "sub" / "config.json").read_text()

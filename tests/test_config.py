@@ -3,7 +3,7 @@ import json
 import pytest
 import transformers
 
-from astaudio import ASTConfig
+from astaudio import ASTConfig, ASTModel
 
 DEFAULTS = dict(
     hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
@@ -83,9 +83,6 @@ def test_num_labels_setter_and_callable_activation():
 @pytest.mark.parametrize(
     "kwargs, field",
     [
-        (dict(hidden_size=100, num_attention_heads=12), "hidden_size"),
-        (dict(patch_size=200), "patch_size"),
-        (dict(max_length=8), "patch_size"),
         (dict(frequency_stride=0), "frequency_stride"),
         (dict(time_stride=-3), "time_stride"),
         (dict(num_hidden_layers=0), "num_hidden_layers"),
@@ -100,6 +97,29 @@ def test_num_labels_setter_and_callable_activation():
 def test_impossible_values_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         ASTConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(hidden_size=100, num_attention_heads=12), "hidden_size"),
+        (dict(patch_size=200), "patch_size"),
+        (dict(max_length=8), "patch_size"),
+    ],
+)
+def test_clashing_fields_are_refused_when_a_model_is_built(kwargs, field):
+    config = ASTConfig(**kwargs)  # as transformers: fields may be adjusted after construction
+    with pytest.raises(ValueError, match=field):
+        config.validate()
+    with pytest.raises(ValueError, match=field):
+        ASTModel(config)
+
+
+def test_config_is_built_before_its_fields_are_adjusted():
+    # transformers' tests do this: 12 default heads don't divide 32 until they are set
+    config = ASTConfig(hidden_size=32)
+    config.num_attention_heads = 4
+    assert ASTModel(config).config.num_attention_heads == 4
 
 
 def test_other_model_type_is_refused(tmp_path):

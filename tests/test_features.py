@@ -502,8 +502,9 @@ def test_batch_feature_behaves_like_model_kwargs():
 # -- (f) preprocessor_config.json ------------------------------------------------------------
 def test_save_and_load_round_trip(tmp_path):
     ours = ASTFeatureExtractor(max_length=512, mean=-5.0, std=3.0, custom_key=[1, 2])
-    path = ours.save_pretrained(tmp_path)
-    assert path.name == "preprocessor_config.json"
+    written = ours.save_pretrained(tmp_path)  # the written files, as transformers returns
+    assert written == [str(tmp_path / "preprocessor_config.json")]
+    path = Path(written[0])
     data = json.loads(path.read_text())
     assert data["feature_extractor_type"] == "ASTFeatureExtractor"
     assert data["padding_side"] == "right" and data["custom_key"] == [1, 2]

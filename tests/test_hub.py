@@ -66,3 +66,22 @@ def test_local_folder_and_bad_paths(tmp_path):
         resolve_file(tmp_path / "nope", "config.json")
     with pytest.raises(ModelNotFoundError, match="no such model folder"):
         resolve_file("./relative/missing", "config.json")
+
+
+def test_bundled_name_works_in_every_loader_and_wrong_names_list_them(monkeypatch):
+    from astaudio import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTForAudioClassification,
+        ModelNotFoundError,
+    )
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in ("keywords", "bundled:keywords"):
+        assert ASTConfig.from_pretrained(name).num_labels == 22
+        assert ASTFeatureExtractor.from_pretrained(name).num_mel_bins > 0
+        assert ASTForAudioClassification.from_pretrained(name).num_labels == 22
+    for wrong in ("keyword", "bundled:nope", "a/b:c"):
+        with pytest.raises(OSError, match="bundled models: keywords") as info:
+            ASTConfig.from_pretrained(wrong)
+        assert isinstance(info.value, ModelNotFoundError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
 from astaudio.config import ASTConfig
 from astaudio.model import (
@@ -12,8 +13,6 @@ from astaudio.model import (
     ASTModel,
     ASTModelOutput,
 )
-
-transformers = pytest.importorskip("transformers")
 
 # Tiny configs covering strides, patch sizes, odd spectrogram sizes, activations and qkv_bias.
 TINY_CONFIGS = {
@@ -270,9 +269,12 @@ def test_output_defaults_come_from_config():
         overridden = model(spectrogram(kwargs), output_attentions=False)
     assert len(out.hidden_states) == 3 and len(out.attentions) == 2
     assert overridden.attentions is None
-    config.extra["return_dict"] = False
+    config.return_dict = False
     with torch.no_grad():
         assert isinstance(model(spectrogram(kwargs)), tuple)
+    # the flags are config attributes, written to config.json only when not the default
+    assert config.to_dict()["return_dict"] is False and "return_dict" not in ASTConfig().to_dict()
+    assert ASTConfig.from_dict(config.to_dict()).output_attentions is True
 
 
 def test_initialisation_matches_transformers():

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     ),
     "ASTConfig": "config",
     "SAMPLE_RATE": "constants",
+    "load_classifier": "loading",
     **dict.fromkeys(
         ["AudioDataset", "AugmentConfig", "DatasetSpec", "balanced_sample_weights",
          "compute_norm_stats", "load_dataset_spec", "split_spec"],
@@ -84,6 +85,7 @@ __all__ = [
     "kaldi_fbank",
     "load_audio",
     "load_audio_with_rate",
+    "load_classifier",
     "load_dataset_spec",
     "load_state_dict_file",
     "mel_filterbank",
@@ -146,6 +148,7 @@ if TYPE_CHECKING:
     from .features import ASTFeatureExtractor, BatchFeature, kaldi_fbank, mel_filterbank
     from .inference import AudioClassifier, ClassificationResult, EmbeddingResult, Segment
     from .labels import LABEL_SETS, LabelInfo, load_labels, read_label_csv
+    from .loading import load_classifier
     from .metrics import d_prime, multilabel_metrics, singlelabel_metrics
     from .model import ASTClassifierOutput, ASTForAudioClassification, ASTModel, ASTModelOutput
     from .presets import PRESETS, TrainConfig, preset_config

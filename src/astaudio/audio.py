@@ -30,9 +30,9 @@ import numpy as np
 import soundfile
 import soxr
 
+from .constants import SAMPLE_RATE
 from .errors import AudioLoadError
 
-SAMPLE_RATE = 16000  # Hz, the rate AST's filterbank features are defined at
 RESAMPLE_QUALITY = "HQ"  # soxr quality preset
 _BLOCK_FRAMES = 1 << 16  # input frames decoded per block in load_audio (~1.4 s at 48 kHz)
 _HEAD_BYTES = 1 << 16  # bytes read from a file's start to check a WAV header

@@ -16,8 +16,16 @@ def bundled_models() -> list[str]:
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
 
 
+def bundled_hint() -> str:
+    """ "bundled models: a, b" for error messages."""
+    return f"bundled models: {', '.join(bundled_models()) or 'none'}"
+
+
 def resolve_bundled(model: str | os.PathLike) -> str | os.PathLike:
-    """Map "bundled:NAME" (or a bare NAME that isn't a local folder) to the shipped folder."""
+    """The one model-name resolver: a local path stays as it is; "bundled:NAME", or a bare
+    NAME that is not a local folder, becomes the shipped folder; anything else is returned
+    unchanged (a hub id). Every ``from_pretrained`` and CLI ``--model`` goes through it, via
+    :func:`astaudio.hub.resolve_file`."""
     text = os.fspath(model)
     name = text[len(PREFIX) :] if text.startswith(PREFIX) else text
     folder = BUNDLED_DIR / name
@@ -25,9 +33,7 @@ def resolve_bundled(model: str | os.PathLike) -> str | os.PathLike:
         if not (folder / "config.json").is_file():
             from .errors import ModelNotFoundError
 
-            raise ModelNotFoundError(
-                f"{text}: no such bundled model (bundled: {', '.join(bundled_models()) or 'none'})"
-            )
+            raise ModelNotFoundError(f"{text}: no such bundled model ({bundled_hint()})")
         return str(folder)
     if "/" not in text and not Path(text).exists() and (folder / "config.json").is_file():
         return str(folder)

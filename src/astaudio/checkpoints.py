@@ -23,19 +23,33 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .config import CONFIG_NAME, ASTConfig
+from .config import ASTConfig
+from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
+    CONFIG_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHT_FILES,
+    WEIGHTS_NAME,
+)
 from .errors import CheckpointError, ModelNotFoundError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
 
+__all__ = [
+    "SAFE_WEIGHTS_NAME",
+    "WEIGHTS_NAME",
+    "adapt_position_embeddings",
+    "config_from_original_state_dict",
+    "convert_original_state_dict",
+    "init_from_deit",
+    "load_original_checkpoint",
+    "load_pretrained",
+    "load_state_dict_file",
+    "normalize_key_names",
+    "save_pretrained",
+]
+
 logger = logging.getLogger(__name__)
 
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-WEIGHTS_NAME = "pytorch_model.bin"
-WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-# In the order transformers prefers them.
-WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
 
 POSITION_KEY = "embeddings.position_embeddings"
 HEAD_PREFIX = "classifier."
@@ -107,7 +121,7 @@ def save_pretrained(
     folder.mkdir(parents=True, exist_ok=True)
     config = model.config.copy()
     config.architectures = [type(model).__name__]
-    config.extra["dtype"] = str(model.dtype).removeprefix("torch.")
+    config.dtype = model.dtype
     config.save_pretrained(folder)
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -245,8 +259,13 @@ def _build_and_load(
     checkpoint_grid: tuple[int, int] | None,
     labels_overridden: bool,
     ignore_mismatched_sizes: bool,
+    info: dict[str, Any] | None = None,
 ) -> ASTPreTrainedModel:
-    """A ``cls(config)`` holding state_dict's weights; what doesn't fit raises CheckpointError."""
+    """A ``cls(config)`` holding state_dict's weights; what doesn't fit raises CheckpointError.
+
+    ``info``, when given, receives transformers' loading info: the sets missing_keys,
+    unexpected_keys and mismatched_keys (the keys initialised afresh or ignored), error_msgs.
+    """
     state_dict = _match_prefix(cls, normalize_key_names(state_dict), source)
     with torch.device("meta"):  # no time spent initialising weights that get overwritten
         model = cls(config)
@@ -266,8 +285,10 @@ def _build_and_load(
         if fits_old:
             logger.info(
                 "%s: position embeddings adapted from the %dx%d patch grid to %dx%d",
-                source, *checkpoint_grid, *new_grid,
-            )  # fmt: skip
+                source,
+                *checkpoint_grid,
+                *new_grid,
+            )
             state_dict = {
                 **state_dict,
                 pos_key: adapt_position_embeddings(pos, checkpoint_grid, new_grid),
@@ -334,6 +355,13 @@ def _build_and_load(
         )
         to_init |= missing | mismatched
 
+    if info is not None:
+        info.update(
+            missing_keys=set(missing | (to_init - mismatched)),
+            unexpected_keys=set(unexpected) | {k for k in state_dict if k not in expected},
+            mismatched_keys={(k, state_dict[k].shape, expected[k]) for k in mismatched},
+            error_msgs=[],
+        )
     # Initialise whole modules owning a fresh parameter, then copy the loaded ones over them.
     for key in sorted(to_init):
         model._init_weights(model.get_submodule(key.rpartition(".")[0]))
@@ -352,8 +380,7 @@ def _resolve_dtype(
         return dtype
     name = str(dtype).removeprefix("torch.")
     if name == "auto":
-        name = str(config.extra.get("dtype") or config.extra.get("torch_dtype") or "")
-        name = name.removeprefix("torch.")
+        name = str(config.dtype or "").removeprefix("torch.")
         if not name:
             floats = [v.dtype for v in state_dict.values() if v.is_floating_point()]
             return floats[0] if floats else None
@@ -363,10 +390,13 @@ def _resolve_dtype(
     return resolved
 
 
-def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch.Tensor], str]:
+def _read_weights(
+    model: str | os.PathLike, subfolder: str = "", **hub: Any
+) -> tuple[dict[str, torch.Tensor], str]:
     """The state dict of a folder/hub repo: safetensors, sharded safetensors, or .bin."""
+    where = f"{subfolder}/" if subfolder else ""
     for name in WEIGHT_FILES:
-        path = resolve_file(model, name, required=False, **hub)
+        path = resolve_file(model, where + name, required=False, **hub)
         if path is None:
             continue
         if not name.endswith(".index.json"):
@@ -377,7 +407,7 @@ def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch
             raise CheckpointError(f"{path}: not a valid shard index ({exc})") from None
         state_dict: dict[str, torch.Tensor] = {}
         for shard in sorted(set(weight_map.values())):
-            shard_path = resolve_file(model, shard, **hub)
+            shard_path = resolve_file(model, where + shard, **hub)
             state_dict.update(load_state_dict_file(shard_path))
         absent = set(weight_map) - set(state_dict)
         if absent:
@@ -388,51 +418,117 @@ def _read_weights(model: str | os.PathLike, **hub: Any) -> tuple[dict[str, torch
     )
 
 
+# from_pretrained's arguments of transformers that change nothing here
+_IGNORED_LOAD_ARGS = (
+    "low_cpu_mem_usage", "use_safetensors", "trust_remote_code",
+    "proxies", "resume_download", "_fast_init", "from_tf", "from_flax", "mirror",
+    "offload_folder", "offload_state_dict", "key_mapping",
+)  # fmt: skip
+
+
+def _config_field_names(config: ASTConfig) -> set[str]:
+    import inspect
+
+    names = set(inspect.signature(ASTConfig.__init__).parameters) - {"self", "extra"}
+    return names | set(config.extra) | set(vars(config))
+
+
+def _device_of(device_map: Any) -> torch.device | None:
+    """The one device of transformers' ``device_map`` ("cpu", "cuda", 0, {"": dev}, "auto")."""
+    if device_map is None:
+        return None
+    if isinstance(device_map, Mapping):
+        devices = set(device_map.values())
+        if len(devices) != 1:
+            raise ValueError(
+                f"device_map places parts of the model on several devices ({sorted(map(str, devices))}); "
+                "astaudio models are small enough for one: pass one device"
+            )
+        device_map = devices.pop()
+    if device_map == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device_map)
+
+
 def load_pretrained(
     cls: type,
-    model: str | os.PathLike,
+    model: str | os.PathLike | None,
     *,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    force_download: bool = False,
+    subfolder: str = "",
     ignore_mismatched_sizes: bool = False,
     torch_dtype: torch.dtype | str | None = None,
     dtype: torch.dtype | str | None = None,
-    config: ASTConfig | None = None,
-    **config_overrides: Any,
-) -> ASTPreTrainedModel:
-    """``cls.from_pretrained``: a model folder or hub id (config.json + weights) -> model in
-    eval mode, on the CPU, float32 unless ``dtype``/``torch_dtype`` (a torch dtype, its name,
-    or "auto" for the checkpoint's) says otherwise.
+    device_map: Any = None,
+    config: ASTConfig | str | os.PathLike | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    output_loading_info: bool = False,
+    **kwargs: Any,
+) -> ASTPreTrainedModel | tuple[ASTPreTrainedModel, dict[str, Any]]:
+    """``cls.from_pretrained``: a model folder, bundled model or hub id (config.json +
+    weights) -> model in eval mode, on the CPU (or ``device_map``'s device), float32 unless
+    ``dtype``/``torch_dtype`` (a torch dtype, its name, or "auto" for the checkpoint's) says
+    otherwise.
 
-    ``config_overrides`` change config fields (e.g. ``num_labels=10`` gives a new, freshly
-    initialised head with a warning; ``max_length=128`` adapts the position embeddings).
+    ``model`` may be None when ``config`` and ``state_dict`` are given. ``subfolder`` reads
+    the files from a folder inside the model. ``output_loading_info=True`` returns
+    ``(model, info)`` as transformers does. Other keyword arguments must be config fields and
+    change them (``num_labels=10`` gives a new, freshly initialised head with a warning;
+    ``max_length=128`` adapts the position embeddings); any other name raises TypeError.
     A checkpoint of the other class loads too: ASTModel drops a classifier's head,
     ASTForAudioClassification gets a new head on a base checkpoint.
     """
     if dtype is not None and torch_dtype is not None:
         raise ValueError("pass dtype or torch_dtype, not both")
-    if Path(os.fspath(model)).expanduser().is_file():
+    if torch.empty(0).device.type == "meta":
+        raise RuntimeError(
+            "You are using `from_pretrained` with a meta device context manager, which would "
+            "leave the weights unloaded; call it outside `with torch.device('meta')`"
+        )
+    attn_implementation = kwargs.pop("attn_implementation", None)
+    for name in _IGNORED_LOAD_ARGS:
+        kwargs.pop(name, None)
+    if model is None and (config is None or state_dict is None):
+        raise ValueError("from_pretrained(None, ...) needs both config= and state_dict=")
+    if model is not None and Path(os.fspath(model)).expanduser().is_file():
         raise CheckpointError(
             f"{model}: is a file; from_pretrained takes a model folder (config.json + weights) "
             "or a hub id; for the original AST .pth files use "
             "ASTForAudioClassification.from_original_checkpoint"
         )
     hub = dict(
-        revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
-    )
-    config_path = resolve_file(model, CONFIG_NAME, required=config is None, **hub)
-    file_config = None if config_path is None else ASTConfig.from_json_file(config_path)
-    if config is None:
-        config = ASTConfig.from_dict(file_config.to_dict(), **config_overrides)
-    elif config_overrides:
-        config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
-    else:
-        config = config.copy()
+        revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+        force_download=force_download,
+    )  # fmt: skip
+    if config is not None and not isinstance(config, ASTConfig):
+        config = ASTConfig.from_pretrained(config, subfolder=subfolder)
+    file_config = None
+    if model is not None:
+        where = f"{subfolder}/" if subfolder else ""
+        config_path = resolve_file(model, where + CONFIG_NAME, required=config is None, **hub)
+        file_config = None if config_path is None else ASTConfig.from_json_file(config_path)
+    base = config if config is not None else file_config
+    unknown = sorted(set(kwargs) - _config_field_names(base))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}.from_pretrained() got arguments that are neither loading options "
+            f"nor config fields: {', '.join(unknown)}"
+        )
+    config = ASTConfig.from_dict(base.to_dict(), **kwargs) if kwargs else base.copy()
+    if attn_implementation is not None:
+        config._attn_implementation = attn_implementation
 
-    state_dict, source = _read_weights(model, **hub)
+    if state_dict is not None:
+        source = "state_dict"
+        state_dict = dict(state_dict)
+    else:
+        state_dict, source = _read_weights(model, subfolder=subfolder, **hub)
     labels_overridden = file_config is not None and file_config.num_labels != config.num_labels
+    info: dict[str, Any] = {}
     loaded = _build_and_load(
         cls,
         config,
@@ -441,11 +537,15 @@ def load_pretrained(
         checkpoint_grid=None if file_config is None else file_config.patch_grid,
         labels_overridden=labels_overridden,
         ignore_mismatched_sizes=ignore_mismatched_sizes,
+        info=info,
     )
     target_dtype = _resolve_dtype(dtype if dtype is not None else torch_dtype, config, state_dict)
     if target_dtype is not None:
         loaded = loaded.to(target_dtype)
-    return loaded
+    device = _device_of(device_map)
+    if device is not None:
+        loaded = loaded.to(device)
+    return (loaded, info) if output_loading_info else loaded
 
 
 # -- original research checkpoints (YuanGongND/ast) -------------------------------------------
@@ -670,21 +770,6 @@ def init_from_deit(
     return model
 
 
-__all__ = [
-    "SAFE_WEIGHTS_NAME",
-    "WEIGHTS_NAME",
-    "adapt_position_embeddings",
-    "config_from_original_state_dict",
-    "convert_original_state_dict",
-    "init_from_deit",
-    "load_original_checkpoint",
-    "load_pretrained",
-    "load_state_dict_file",
-    "normalize_key_names",
-    "save_pretrained",
-]
-
-
 def convert_original_checkpoint(
     checkpoint: str | os.PathLike,
     output: str | os.PathLike,
@@ -708,12 +793,13 @@ def convert_original_checkpoint(
     """
     from .features import ASTFeatureExtractor
     from .labels import label_set_for_size, load_labels
-    from .model import ASTForAudioClassification
 
     overrides: dict[str, Any] = dict(
-        frequency_stride=frequency_stride, time_stride=time_stride,
-        max_length=max_length, num_mel_bins=num_mel_bins,
-    )  # fmt: skip
+        frequency_stride=frequency_stride,
+        time_stride=time_stride,
+        max_length=max_length,
+        num_mel_bins=num_mel_bins,
+    )
     if labels_csv is not None:
         overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
     model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from .activations import ACTIVATIONS
+from .constants import CONFIG_NAME
 from .hub import resolve_file
 
-CONFIG_NAME = "config.json"
 MODEL_TYPE = "audio-spectrogram-transformer"
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
-# Keys transformers writes that mean nothing to us; kept and written back untouched.
+# what to_dict writes when the config names no architectures
 _ARCHITECTURE_DEFAULT = ["ASTForAudioClassification"]
 
 
@@ -26,9 +26,18 @@ class ASTConfig:
     Same arguments and defaults as transformers' ``ASTConfig`` (the values of
     ``MIT/ast-finetuned-audioset-10-10-0.4593``). Keys of a config.json that this class does not
     know are kept in ``extra`` and written back by ``save_pretrained``.
+
+    Like transformers, the fields are checked one by one at construction, and together (heads
+    dividing hidden_size, patches fitting the spectrogram) by :meth:`validate` when a model is
+    built, so a config can be made first and adjusted after.
     """
 
     model_type = MODEL_TYPE
+    # transformers' PreTrainedConfig API that code written for it reads
+    sub_configs: dict[str, type] = {}
+    is_encoder_decoder = False
+    base_model_tp_plan = None
+    base_model_pp_plan = None
 
     def __init__(
         self,
@@ -52,6 +61,10 @@ class ASTConfig:
         label2id: dict[str, int] | None = None,
         problem_type: str | None = None,
         architectures: list[str] | None = None,
+        return_dict: bool = True,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+        dtype: Any = None,
         **extra: Any,
     ):
         if isinstance(patch_size, (list, tuple)):
@@ -75,7 +88,16 @@ class ASTConfig:
         self.num_mel_bins = num_mel_bins
         self.problem_type = problem_type
         self.architectures = architectures
+        self.return_dict = return_dict
+        self.output_hidden_states = output_hidden_states
+        self.output_attentions = output_attentions
+        if dtype is None:
+            dtype = extra.pop("torch_dtype", None)  # transformers 4's name for it
+        self.dtype = dtype
         extra.pop("model_type", None)
+        # how transformers picks an attention kernel; astaudio always uses SDPA, or the explicit
+        # softmax when attention weights are asked for. Kept, not written to config.json.
+        self._attn_implementation = extra.pop("attn_implementation", None)
         self.extra: dict[str, Any] = extra
 
         if id2label is not None:
@@ -91,7 +113,42 @@ class ASTConfig:
             self.label2id = {str(k): int(v) for k, v in label2id.items()}
         else:
             self.label2id = {name: i for i, name in self.id2label.items()}
-        self.validate()
+        self._check_fields()
+
+    # -- transformers' PreTrainedConfig behaviour ----------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        # keys of config.json this class doesn't model (``is_decoder``, ...) read as attributes
+        extra = self.__dict__.get("extra")
+        if extra is not None and name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __iter__(self):
+        """The public attribute names, as iterating a transformers config gives."""
+        return iter([k for k in vars(self) if not k.startswith("_") and k != "extra"])
+
+    @property
+    def dtype(self) -> Any:
+        """The weights' torch dtype written by save_pretrained (None when unknown)."""
+        if self._dtype is None:
+            return None
+        import torch
+
+        return getattr(torch, self._dtype)
+
+    @dtype.setter
+    def dtype(self, value: Any) -> None:
+        if value is None:
+            self._dtype = None
+            return
+        name = str(value).removeprefix("torch.")
+        if name not in ("float32", "float16", "bfloat16", "float64"):
+            raise ValueError(f"dtype must be a floating torch dtype or its name, got {value!r}")
+        self._dtype = name
+
+    def get_text_config(self, decoder: bool | None = None, encoder: bool | None = None):
+        """AST has no text sub-config: the config itself, as transformers returns."""
+        return self
 
     # -- labels ---------------------------------------------------------------------------
     @property
@@ -121,15 +178,9 @@ class ASTConfig:
         return freq * time
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field whose value can't make a model."""
-        positive = [
-            "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-            "patch_size", "frequency_stride", "time_stride", "max_length", "num_mel_bins",
-        ]  # fmt: skip
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        """Raise ValueError naming the first field whose value can't make a model (each field,
+        then the fields together); models call it when they are built."""
+        self._check_fields()
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
@@ -143,6 +194,17 @@ class ASTConfig:
             raise ValueError(
                 f"patch_size ({self.patch_size}) is larger than max_length ({self.max_length})"
             )
+
+    def _check_fields(self) -> None:
+        """Raise ValueError naming the first field whose own value is impossible."""
+        positive = [
+            "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+            "patch_size", "frequency_stride", "time_stride", "max_length", "num_mel_bins",
+        ]  # fmt: skip
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if not 0.0 <= float(value) < 1.0:
@@ -179,8 +241,20 @@ class ASTConfig:
             out[name] = getattr(self, name)
         out["id2label"] = {str(i): name for i, name in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
+        # transformers' output flags, written only when they differ from the defaults
+        for name, default in (
+            ("return_dict", True), ("output_hidden_states", False), ("output_attentions", False)
+        ):  # fmt: skip
+            if getattr(self, name) != default:
+                out[name] = getattr(self, name)
         out.update(copy.deepcopy(self.extra))
+        if self._dtype is not None:
+            out["dtype"] = self._dtype
         return out
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        """transformers' name for the dict that config.json holds (the same as to_dict)."""
+        return self.to_dict()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> ASTConfig:
@@ -198,7 +272,15 @@ class ASTConfig:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
-    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+    def to_json_file(self, path: str | os.PathLike, use_diff: bool = True) -> None:
+        """Write the config as JSON to ``path`` (use_diff: accepted for transformers' API)."""
+        Path(path).write_text(self.to_json_string())
+
+    def save_pretrained(self, folder: str | os.PathLike, **kwargs: Any) -> Path:
+        """Write ``folder/config.json``; returns its path. transformers' hub arguments
+        (push_to_hub, ...) are refused with a TypeError naming them."""
+        if kwargs:
+            raise TypeError(f"save_pretrained() got unexpected arguments: {sorted(kwargs)}")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / CONFIG_NAME
@@ -222,16 +304,22 @@ class ASTConfig:
         cache_dir: str | os.PathLike | None = None,
         token: str | bool | None = None,
         local_files_only: bool = False,
+        subfolder: str = "",
+        return_unused_kwargs: bool = False,
         **overrides: Any,
-    ) -> ASTConfig:
-        """Read config.json from a folder, a config file path, or a hub id."""
+    ) -> ASTConfig | tuple[ASTConfig, dict[str, Any]]:
+        """Read config.json from a folder (or its ``subfolder``), a config file path, a bundled
+        model's name, or a hub id; ``overrides`` replace fields."""
         if Path(model).is_file():
-            return cls.from_json_file(model, **overrides)
-        path = resolve_file(
-            model, CONFIG_NAME, revision=revision, cache_dir=cache_dir, token=token,
-            local_files_only=local_files_only,
-        )  # fmt: skip
-        return cls.from_json_file(path, **overrides)
+            config = cls.from_json_file(model, **overrides)
+        else:
+            path = resolve_file(
+                model, f"{subfolder}/{CONFIG_NAME}" if subfolder else CONFIG_NAME,
+                revision=revision, cache_dir=cache_dir, token=token,
+                local_files_only=local_files_only,
+            )  # fmt: skip
+            config = cls.from_json_file(path, **overrides)
+        return (config, {}) if return_unused_kwargs else config
 
     def copy(self, **changes: Any) -> ASTConfig:
         new = copy.deepcopy(self)

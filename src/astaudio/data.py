@@ -43,8 +43,9 @@ import torch
 from torch.utils.data import Dataset
 
 from .audio import AUDIO_EXTENSIONS, audio_info, load_audio
+from .constants import AUDIOSET_MEAN, AUDIOSET_STD, SAMPLE_RATE
 from .errors import AstAudioError, AudioLoadError
-from .features import SAMPLE_RATE, frame_geometry, kaldi_fbank
+from .features import frame_geometry, kaldi_fbank
 from .labels import LabelInfo, read_label_csv
 
 logger = logging.getLogger(__name__)
@@ -428,8 +429,8 @@ class FeatureParams:
     sampling_rate: int = SAMPLE_RATE  # Hz
     num_mel_bins: int = 128
     max_length: int = 1024  # frames (10 ms each)
-    mean: float = -4.2677393  # AudioSet filter-bank statistics
-    std: float = 4.5689974
+    mean: float = AUDIOSET_MEAN
+    std: float = AUDIOSET_STD
     do_normalize: bool = True
 
     @classmethod

@@ -13,8 +13,12 @@ class CheckpointError(AstAudioError):
     """A checkpoint is unreadable, unsafe, or does not fit the model's config."""
 
 
-class ModelNotFoundError(CheckpointError):
-    """A model id or folder could not be found locally or on the hub."""
+class ModelNotFoundError(CheckpointError, OSError):
+    """A model id or folder could not be found locally, among the bundled models, or on the hub.
+
+    An OSError too, as transformers raises for the same failures, so ``except OSError`` code
+    written for transformers catches it.
+    """
 
 
 class UsageError(AstAudioError):

@@ -9,21 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from .bundled import resolve_bundled
 from .data import AudioDataset, DatasetSpec
 from .inference import load_feature_extractor, resolve_device
 from .metrics import (
+    dataset_metrics,
+    ensemble_scores,
     format_metrics_table,
     metrics_to_jsonable,
-    multilabel_metrics,
     plot_confusion,
-    singlelabel_metrics,
     write_confusion_csv,
 )
 from .model import ASTForAudioClassification
+from .scores import apply_activation, default_activation
 
 
 def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
@@ -45,9 +45,14 @@ def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
 
 
 def model_scores(
-    model_name: str | os.PathLike, spec: DatasetSpec, *, batch_size: int = 16,
-    device: str | None = None, num_workers: int = 2, progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+    model_name: str | os.PathLike,
+    spec: DatasetSpec,
+    *,
+    batch_size: int = 16,
+    device: str | None = None,
+    num_workers: int = 2,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(scores (N, C) after sigmoid/softmax, targets (N, C), labels) of one model on `spec`."""
     from .train import predict
 
@@ -60,21 +65,16 @@ def model_scores(
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     device_ = resolve_device(device)
     logits, targets = predict(model.to(device_), loader, device_, progress=progress)
-    logits_t = torch.from_numpy(logits)
-    scores = torch.sigmoid(logits_t) if spec.multi_label else torch.softmax(logits_t, dim=-1)
-    return scores.numpy(), targets, labels
-
-
-def dataset_metrics(scores: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
-    if multi_label:
-        return multilabel_metrics(scores, targets)
-    return singlelabel_metrics(scores, targets.argmax(1))
+    scores = apply_activation(logits, default_activation(multi_label=spec.multi_label))
+    return scores, targets, labels
 
 
 def evaluate_models(
-    models: list[str | os.PathLike], spec: DatasetSpec, output_dir: str | os.PathLike | None = None,
+    models: list[str | os.PathLike],
+    spec: DatasetSpec,
+    output_dir: str | os.PathLike | None = None,
     **kwargs: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Metrics of every model and (for several) of their averaged scores; written as
     metrics.json (+ confusion CSV/PNG for single-label data) into output_dir when given."""
     report: dict[str, Any] = {"dataset": spec.source, "items": len(spec.items), "models": {}}
@@ -87,7 +87,7 @@ def evaluate_models(
         all_scores.append(scores)
         report["models"][str(name)] = dataset_metrics(scores, targets, spec.multi_label)
     if len(all_scores) > 1:
-        report["ensemble"] = dataset_metrics(np.mean(all_scores, axis=0), targets, spec.multi_label)
+        report["ensemble"] = dataset_metrics(ensemble_scores(all_scores), targets, spec.multi_label)
     report["labels"] = labels
     if output_dir is not None:
         write_report(report, Path(output_dir), spec.multi_label)

@@ -38,7 +38,7 @@ from .errors import AstAudioError, ModelNotFoundError
 from .features import LOG_FLOOR, PREEMPHASIS, ASTFeatureExtractor, frame_geometry, mel_filterbank
 from .hub import resolve_file
 from .inference import AudioClassifier, load_feature_extractor, resolve_device
-from .model import ASTForAudioClassification
+from .model import ASTClassifyOutput, ASTForAudioClassification
 
 FRONT_END_SCOPE = "/front_end/"  # node-name prefix of the feature front end in exported graphs
 INSTALL_HINT = "pip install 'astaudio[export]'"
@@ -140,8 +140,8 @@ class _FeaturesGraph(nn.Module):
         self.model = model
 
     def forward(self, input_values: Tensor) -> tuple[Tensor, Tensor]:
-        pooled = self.model.audio_spectrogram_transformer(input_values).pooler_output
-        return self.model.classifier(pooled), pooled
+        out = self.model.classify(input_values)
+        return out.logits, out.pooled
 
 
 class _WaveformGraph(nn.Module):
@@ -240,10 +240,16 @@ def export_onnx(
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter
             warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # strided Slice
             torch.onnx.export(
-                graph, (example,), str(path), dynamo=False, opset_version=opset,
-                input_names=[input_name], output_names=["logits", "pooled"],
-                dynamic_axes=dynamic_axes or None, do_constant_folding=True,
-            )  # fmt: skip
+                graph,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[input_name],
+                output_names=["logits", "pooled"],
+                dynamic_axes=dynamic_axes or None,
+                do_constant_folding=True,
+            )
     finally:
         network.train(was_training)
     config.save_pretrained(path.parent)
@@ -294,6 +300,7 @@ class OnnxBackend:
     Inputs are features (B, max_length, mel), or waveforms (B, N) for a ``with_features``
     graph. A graph exported with a fixed batch of 1 is run row by row. ``providers``: ONNX
     Runtime provider names (default CPU only); ``threads``: intra-op threads (default: ORT's).
+    With the model's ``config`` it is a network for :class:`AudioClassifier` (``classify``).
     """
 
     def __init__(
@@ -301,6 +308,7 @@ class OnnxBackend:
         path: str | os.PathLike,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        config: ASTConfig | None = None,
     ):
         ort = import_onnxruntime()
         path = Path(path)
@@ -321,6 +329,7 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise AstAudioError(f"{path}: onnxruntime cannot load it ({exc})") from None
         self.path = path
+        self.config = config  # what AudioClassifier reads labels from
         inputs = self.session.get_inputs()
         outputs = [o.name for o in self.session.get_outputs()]
         if len(inputs) != 1 or outputs[:2] != ["logits", "pooled"]:
@@ -348,23 +357,14 @@ class OnnxBackend:
             torch.from_numpy(np.concatenate(pooled)).to(inputs.device),
         )
 
-
-class _NoTorchNetwork(nn.Module):
-    """Stands in for the torch model of an AudioClassifier whose backend runs the network:
-    holds the config, has no parameters (so .to() and .eval() are free)."""
-
-    def __init__(self, config: ASTConfig):
-        super().__init__()
-        self.config = config
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            raise AttributeError(
-                f"this classifier runs an ONNX graph and has no torch network ({name!r}); "
-                "load it with AudioClassifier.from_pretrained for torch features such as tokens"
-            ) from None
+    def classify(self, input_values: Tensor, *, return_tokens: bool = False) -> ASTClassifyOutput:
+        """The model's ``classify`` for AudioClassifier: logits and pooled (no tokens)."""
+        if return_tokens:
+            raise ValueError(
+                "tokens=True needs the torch model; the ONNX backend gives logits and pooled only"
+            )
+        logits, pooled = self(input_values)
+        return ASTClassifyOutput(logits, pooled)
 
 
 def onnx_file(model: str | os.PathLike, quantized: bool = False, **hub_kwargs: Any) -> Path:
@@ -414,16 +414,13 @@ def load_onnx_classifier(
         providers = ["CPUExecutionProvider"]
         if torch_device.type == "cuda":
             providers.insert(0, "CUDAExecutionProvider")
-    backend = OnnxBackend(path, providers=providers, threads=threads)
+    backend = OnnxBackend(path, providers=providers, threads=threads, config=config)
     if backend.input_name != "input_values":
         raise AstAudioError(
             f"{path} takes raw waveforms (exported with --with-features); AudioClassifier "
             "computes features itself and needs a graph exported without --with-features"
         )
-    return AudioClassifier(
-        _NoTorchNetwork(config), extractor, device=torch_device, activation=activation,
-        backend=backend,
-    )  # fmt: skip
+    return AudioClassifier(backend, extractor, device=torch_device, activation=activation)
 
 
 # -- int8 -----------------------------------------------------------------------------------
@@ -478,9 +475,14 @@ def quantize_onnx_int8(
     logging.getLogger().addFilter(hint)
     try:
         quantize_dynamic(
-            onnx_in, onnx_out, op_types_to_quantize=["MatMul"], per_channel=per_channel,
-            reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=front_end,
-        )  # fmt: skip
+            onnx_in,
+            onnx_out,
+            op_types_to_quantize=["MatMul"],
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=front_end,
+        )
     finally:
         logging.getLogger().removeFilter(hint)
     return onnx_out

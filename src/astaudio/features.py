@@ -36,6 +36,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .constants import AUDIOSET_MEAN, AUDIOSET_STD, PREPROCESSOR_NAME, SAMPLE_RATE
 from .hub import resolve_file
 
-SAMPLE_RATE = 16000  # Hz, what the AST checkpoints expect
 FRAME_LENGTH = 400  # samples per frame at 16 kHz (25 ms)
 FRAME_SHIFT = 160  # samples between frame starts at 16 kHz (10 ms)
 N_FFT = 512  # FFT size: FRAME_LENGTH rounded up to a power of two
@@ -493,7 +494,6 @@ class BatchFeature(dict):
 
 
 # -- ASTFeatureExtractor ---------------------------------------------------------------------
-PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 FEATURE_EXTRACTOR_TYPE = "ASTFeatureExtractor"
 
 
@@ -587,8 +587,8 @@ class ASTFeatureExtractor:
         max_length: int = 1024,
         padding_value: float = 0.0,
         do_normalize: bool = True,
-        mean: float = -4.2677393,
-        std: float = 4.5689974,
+        mean: float = AUDIOSET_MEAN,
+        std: float = AUDIOSET_STD,
         return_attention_mask: bool = False,
         **kwargs,
     ):
@@ -660,8 +660,17 @@ class ASTFeatureExtractor:
         return_tensors: str | None = None,
         return_attention_mask: bool | None = None,
         device: torch.device | str | None = None,
+        padding: bool | str = "max_length",
+        truncation: bool = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
     ) -> BatchFeature:
         """Featurise one clip or a batch of mono clips.
+
+        ``padding``, ``truncation``, ``max_length`` and ``pad_to_multiple_of`` are accepted as
+        transformers' ASTFeatureExtractor accepts them, and ignored as it ignores them: every
+        clip becomes exactly ``self.max_length`` frames (padded or cut), the length the model's
+        position embeddings were built for. Use :meth:`pad` to pad raw waveforms.
 
         Args:
             raw_speech: one clip (1-D numpy array, list of floats, 1-D tensor) or a batch
@@ -732,13 +741,97 @@ class ASTFeatureExtractor:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
-    def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """Write ``folder/preprocessor_config.json``; returns its path."""
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_dict` as JSON to ``path``."""
+        Path(path).write_text(self.to_json_string())
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> ASTFeatureExtractor:
+        """An extractor from a JSON file written by :meth:`to_json_file` or save_pretrained."""
+        return cls.from_pretrained(path)
+
+    def save_pretrained(self, folder: str | os.PathLike) -> list[str]:
+        """Write ``folder/preprocessor_config.json``; returns the written files' paths, as
+        transformers does."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / PREPROCESSOR_CONFIG_NAME
+        path = folder / PREPROCESSOR_NAME
         path.write_text(self.to_json_string())
-        return path
+        return [str(path)]
+
+    # -- padding raw sequences ----------------------------------------------------------------
+    def pad(
+        self,
+        processed_features,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        truncation: bool = False,
+        pad_to_multiple_of: int | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchFeature:
+        """Pad (and cut) sequences of samples to one length, as transformers'
+        ``SequenceFeatureExtractor.pad``.
+
+        processed_features: a dict (or BatchFeature) whose "input_values" is a list of
+            sequences (N_i,) or (N_i, feature_size), or a list of such dicts.
+        padding: True / "longest" (to the longest), "max_length" (to ``max_length``), or
+            False / "do_not_pad". Padding goes at the end, with ``padding_value``.
+        truncation: cut sequences longer than ``max_length`` (needs padding="max_length").
+        pad_to_multiple_of: round the padded length up to a multiple of this.
+        return_attention_mask: add "attention_mask" (B, length), 1 for real samples; None uses
+            the extractor's setting.
+        return_tensors: "pt", "np", "tf", or None for a list of float32 numpy arrays.
+        """
+        name = self.model_input_names[0]
+        if isinstance(processed_features, (list, tuple)) and processed_features:
+            if isinstance(processed_features[0], Mapping):
+                keys = processed_features[0].keys()
+                processed_features = {k: [f[k] for f in processed_features] for k in keys}
+        if not isinstance(processed_features, Mapping) or name not in processed_features:
+            raise ValueError(f"pad() needs a dict or list of dicts with {name!r}")
+        sequences = []
+        for value in processed_features[name]:
+            array = _to_numpy(value)
+            sequences.append(array.astype(np.float32) if array.dtype.kind == "f" else array)
+        mode = {True: "longest", False: "do_not_pad", "do_not_pad": "do_not_pad"}.get(
+            padding, padding
+        )
+        if mode not in ("longest", "max_length", "do_not_pad"):
+            raise ValueError(
+                f"padding must be True, False, 'longest' or 'max_length', got {padding!r}"
+            )
+        if mode == "max_length" and max_length is None:
+            raise ValueError("padding='max_length' needs max_length")
+        if truncation and (mode != "max_length" or max_length is None):
+            raise ValueError("truncation=True needs padding='max_length' and max_length")
+        target = None
+        if mode == "longest":
+            target = max(len(x) for x in sequences)
+        elif mode == "max_length":
+            target = max_length
+        if target is not None and pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        if truncation:
+            sequences = [x[:target] for x in sequences]
+        lengths = [len(x) for x in sequences]
+        if target is not None:
+            sequences = [
+                np.pad(
+                    x,
+                    [(0, max(target - len(x), 0))] + [(0, 0)] * (x.ndim - 1),
+                    constant_values=self.padding_value,
+                )
+                for x in sequences
+            ]
+        outputs: dict = {name: sequences}
+        if self.return_attention_mask if return_attention_mask is None else return_attention_mask:
+            outputs["attention_mask"] = [
+                (np.arange(len(x)) < n).astype(np.int32) for x, n in zip(sequences, lengths)
+            ]
+        if len({len(x) for x in sequences}) > 1:  # unequal lengths stay lists, as transformers
+            return_tensors = None
+        return BatchFeature(outputs, tensor_type=return_tensors)
 
     @classmethod
     def from_pretrained(
@@ -749,13 +842,16 @@ class ASTFeatureExtractor:
         cache_dir: str | os.PathLike | None = None,
         token: str | bool | None = None,
         local_files_only: bool = False,
+        subfolder: str = "",
         **overrides,
     ) -> ASTFeatureExtractor:
-        """Read preprocessor_config.json from a folder, the file itself, or a hub id."""
+        """Read preprocessor_config.json from a folder (or its ``subfolder``), the file itself,
+        a bundled model's name, or a hub id; ``overrides`` replace settings."""
         path = Path(model).expanduser()
         if not path.is_file():
+            name = f"{subfolder}/{PREPROCESSOR_NAME}" if subfolder else PREPROCESSOR_NAME
             path = resolve_file(
-                model, PREPROCESSOR_CONFIG_NAME, revision=revision, cache_dir=cache_dir,
+                model, name, revision=revision, cache_dir=cache_dir,
                 token=token, local_files_only=local_files_only,
             )  # fmt: skip
         try:

@@ -70,7 +70,9 @@ def resolve_file(
     Raises ModelNotFoundError (one line, saying how to proceed) when the folder or repo
     can't be found, or the hub can't be reached and nothing is cached.
     """
-    text = os.fspath(model)
+    from .bundled import bundled_hint, resolve_bundled
+
+    text = os.fspath(resolve_bundled(model))
     folder = Path(text).expanduser()
     if folder.is_dir():
         path = folder / filename
@@ -80,7 +82,9 @@ def resolve_file(
             raise ModelNotFoundError(f"{folder}: no {filename} in this folder")
         return None
     if looks_like_local_path(text):
-        raise ModelNotFoundError(f"{text}: no such model folder")
+        raise ModelNotFoundError(f"{text}: no such model folder ({bundled_hint()})")
+    # a bare name ("keywords") is more likely a mistyped bundled model than a hub id
+    hint = "" if "/" in text else f"; {bundled_hint()}"
 
     from huggingface_hub import errors as hub_errors
     from huggingface_hub import hf_hub_download
@@ -107,11 +111,15 @@ def resolve_file(
         raise ModelNotFoundError(
             f"{text}: the hub can't be reached and {filename} is not in the local cache; "
             "pass a local model folder instead, or run once with network to fill the cache "
-            "(then HF_HUB_OFFLINE=1 uses it)"
+            f"(then HF_HUB_OFFLINE=1 uses it){hint}"
         ) from None
     except hub_errors.RepositoryNotFoundError:
         raise ModelNotFoundError(
-            f"{text}: no such model on the hub (or it is private/gated: pass token=...)"
+            f"{text}: no such model on the hub (or it is private/gated: pass token=...){hint}"
+        ) from None
+    except hub_errors.HFValidationError:
+        raise ModelNotFoundError(
+            f"{text}: neither a model folder nor a valid hub id ({bundled_hint()})"
         ) from None
     except hub_errors.RevisionNotFoundError:
         raise ModelNotFoundError(f"{text}: revision {revision!r} does not exist") from None

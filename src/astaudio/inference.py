@@ -17,23 +17,46 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
 from .audio import audio_info, load_audio, stream_windows
+from .constants import DEFAULT_MODEL, PREPROCESSOR_NAME
 from .errors import AstAudioError
 from .features import FRAME_LENGTH, FRAME_SHIFT, ASTFeatureExtractor, count_frames
 from .hub import resolve_file
-from .model import ASTForAudioClassification
-
-AUDIOSET_NUM_LABELS = 527  # configs with this many labels and no problem_type are multi-label
-DEFAULT_MODEL = "MIT/ast-finetuned-audioset-10-10-0.4593"
-PREPROCESSOR_NAME = "preprocessor_config.json"
+from .model import ASTClassifyOutput, ASTForAudioClassification
+from .scores import ACTIVATIONS, Activation, apply_activation, default_activation
 
 AudioInput = str | os.PathLike | bytes | tuple | np.ndarray | torch.Tensor
-Activation = Literal["sigmoid", "softmax", "none"]
+
+
+class Network(Protocol):
+    """What AudioClassifier runs: a torch ASTForAudioClassification, an ONNX Runtime session
+    (:class:`astaudio.export.OnnxBackend`), or any object with these two members."""
+
+    config: Any
+
+    def classify(self, input_values: torch.Tensor, *, return_tokens: bool = False) -> Any:
+        """Features (B, max_length, mel) -> an object with .logits (B, C), .pooled (B, D) and
+        .last_hidden_state (B, T, D) when return_tokens (else None)."""
+
+
+class CallableNetwork:
+    """A function features -> (logits, pooled) as a Network, with the model's config."""
+
+    def __init__(self, function: Callable[[torch.Tensor], tuple], config: Any):
+        self.function, self.config = function, config
+
+    def classify(self, input_values: torch.Tensor, *, return_tokens: bool = False):
+        if return_tokens:
+            raise ValueError(
+                "tokens=True needs the torch model; this network gives logits and pooled only"
+            )
+        logits, pooled = self.function(input_values)
+        return ASTClassifyOutput(logits, pooled)
 
 
 @dataclass
@@ -154,38 +177,57 @@ class AudioClassifier:
 
     def __init__(
         self,
-        model: ASTForAudioClassification,
+        model: ASTForAudioClassification | Network,
         feature_extractor: ASTFeatureExtractor,
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         activation: Activation | None = None,
-        backend: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
         compile_model: bool | str = False,
+        backend: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ):
-        """backend: runs the network instead of `model` (e.g. an ONNX Runtime session):
-        features (B, max_length, mel) -> (logits (B, num_labels), pooled (B, hidden)).
-        compile_model: run the model through ``torch.compile`` (True: inductor, or a backend
-        name); the first batch pays the compilation, and every batch is padded to the first
-        batch's size so that no shape recompiles."""
-        self.backend = backend
+        """model: the network that runs: a torch ASTForAudioClassification, or any object with
+        a ``config`` and ``classify(features, return_tokens=False)`` returning logits and pooled
+        (the ONNX Runtime session of :class:`astaudio.export.OnnxBackend`).
+        compile_model: run a torch network through ``torch.compile`` (True: inductor, or a
+        backend name); the first batch pays the compilation, and every batch is padded to the
+        first batch's size so that no shape recompiles.
+        backend: an older spelling, a callable features (B, max_length, mel) -> (logits, pooled)
+        that runs instead of ``model`` (whose config is used)."""
+        if backend is not None:
+            model = CallableNetwork(backend, model.config)
+        self.network = model
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        if isinstance(model, torch.nn.Module):
+            model.to(device=self.device, dtype=self.dtype).eval()
+        elif compile_model:
+            raise ValueError(
+                f"compile_model applies to a torch network, not to a backend ({type(model).__name__})"
+            )
         self.feature_extractor = feature_extractor
         self.config = model.config
         self.activation = activation or default_activation(self.config)
-        if self.activation not in ("sigmoid", "softmax", "none"):
+        if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be sigmoid, softmax or none, got {activation!r}")
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
         self.compiled_batch = 0  # _run's batch size: a compiled network gets batches padded to it
-        self._network = self._network_forward
+        self._network = self._network_outputs
         if compile_model:
-            if backend is not None:
-                raise ValueError("compile_model applies to the torch model, not to a backend")
             name = "inductor" if compile_model is True else str(compile_model)
-            self._network = torch.compile(self._network_forward, backend=name, dynamic=False)
+            self._network = torch.compile(self._network_outputs, backend=name, dynamic=False)
         self.compiled = bool(compile_model)
+
+    @property
+    def model(self) -> ASTForAudioClassification:
+        """The torch network (AttributeError when another runtime, such as ONNX Runtime, runs
+        the network: see ``network``)."""
+        if not isinstance(self.network, torch.nn.Module):
+            raise AttributeError(
+                f"this classifier runs {type(self.network).__name__} and has no torch network; "
+                "load it with AudioClassifier.from_pretrained for torch features"
+            )
+        return self.network
 
     @classmethod
     def from_pretrained(
@@ -207,9 +249,13 @@ class AudioClassifier:
         network = ASTForAudioClassification.from_pretrained(model, **hub_kwargs)
         extractor = load_feature_extractor(model, network.config, **hub_kwargs)
         return cls(
-            network, extractor, device=device, dtype=dtype, activation=activation,
+            network,
+            extractor,
+            device=device,
+            dtype=dtype,
+            activation=activation,
             compile_model=compile_model,
-        )  # fmt: skip
+        )
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -283,35 +329,24 @@ class AudioClassifier:
         features = self.feature_extractor.extract(
             waveforms.to(self.device), lengths.to(self.device)
         )
-        if self.backend is not None:
-            if tokens:
-                raise ValueError(
-                    "tokens=True needs the torch model; the ONNX backend gives logits and pooled only"
-                )
-            logits, pooled = self.backend(features)
-            return logits.float(), pooled.float(), None
         count = features.shape[0]
         if self.compiled and count < self.compiled_batch:  # one shape: no recompiles
             features = torch.nn.functional.pad(
                 features, (0, 0, 0, 0, 0, self.compiled_batch - count)
             )
-        logits, pooled, hidden = self._network(features.to(self.dtype))
+        logits, pooled, hidden = self._network(features.to(self.dtype), tokens)
         hidden = hidden[:count] if tokens else None
         return logits[:count].float(), pooled[:count].float(), hidden
 
-    def _network_forward(self, features: torch.Tensor) -> tuple:
-        """(B, max_length, mel) -> logits (B, labels), pooled (B, hidden), tokens (B, T, hidden)."""
-        backbone = self.model.audio_spectrogram_transformer(features)
-        logits = self.model.classifier(backbone.pooler_output)
-        return logits, backbone.pooler_output, backbone.last_hidden_state
+    def _network_outputs(self, features: torch.Tensor, tokens: bool) -> tuple:
+        """(B, max_length, mel) -> logits (B, labels), pooled (B, hidden), tokens (B, T, hidden)
+        or None: a tuple, what torch.compile traces best."""
+        out = self.network.classify(features, return_tokens=tokens)
+        return out.logits, out.pooled, out.last_hidden_state
 
     def scores_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Apply the activation: (B, num_labels) logits to scores."""
-        if self.activation == "sigmoid":
-            return torch.sigmoid(logits)
-        if self.activation == "softmax":
-            return torch.softmax(logits, dim=-1)
-        return logits
+        return apply_activation(logits, self.activation)
 
     def _run(
         self,
@@ -331,9 +366,11 @@ class AudioClassifier:
         stream = _WindowStream(inputs, window_samples, hop_samples, self.sampling_rate)
         if num_workers > 0:  # records of different inputs interleave; each input's stay in order
             records = torch.utils.data.DataLoader(
-                stream, batch_size=None, num_workers=min(num_workers, max(len(inputs), 1)),
+                stream,
+                batch_size=None,
+                num_workers=min(num_workers, max(len(inputs), 1)),
                 prefetch_factor=max(2, -(-depth // num_workers)),
-            )  # fmt: skip
+            )
         else:
             records = self._prefetch(iter(stream), depth)
         batch: list[_Window] = []
@@ -470,9 +507,15 @@ class AudioClassifier:
             deliver(result)
 
         self._run(
-            items, window, hop, batch_size, on_window, on_input_done, tokens=tokens,
+            items,
+            window,
+            hop,
+            batch_size,
+            on_window,
+            on_input_done,
+            tokens=tokens,
             num_workers=num_workers,
-        )  # fmt: skip
+        )
         return results[0] if single else results
 
     def top_labels(
@@ -606,27 +649,18 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
         return torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     try:
         return names[str(dtype)]
     except KeyError:
         raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}") from None
-
-
-def default_activation(config) -> Activation:
-    """sigmoid for multi-label models, softmax for single-label, none for regression.
-
-    Hub AudioSet checkpoints don't set problem_type; a config with no problem_type and 527
-    labels (AudioSet's ontology) is taken as multi-label, any other as single-label.
-    """
-    if config.problem_type == "multi_label_classification":
-        return "sigmoid"
-    if config.problem_type == "regression" or config.num_labels == 1:
-        return "none"
-    if config.problem_type is None and config.num_labels == AUDIOSET_NUM_LABELS:
-        return "sigmoid"
-    return "softmax"
 
 
 def load_feature_extractor(

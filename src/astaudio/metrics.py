@@ -240,6 +240,13 @@ def singlelabel_metrics(
     return result
 
 
+def dataset_metrics(scores: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
+    """multilabel_metrics of multi-hot targets (N, C), or singlelabel_metrics of one-hot ones."""
+    if multi_label:
+        return multilabel_metrics(scores, targets)
+    return singlelabel_metrics(scores, np.asarray(targets).argmax(1))
+
+
 def ensemble_scores(scores_list: Sequence[Any]) -> np.ndarray:
     """Mean of several models' (N, C) scores (the AST repository's checkpoint ensemble)."""
     if len(scores_list) == 0:

@@ -96,6 +96,17 @@ class ASTClassifierOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
+@dataclasses.dataclass
+class ASTClassifyOutput(ModelOutput):
+    """Outputs of :meth:`ASTForAudioClassification.classify`: logits (B, num_labels), pooled
+    (B, D) the mean of the [CLS] and distillation tokens the head reads, and last_hidden_state
+    (B, 2 + F*T, D) when asked for."""
+
+    logits: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+
+
 # -- building blocks (module names are the checkpoint's key names) ------------------------
 class ASTPatchEmbeddings(nn.Module):
     """(B, time, mel) spectrogram -> (B, F*T, D) patch vectors, F frequency by T time patches."""
@@ -148,6 +159,7 @@ class ASTSelfAttention(nn.Module):
 
     def __init__(self, config: ASTConfig):
         super().__init__()
+        self.config = config  # its _attn_implementation: "sdpa" (default) or "eager"
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.dropout_prob = config.attention_probs_dropout_prob
@@ -172,7 +184,8 @@ class ASTSelfAttention(nn.Module):
         dropout_p = self.dropout_prob if self.training else 0.0
 
         probs = None
-        if output_attentions or head_mask is not None:
+        eager = self.config._attn_implementation == "eager"
+        if output_attentions or head_mask is not None or eager:
             scores = query @ key.transpose(-1, -2) * self.head_dim**-0.5  # (B, heads, T, T)
             probs = scores.softmax(dim=-1, dtype=torch.float32).to(query.dtype)
             probs = F.dropout(probs, p=dropout_p, training=self.training)
@@ -260,7 +273,9 @@ class ASTEncoder(nn.Module):
     def __init__(self, config: ASTConfig):
         super().__init__()
         self.layer = nn.ModuleList(ASTLayer(config) for _ in range(config.num_hidden_layers))
-        self.gradient_checkpointing = False
+        # transformers' older switch: a config with gradient_checkpointing=True starts with it on
+        self.gradient_checkpointing = bool(getattr(config, "gradient_checkpointing", False))
+        self.checkpointing_kwargs: dict[str, Any] = {"use_reentrant": False}
 
     def forward(
         self,
@@ -275,7 +290,7 @@ class ASTEncoder(nn.Module):
             layer_mask = None if head_mask is None else head_mask[index]
             if self.gradient_checkpointing and self.training:
                 hidden_states, probs = checkpoint(
-                    layer, hidden_states, layer_mask, output_attentions, use_reentrant=False
+                    layer, hidden_states, layer_mask, output_attentions, **self.checkpointing_kwargs
                 )
             else:
                 hidden_states, probs = layer(hidden_states, layer_mask, output_attentions)
@@ -308,10 +323,8 @@ class ASTMLPHead(nn.Module):
 
 # -- models -------------------------------------------------------------------------------
 def _config_default(config: ASTConfig, name: str, default: bool) -> bool:
-    """A forward flag's default: the config attribute, or config.extra[name], or ``default``."""
+    """A forward flag's default: the config attribute, or ``default`` when it is None."""
     value = getattr(config, name, None)
-    if value is None:
-        value = getattr(config, "extra", {}).get(name)
     return default if value is None else bool(value)
 
 
@@ -320,13 +333,66 @@ class ASTPreTrainedModel(nn.Module):
 
     base_model_prefix = BASE_MODEL_PREFIX
     main_input_name = "input_values"
+    config_class = ASTConfig
+    supports_gradient_checkpointing = True
+    # transformers' PreTrainedModel class attributes that code written for it reads
+    _supports_sdpa = True
+    _no_split_modules = ["ASTEmbeddings", "ASTLayer"]
+    _keep_in_fp32_modules: list[str] = []
+    _keep_in_fp32_modules_strict: list[str] = []
+    _keys_to_ignore_on_load_missing: list[str] | None = None
+    _keys_to_ignore_on_load_unexpected: list[str] | None = None
+    _tied_weights_keys: dict[str, str] | None = None
 
     def __init__(self, config: ASTConfig):
         super().__init__()
         if not isinstance(config, ASTConfig):
             raise TypeError(f"config must be an astaudio.ASTConfig, got {type(config).__name__}")
         config.validate()
+        if config._attn_implementation is None:
+            config._attn_implementation = "sdpa"
+        elif config._attn_implementation not in ("sdpa", "eager"):
+            raise ValueError(
+                f"attn_implementation must be 'sdpa' or 'eager', got {config._attn_implementation!r}"
+            )
         self.config = config
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        """False: AST classifies, it does not generate (transformers' API)."""
+        return False
+
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        return False  # one attention code path (SDPA, explicit softmax for weights)
+
+    @classmethod
+    def _can_set_experts_implementation(cls) -> bool:
+        return False
+
+    @classmethod
+    def _from_config(cls, config: ASTConfig, dtype: Any = None, **kwargs: Any):
+        """A freshly initialised model of ``config`` (transformers' API); ``dtype`` casts it,
+        ``attn_implementation`` ("sdpa" or "eager") picks the attention code."""
+        if kwargs.get("attn_implementation") is not None:
+            config._attn_implementation = kwargs["attn_implementation"]
+        kwargs.pop("attn_implementation", None)
+        torch_dtype = kwargs.pop("torch_dtype", None)
+        dtype = torch_dtype if dtype is None else dtype
+        if kwargs:
+            raise TypeError(f"_from_config() got unexpected arguments: {sorted(kwargs)}")
+        model = cls(config)
+        return model if dtype is None else model.to(dtype)
+
+    def get_input_embeddings(self) -> nn.Module:
+        """The patch embedding (Conv2d projection of the spectrogram), as transformers gives."""
+        return self.get_submodule(self._prefix() + "embeddings.patch_embeddings")
+
+    def get_output_embeddings(self) -> None:
+        return None  # no token vocabulary to tie
+
+    def _prefix(self) -> str:
+        return "" if isinstance(self, ASTModel) else BASE_MODEL_PREFIX + "."
 
     # -- initialisation ---------------------------------------------------------------
     def _init_weights(self, module: nn.Module) -> None:
@@ -362,11 +428,19 @@ class ASTPreTrainedModel(nn.Module):
     def num_parameters(self, only_trainable: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
-    def gradient_checkpointing_enable(self) -> None:
-        """Recompute each layer's activations in the backward pass (less memory, ~30% slower)."""
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Recompute each layer's activations in the backward pass (less memory, ~30% slower).
+
+        gradient_checkpointing_kwargs: passed to ``torch.utils.checkpoint.checkpoint`` (the HF
+        Trainer passes ``{"use_reentrant": ...}``); default ``use_reentrant=False``.
+        """
+        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
         for module in self.modules():
             if isinstance(module, ASTEncoder):
                 module.gradient_checkpointing = True
+                module.checkpointing_kwargs = kwargs
 
     def gradient_checkpointing_disable(self) -> None:
         for module in self.modules():
@@ -377,6 +451,35 @@ class ASTPreTrainedModel(nn.Module):
     def is_gradient_checkpointing(self) -> bool:
         return any(m.gradient_checkpointing for m in self.modules() if isinstance(m, ASTEncoder))
 
+    # transformers 5's names for the same
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        self.gradient_checkpointing_enable(activation_checkpointing_kwargs)
+
+    activation_checkpointing_disable = gradient_checkpointing_disable
+    is_activation_checkpointing = is_gradient_checkpointing
+
+    @property
+    def base_model(self) -> ASTPreTrainedModel:
+        """The ASTModel encoder (the model itself for an ASTModel), as transformers names it."""
+        return self if isinstance(self, ASTModel) else self.audio_spectrogram_transformer
+
+    def enable_input_require_grads(self) -> None:
+        """Make the patch embeddings' output require grad (adapters with frozen weights and
+        gradient checkpointing need it), as transformers does."""
+
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            output.requires_grad_(True)
+
+        self._input_grad_hook = self.get_input_embeddings().register_forward_hook(hook)
+
+    def disable_input_require_grads(self) -> None:
+        hook = getattr(self, "_input_grad_hook", None)
+        if hook is not None:
+            hook.remove()
+            del self._input_grad_hook
+
     # -- checkpoints (implemented in astaudio.checkpoints) ------------------------------
     def save_pretrained(self, folder: str | os.PathLike, safe_serialization: bool = True) -> Path:
         """Write config.json and model.safetensors (or pytorch_model.bin) as transformers does."""
@@ -386,40 +489,19 @@ class ASTPreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike,
-        *,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-        ignore_mismatched_sizes: bool = False,
-        torch_dtype: torch.dtype | str | None = None,
-        dtype: torch.dtype | str | None = None,
-        config: ASTConfig | None = None,
-        **config_overrides: Any,
+        cls, pretrained_model_name_or_path: str | os.PathLike | None, **kwargs: Any
     ):
-        """Load a model folder or hub id (config.json + weights), in eval mode.
+        """Load a model folder, bundled model name or hub id (config.json + weights), in eval
+        mode, with transformers' keyword arguments (``subfolder``, ``device_map``, ``dtype``,
+        ``output_loading_info``, ``state_dict``, ``config``, ...).
 
-        ``config_overrides`` change config fields: ``num_labels=10`` gives a new head (with a
-        warning), ``max_length=128`` adapts the position embeddings. See
-        :func:`astaudio.checkpoints.load_pretrained`.
+        Other keyword arguments change config fields: ``num_labels=10`` gives a new head (with
+        a warning), ``max_length=128`` adapts the position embeddings; a name that is no config
+        field raises TypeError. See :func:`astaudio.checkpoints.load_pretrained`.
         """
         from .checkpoints import load_pretrained
 
-        return load_pretrained(
-            cls,
-            pretrained_model_name_or_path,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-            ignore_mismatched_sizes=ignore_mismatched_sizes,
-            torch_dtype=torch_dtype,
-            dtype=dtype,
-            config=config,
-            **config_overrides,
-        )
+        return load_pretrained(cls, pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def from_original_checkpoint(
@@ -568,6 +650,20 @@ class ASTForAudioClassification(ASTPreTrainedModel):
         output = ASTClassifierOutput(loss, logits, base.hidden_states, base.attentions)
         return output if return_dict else output.to_tuple()
 
+    def classify(
+        self, input_values: torch.Tensor, *, return_tokens: bool = False
+    ) -> ASTClassifyOutput:
+        """Logits and the pooled embedding the head reads (and the final hidden states with
+        ``return_tokens``) of input_values (B, max_length, num_mel_bins): what inference,
+        export and evaluation run. ``forward`` keeps transformers' outputs, which lack the
+        pooled vector."""
+        base = self.audio_spectrogram_transformer(
+            input_values, output_attentions=False, output_hidden_states=False, return_dict=True
+        )
+        logits = self.classifier(base.pooler_output)  # (B, num_labels)
+        tokens = base.last_hidden_state if return_tokens else None
+        return ASTClassifyOutput(logits, base.pooler_output, tokens)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Loss of logits (B, num_labels) against labels for config.problem_type."""
         num_labels = self.config.num_labels
@@ -603,3 +699,9 @@ class ASTForAudioClassification(ASTPreTrainedModel):
                 )
             return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem!r}")
+
+
+def count_parameters(config: ASTConfig) -> int:
+    """Parameters of the classifier a config describes (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        return ASTForAudioClassification(config).num_parameters()

@@ -68,10 +68,17 @@ def csv_rows(result: ClassificationResult) -> Iterable[list]:
     ]
     for number, segment in enumerate(result.segments):
         rows += [
-            [result.source, number, round(segment.start, 3), round(segment.end, 3), name,
-             round(score, 6), ""]
+            [
+                result.source,
+                number,
+                round(segment.start, 3),
+                round(segment.end, 3),
+                name,
+                round(score, 6),
+                "",
+            ]
             for name, score in segment.labels
-        ]  # fmt: skip
+        ]
     return rows
 
 

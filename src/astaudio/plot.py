@@ -42,8 +42,11 @@ def plot_timeline(
 
         raise AudioLoadError(result.error)
     samples = load_audio(source, classifier.sampling_rate)
-    fbank, _ = kaldi_fbank(torch.from_numpy(samples)[None], sampling_rate=classifier.sampling_rate,
-                           num_mel_bins=classifier.config.num_mel_bins)  # fmt: skip
+    fbank, _ = kaldi_fbank(
+        torch.from_numpy(samples)[None],
+        sampling_rate=classifier.sampling_rate,
+        num_mel_bins=classifier.config.num_mel_bins,
+    )
     image = fbank[0].numpy().T  # (mel, frames)
     if image.shape[1] > MAX_PLOT_FRAMES:
         factor = int(np.ceil(image.shape[1] / MAX_PLOT_FRAMES))
@@ -51,8 +54,9 @@ def plot_timeline(
         image = image[:, :usable].reshape(image.shape[0], -1, factor).max(-1)
     seconds_per_frame = FRAME_SHIFT / classifier.sampling_rate
 
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6), sharex=True,
-                                         gridspec_kw={"height_ratios": [3, 2]})  # fmt: skip
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(12, 6), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     extent = (0.0, max(result.duration, fbank.shape[1] * seconds_per_frame), 0, image.shape[0])
     top.imshow(image, origin="lower", aspect="auto", extent=extent, cmap="magma")
     top.set_ylabel("mel bin")

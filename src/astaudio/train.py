@@ -29,11 +29,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
 from .config import ASTConfig
+from .constants import CONFIG_NAME, PREPROCESSOR_NAME, SAFE_WEIGHTS_NAME
 from .data import AudioDataset, AugmentConfig, DatasetSpec, balanced_sample_weights
 from .features import ASTFeatureExtractor
-from .metrics import multilabel_metrics, singlelabel_metrics
+from .metrics import dataset_metrics
 from .model import ASTForAudioClassification
 from .presets import PRESETS, TrainConfig, preset_config
+from .scores import apply_activation, default_activation
 
 logger = logging.getLogger(__name__)
 
@@ -143,19 +145,15 @@ def predict(
     model.eval()
     logits, targets = [], []
     for batch in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
-        out = model(batch["input_values"].to(device)).logits.float().cpu()
+        out = model.classify(batch["input_values"].to(device)).logits.float().cpu()
         logits.append(out)
         targets.append(targets_matrix(batch["labels"], out.shape[-1]))
     return torch.cat(logits).numpy(), torch.cat(targets).numpy()
 
 
 def score_metrics(logits: np.ndarray, targets: np.ndarray, multi_label: bool) -> dict[str, Any]:
-    if multi_label:
-        scores = 1 / (1 + np.exp(-logits))
-        return multilabel_metrics(scores, targets)
-    scores = np.exp(logits - logits.max(1, keepdims=True))
-    scores /= scores.sum(1, keepdims=True)
-    return singlelabel_metrics(scores, targets.argmax(1))
+    scores = apply_activation(logits, default_activation(multi_label=multi_label))
+    return dataset_metrics(scores, targets, multi_label)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -380,7 +378,7 @@ def _save_epoch(
 def _copy_model(source: Path, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
+    for name in (CONFIG_NAME, SAFE_WEIGHTS_NAME, PREPROCESSOR_NAME):
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
 

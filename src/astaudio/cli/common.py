@@ -53,9 +53,11 @@ def positive_float(text: str) -> float:
 # -- arguments of the commands that run a model ---------------------------------------------
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", "-m", default=DEFAULT_MODEL,
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
         help="hub id, local folder, or bundled model name (e.g. 'keywords'); default: %(default)s",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--device",
         default="auto",
@@ -99,15 +101,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """`--backend torch|onnxruntime`, `--quantize int8` and `--compile`."""
     parser.add_argument(
-        "--backend", choices=["torch", "onnxruntime"], default="torch",
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
         help="what runs the network (default: %(default)s); onnxruntime needs a folder made by "
         "'astaudio export onnx'",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--quantize", choices=["int8"], default=None,
+        "--quantize",
+        choices=["int8"],
+        default=None,
         help="int8 weights on the CPU (torch: dynamic quantization; onnxruntime: the folder's "
         "model_quantized.onnx)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -118,45 +124,31 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 def classifier_from_args(args):
     """The AudioClassifier that parsed command-line arguments ask for (model, device, dtype,
     threads, activation, and --backend / --quantize / --compile where the command has them)."""
-    import torch
-
-    from ..bundled import resolve_bundled
-    from ..export import load_onnx_classifier, quantize_dynamic_int8
-    from ..inference import AudioClassifier, load_feature_extractor
-    from ..model import ASTForAudioClassification
+    from ..loading import load_classifier
 
     backend = getattr(args, "backend", "torch")
     quantize = getattr(args, "quantize", None)
     activation = getattr(args, "activation", "auto")
-    activation = None if activation == "auto" else activation
     device = getattr(args, "device", "auto")
     dtype = getattr(args, "dtype", "float32")
-    threads = getattr(args, "threads", None)
     compile_model = getattr(args, "compile", False)
-    if threads:
-        torch.set_num_threads(threads)
+    # load_classifier checks these too; here they are usage errors worded with the flags
     if compile_model and (backend == "onnxruntime" or quantize):
         raise UsageError("--compile applies to the float torch model; drop it")
     if (backend == "onnxruntime" or quantize) and dtype != "float32":
         what = "--backend onnxruntime" if backend == "onnxruntime" else "--quantize int8"
         raise UsageError(f"{what} runs float32 (int8) models; drop --dtype {dtype}")
-    if backend == "onnxruntime":
-        return load_onnx_classifier(
-            args.model, device=device, activation=activation, quantized=quantize == "int8",
-            threads=threads,
-        )  # fmt: skip
-    if quantize is None:
-        return AudioClassifier.from_pretrained(
-            args.model, device=device, dtype=dtype, activation=activation,
-            compile_model=compile_model,
-        )  # fmt: skip
-    if device == "cuda":
+    if backend == "torch" and quantize and device == "cuda":
         raise UsageError("--quantize int8 runs on the CPU; drop --device cuda")
-    model = resolve_bundled(args.model)
-    network = ASTForAudioClassification.from_pretrained(model)
-    extractor = load_feature_extractor(model, network.config)
-    return AudioClassifier(
-        quantize_dynamic_int8(network), extractor, device="cpu", activation=activation
+    return load_classifier(
+        args.model,
+        backend=backend,
+        quantize=quantize,
+        device=device,
+        dtype=dtype,
+        compile=compile_model,
+        threads=getattr(args, "threads", None),
+        activation=None if activation == "auto" else activation,
     )
 
 

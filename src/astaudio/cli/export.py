@@ -18,11 +18,12 @@ def add_parsers(commands) -> None:
 
 def add_convert_parser(commands) -> None:
     convert = commands.add_parser(
-        "convert", help="original AST .pth checkpoint -> transformers-format folder",
+        "convert",
+        help="original AST .pth checkpoint -> transformers-format folder",
         description="Convert a checkpoint released by the original AST repository into a folder "
         "(config.json, model.safetensors, preprocessor_config.json) that astaudio and "
         "transformers both load.",
-    )  # fmt: skip
+    )
     convert.add_argument("checkpoint", type=Path, metavar="ORIGINAL.pth")
     convert.add_argument("--output", "-o", type=Path, required=True, metavar="FOLDER")
     convert.add_argument(
@@ -61,32 +62,41 @@ def add_export_parser(commands) -> None:
     """`astaudio export onnx MODEL -o OUT [--opset N] [--no-dynamic-batch] [--with-features]
     [--quantize int8]`."""
     export = commands.add_parser(
-        "export", help="export a model to ONNX (optionally int8) for ONNX Runtime",
+        "export",
+        help="export a model to ONNX (optionally int8) for ONNX Runtime",
         description="Write MODEL as an ONNX graph with config.json and preprocessor_config.json "
         "beside it; 'classify --model FOLDER --backend onnxruntime' runs the folder. "
         "The export is checked against torch on random inputs.",
-    )  # fmt: skip
+    )
     export.add_argument("format", choices=["onnx"], help="output format")
     export.add_argument("model", metavar="MODEL", help="hub id, local folder or bundled name")
     export.add_argument(
-        "--output", "-o", type=Path, required=True,
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
         help="the .onnx file, or a folder (gets model.onnx)",
-    )  # fmt: skip
+    )
     export.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)"
     )
     export.add_argument(
-        "--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
+        "--dynamic-batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="batch size free (default), or fixed at 1",
-    )  # fmt: skip
+    )
     export.add_argument(
-        "--with-features", action="store_true",
+        "--with-features",
+        action="store_true",
         help="the graph takes raw 16 kHz waveforms (B, samples) and computes the features itself",
-    )  # fmt: skip
+    )
     export.add_argument(
-        "--quantize", choices=["int8"], default=None,
+        "--quantize",
+        choices=["int8"],
+        default=None,
         help="also write NAME_quantized.onnx with int8 weights (ONNX Runtime dynamic quantization)",
-    )  # fmt: skip
+    )
     export.set_defaults(run=run_export)
 
 
@@ -102,11 +112,16 @@ def run_convert(args) -> int:
     astaudio_logger.setLevel(logging.INFO)
     try:
         folder = convert_original_checkpoint(
-            args.checkpoint, args.output, labels_csv=args.labels,
-            frequency_stride=args.stride[0], time_stride=args.stride[1],
-            max_length=args.max_length, num_mel_bins=args.num_mel_bins, mean=args.mean,
+            args.checkpoint,
+            args.output,
+            labels_csv=args.labels,
+            frequency_stride=args.stride[0],
+            time_stride=args.stride[1],
+            max_length=args.max_length,
+            num_mel_bins=args.num_mel_bins,
+            mean=args.mean,
             std=args.std,
-        )  # fmt: skip
+        )
     finally:
         astaudio_logger.removeHandler(notes)
         astaudio_logger.setLevel(level)
@@ -125,9 +140,13 @@ def run_export(args) -> int:
     network = ASTForAudioClassification.from_pretrained(model)
     extractor = load_feature_extractor(model, network.config)
     path = export_onnx(
-        network, args.output, opset=args.opset, dynamic_batch=args.dynamic_batch,
-        with_features=args.with_features, feature_extractor=extractor,
-    )  # fmt: skip
+        network,
+        args.output,
+        opset=args.opset,
+        dynamic_batch=args.dynamic_batch,
+        with_features=args.with_features,
+        feature_extractor=extractor,
+    )
     written = [path]
     if args.quantize == "int8":
         written.append(quantize_onnx_int8(path))

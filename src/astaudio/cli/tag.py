@@ -27,11 +27,12 @@ QUIET_HELP = "no progress bar or summary messages (skipped inputs are still repo
 
 def add_parsers(commands) -> None:
     classify = commands.add_parser(
-        "classify", help="tag audio files, folders and long recordings",
+        "classify",
+        help="tag audio files, folders and long recordings",
         description="Tag audio files with an AST model. Folders are searched recursively for audio "
         "files; globs are expanded; '-' reads one file from standard input. A file that can't be "
         "read is reported on one line and skipped.",
-    )  # fmt: skip
+    )
     classify.add_argument("inputs", nargs="+", metavar="PATH", help="files, folders, globs or -")
     add_model_arguments(classify)
     classify.add_argument(
@@ -85,10 +86,11 @@ def add_parsers(commands) -> None:
     classify.set_defaults(run=run_classify)
 
     embed = commands.add_parser(
-        "embed", help="pooled embeddings per file or window, to .npz (or .parquet)",
+        "embed",
+        help="pooled embeddings per file or window, to .npz (or .parquet)",
         description="Write the model's pooled embedding (mean of the [CLS] and distillation "
         "tokens) for every file, or every window with --per-window.",
-    )  # fmt: skip
+    )
     embed.add_argument("inputs", nargs="+", metavar="PATH")
     embed.add_argument(
         "--output", "-o", type=Path, required=True, help="embeddings.npz or .parquet"
@@ -111,10 +113,12 @@ def add_parsers(commands) -> None:
         add_backend_arguments(command)
     for command in (classify, embed):
         command.add_argument(
-            "--workers", type=non_negative_int, default=0,
+            "--workers",
+            type=non_negative_int,
+            default=0,
             help="decode and resample in this many worker processes (default: %(default)s: one "
             "background thread); worth it when decoding can't keep up with the model, as on a GPU",
-        )  # fmt: skip
+        )
 
 
 def add_info_parser(commands) -> None:
@@ -192,10 +196,15 @@ def _progress(total_seconds: float, files: int, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(
-        total=round(total_seconds, 1), unit="s", unit_scale=True, desc=f"{files} files",
-        disable=quiet or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True,
+        total=round(total_seconds, 1),
+        unit="s",
+        unit_scale=True,
+        desc=f"{files} files",
+        disable=quiet or not sys.stderr.isatty(),
+        file=sys.stderr,
+        dynamic_ncols=True,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]{postfix}",
-    )  # fmt: skip
+    )
 
 
 def _with_source(source: str, error: str) -> str:
@@ -217,8 +226,11 @@ def run_classify(args) -> int:
         report_skipped(problem)
     ext = EXTENSIONS[args.format]
     if args.skip_existing:
-        keep = [i for i, item in enumerate(items)
-                if not _output_path(args.output_dir, item, roots.get(i), ext).exists()]  # fmt: skip
+        keep = [
+            i
+            for i, item in enumerate(items)
+            if not _output_path(args.output_dir, item, roots.get(i), ext).exists()
+        ]
         if not args.quiet and len(keep) < len(items):
             print(
                 f"skipping {len(items) - len(keep)} inputs with existing results", file=sys.stderr
@@ -263,10 +275,17 @@ def run_classify(args) -> int:
 
     try:
         classifier.classify(
-            items, top_k=args.top_k, threshold=args.threshold, window=args.window, hop=args.hop,
-            pooling=args.pooling, batch_size=args.batch_size, callback=on_result,
-            on_progress=on_progress, num_workers=args.workers,
-        )  # fmt: skip
+            items,
+            top_k=args.top_k,
+            threshold=args.threshold,
+            window=args.window,
+            hop=args.hop,
+            pooling=args.pooling,
+            batch_size=args.batch_size,
+            callback=on_result,
+            on_progress=on_progress,
+            num_workers=args.workers,
+        )
     finally:
         progress.close()
         if combined is not None:
@@ -321,17 +340,26 @@ def run_embed(args) -> int:
 
     try:
         classifier.embed(
-            items, window=args.window, hop=args.hop, batch_size=args.batch_size,
-            callback=on_result, num_workers=args.workers,
-        )  # fmt: skip
+            items,
+            window=args.window,
+            hop=args.hop,
+            batch_size=args.batch_size,
+            callback=on_result,
+            num_workers=args.workers,
+        )
     finally:
         progress.close()
     if vectors:
         matrix = np.stack(vectors).astype(np.float32)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".npz":
-            np.savez(args.output, files=np.array(files), starts=np.array(starts, dtype=np.float64),
-                     ends=np.array(ends, dtype=np.float64), embeddings=matrix)  # fmt: skip
+            np.savez(
+                args.output,
+                files=np.array(files),
+                starts=np.array(starts, dtype=np.float64),
+                ends=np.array(ends, dtype=np.float64),
+                embeddings=matrix,
+            )
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -364,6 +392,7 @@ def run_info(args) -> int:
     from ..bundled import resolve_bundled
     from ..config import ASTConfig
     from ..inference import default_activation, load_feature_extractor
+    from ..model import count_parameters
 
     model = resolve_bundled(args.model)
     config = ASTConfig.from_pretrained(model)
@@ -373,25 +402,26 @@ def run_info(args) -> int:
     rows = [
         ("model", str(args.model)),
         ("parameters", f"{params:,} ({params / 1e6:.1f} M)"),
-        ("layers x hidden x heads", f"{config.num_hidden_layers} x {config.hidden_size} x {config.num_attention_heads}"),
-        ("window", f"{config.max_length} frames = {config.max_length * 0.01:.2f} s at {extractor.sampling_rate} Hz"),
-        ("patches", f"{freq} x {time} (patch {config.patch_size}, strides {config.frequency_stride}/{config.time_stride})"),
+        (
+            "layers x hidden x heads",
+            f"{config.num_hidden_layers} x {config.hidden_size} x {config.num_attention_heads}",
+        ),
+        (
+            "window",
+            f"{config.max_length} frames = {config.max_length * 0.01:.2f} s at {extractor.sampling_rate} Hz",
+        ),
+        (
+            "patches",
+            f"{freq} x {time} (patch {config.patch_size}, strides {config.frequency_stride}/{config.time_stride})",
+        ),
         ("mel bins", str(config.num_mel_bins)),
         ("labels", f"{config.num_labels} ({default_activation(config)} scores)"),
-        ("normalisation", f"mean {extractor.mean}, std {extractor.std}" if extractor.do_normalize else "off"),
-    ]  # fmt: skip
+        (
+            "normalisation",
+            f"mean {extractor.mean}, std {extractor.std}" if extractor.do_normalize else "off",
+        ),
+    ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return EXIT_OK
-
-
-def count_parameters(config) -> int:
-    """Parameters of the classifier a config describes (built on the meta device: no memory)."""
-    import torch
-
-    from ..model import ASTForAudioClassification
-
-    with torch.device("meta"):
-        model = ASTForAudioClassification(config)
-    return sum(p.numel() for p in model.parameters())

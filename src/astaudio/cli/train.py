@@ -46,11 +46,13 @@ def _add_override_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--labels", default=None, metavar="SET|FILE.csv",
+        "--labels",
+        default=None,
+        metavar="SET|FILE.csv",
         help="class list and order: a class_labels_indices.csv (index,mid,display_name) or a "
         "packaged set (audioset, esc50, speechcommands); needed for the AST repository's JSON "
         "datafiles",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--delimiter", default=";", help="between labels in a CSV manifest (default: %(default)s)"
     )
@@ -61,7 +63,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(commands) -> None:
     tune = commands.add_parser(
-        "finetune", help="fine-tune (or train from scratch) on a labelled dataset",
+        "finetune",
+        help="fine-tune (or train from scratch) on a labelled dataset",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fine-tune an AST model. DATA is a folder with one subfolder per class, a CSV "
         "manifest (path,labels[,split]) or the AST repository's JSON datafile.\n"
@@ -72,11 +75,13 @@ def add_parsers(commands) -> None:
         "  astaudio finetune --model-config hidden_size=192 num_hidden_layers=6 num_attention_heads=3 \\\n"
         "      --preset speechcommands --train data/manifest.csv --output-dir runs/kws\n"
         "  torchrun --nproc_per_node 2 -m astaudio finetune ...   (several processes)",
-    )  # fmt: skip
+    )
     tune.add_argument(
-        "--model", "-m", default=None,
+        "--model",
+        "-m",
+        default=None,
         help="pretrained model (hub id or folder); omit with --model-config to start from random weights",
-    )  # fmt: skip
+    )
     tune.add_argument(
         "--model-config",
         nargs="+",
@@ -136,11 +141,12 @@ def add_parsers(commands) -> None:
     tune.set_defaults(run=run_finetune)
 
     evaluate = commands.add_parser(
-        "evaluate", help="accuracy / mAP of one or several models (and their ensemble) on a dataset",
+        "evaluate",
+        help="accuracy / mAP of one or several models (and their ensemble) on a dataset",
         description="Evaluate models on DATA (layouts as for finetune). Single-label data: accuracy, "
         "per-class precision/recall and a confusion matrix (CSV and PNG); multi-label: mAP, mAUC, "
         "d-prime and per-class AP. Several models are also evaluated as an ensemble (averaged scores).",
-    )  # fmt: skip
+    )
     evaluate.add_argument("models", nargs="+", metavar="MODEL")
     evaluate.add_argument("--data", required=True, type=Path)
     evaluate.add_argument(
@@ -162,11 +168,12 @@ def add_parsers(commands) -> None:
     evaluate.set_defaults(run=run_evaluate)
 
     stats = commands.add_parser(
-        "norm-stats", help="dataset fbank mean/std into a preprocessor_config.json",
+        "norm-stats",
+        help="dataset fbank mean/std into a preprocessor_config.json",
         description="Compute the dataset's log-mel mean and std as the AST repository's "
         "get_norm_stats does (training augmentations on, normalisation off) and write them into a "
         "preprocessor_config.json that finetune (--norm-stats) and inference use.",
-    )  # fmt: skip
+    )
     stats.add_argument("data", type=Path, metavar="DATA")
     stats.add_argument(
         "--model", "-m", default=None, help="take max_length/mel bins from this model's extractor"
@@ -284,11 +291,18 @@ def run_finetune(args) -> int:
         with open(args.output_dir / "dropped_files.txt", "a") as handle:
             handle.writelines(f"{file}\t{reason}\n" for file, reason in bad)
     state = finetune(
-        train_spec, valid_spec, args.output_dir, model=args.model, train=train_config,
-        model_config=_parse_model_config(args.model_config), resume=args.resume, device=args.device,
-        progress=not args.quiet and sys.stderr.isatty(), cache_dir=args.cache_dir,
+        train_spec,
+        valid_spec,
+        args.output_dir,
+        model=args.model,
+        train=train_config,
+        model_config=_parse_model_config(args.model_config),
+        resume=args.resume,
+        device=args.device,
+        progress=not args.quiet and sys.stderr.isatty(),
+        cache_dir=args.cache_dir,
         log_every=None if args.quiet else 50,
-    )  # fmt: skip
+    )
     if not args.quiet:
         best = (
             f"best epoch {state.best_epoch} ({state.best_metric:.4f})"
@@ -307,9 +321,14 @@ def run_evaluate(args) -> int:
 
     spec, bad = _load_spec(args.data, args, args.split)
     report = evaluate_models(
-        args.models, spec, args.output_dir, batch_size=args.batch_size, device=args.device,
-        num_workers=args.workers, progress=sys.stderr.isatty(),
-    )  # fmt: skip
+        args.models,
+        spec,
+        args.output_dir,
+        batch_size=args.batch_size,
+        device=args.device,
+        num_workers=args.workers,
+        progress=sys.stderr.isatty(),
+    )
     if args.json:
         printable = {
             **report,
@@ -349,9 +368,13 @@ def run_norm_stats(args) -> int:
     )
     spec, bad = _load_spec(args.data, args)
     mean, std = compute_norm_stats(
-        spec, extractor, augment=augment, batch_size=args.batch_size,
-        num_batches=args.num_batches, num_workers=args.workers,
-    )  # fmt: skip
+        spec,
+        extractor,
+        augment=augment,
+        batch_size=args.batch_size,
+        num_batches=args.num_batches,
+        num_workers=args.workers,
+    )
     extractor.mean, extractor.std = float(mean), float(std)
     output = args.output
     if output.suffix != ".json":
