@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from bench_utils import (
+    SMALL_MODEL,
     command_line,
     default_device,
     forward_gflop,
@@ -44,8 +45,6 @@ COMPARED_WITH = {  # side: the side its speed is compared with (like with like)
     "astaudio torch int8": BASELINE,
     "astaudio ORT int8": "astaudio ORT fp32",
 }
-SMALL_MODEL = {"hidden_size": 192, "num_hidden_layers": 2, "num_attention_heads": 3,
-               "intermediate_size": 768}  # fmt: skip
 
 
 def build_models(overrides: dict) -> tuple:

@@ -120,6 +120,22 @@ def forward_gflop(
     return layers * per_layer / 1e9
 
 
+# The model of the smoke runs (--quick): the default geometry (1024 x 128 input, 1214 tokens),
+# 2 layers of width 192, so that a run takes seconds.
+SMALL_MODEL = {"hidden_size": 192, "num_hidden_layers": 2, "num_attention_heads": 3,
+               "intermediate_size": 768}  # fmt: skip
+
+
+def config_gflop(overrides: dict) -> float:
+    """forward_gflop() of the default config changed by `overrides` (ASTConfig field names)."""
+    hidden = overrides.get("hidden_size", 768)
+    return forward_gflop(
+        hidden=hidden,
+        layers=overrides.get("num_hidden_layers", 12),
+        mlp_ratio=overrides.get("intermediate_size", 4 * hidden) // hidden,
+    )
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
