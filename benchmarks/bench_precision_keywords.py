@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
+    started = machine_info("cpu")  # date and load at the start
     fp32, features, targets = load_features(
         args.data, args.labels, args.split, args.batch, QUICK_CLIPS if args.quick else None
     )
@@ -165,7 +166,7 @@ def main() -> None:
     report = {
         "command": command_line(),
         "quick": args.quick,
-        "machine": machine_info("cpu"),
+        "machine": started,
         "data": os.path.relpath(args.data, ROOT) if args.data.is_absolute() else str(args.data),
         "split": args.split,
         "items": len(targets),

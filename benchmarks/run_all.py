@@ -418,11 +418,11 @@ def generic_section(name: str, result: dict) -> str:
     """Any other benchmark: its "details" bullets, if it has them."""
     title = BENCHMARKS[name][1] if name in BENCHMARKS else name
     lines = [f"### {title} (`{result.get('command', '?')}`)", ""]
-    lines += [
-        line if not line or line.startswith("|") else f"- {line}"
-        for line in result.get("details", [])
-    ]
-    lines.append(f"- Raw results: benchmarks/results/{name}.json.")
+    for line in [*result.get("details", []), f"Raw results: benchmarks/results/{name}.json."]:
+        table = line.startswith("|")
+        if lines[-1].startswith("|") and not table:
+            lines.append("")  # a table ends before the next bullet
+        lines.append(line if not line or table else f"- {line}")
     return "\n".join(lines) + "\n"
 
 
