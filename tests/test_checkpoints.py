@@ -26,7 +26,7 @@ from astaudio.checkpoints import (
     load_state_dict_file,
 )
 from astaudio.config import ASTConfig
-from astaudio.errors import CheckpointError, ModelNotFoundError
+from astaudio.errors import CheckpointError, ModelNotFoundError, NeedsNoConversionError
 from astaudio.model import ASTForAudioClassification, ASTModel
 
 TINY = dict(
@@ -476,6 +476,58 @@ def test_convert_original_state_dict(original):
     assert torch.equal(converted["classifier.layernorm.bias"], hf.classifier.layernorm.bias)
 
 
+def original_forward(
+    state: dict[str, torch.Tensor], x: torch.Tensor, strides: tuple[int, int], heads: int
+) -> torch.Tensor:
+    """Logits (B, C) of YuanGongND/ast's ASTModel in float64, written from its code: timm
+    blocks with LayerNorm eps 1e-6, mean of the two tokens, mlp_head = nn.LayerNorm(dim)
+    (eps 1e-5) + Linear. x: (B, T, F) filter banks; state: the original .pth's tensors."""
+    w = {k.removeprefix("module."): v.double() for k, v in state.items()}
+
+    def layer_norm(h, name, eps):
+        mean = h.mean(-1, keepdim=True)
+        var = ((h - mean) ** 2).mean(-1, keepdim=True)
+        return (h - mean) / torch.sqrt(var + eps) * w[name + ".weight"] + w[name + ".bias"]
+
+    def linear(h, name):
+        return h @ w[name + ".weight"].T + w[name + ".bias"]
+
+    image = x.double().transpose(1, 2).unsqueeze(1)  # (B, 1, F, T)
+    patches = torch.nn.functional.conv2d(
+        image, w["v.patch_embed.proj.weight"], w["v.patch_embed.proj.bias"], stride=strides
+    )  # (B, D, f, t)
+    h = patches.flatten(2).transpose(1, 2)  # (B, f*t, D), frequency-major
+    batch, _, width = h.shape
+    tokens = [w["v.cls_token"].expand(batch, -1, -1), w["v.dist_token"].expand(batch, -1, -1)]
+    h = torch.cat([*tokens, h], dim=1) + w["v.pos_embed"]
+    blocks = 1 + max(int(k.split(".")[2]) for k in w if k.startswith("v.blocks."))
+    for i in range(blocks):
+        b = f"v.blocks.{i}."
+        qkv = linear(layer_norm(h, b + "norm1", 1e-6), b + "attn.qkv")  # (B, N, 3D)
+        q, k, v = qkv.reshape(batch, -1, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
+        attention = (q @ k.transpose(-2, -1) * (width // heads) ** -0.5).softmax(-1)
+        h = h + linear((attention @ v).transpose(1, 2).reshape(batch, -1, width), b + "attn.proj")
+        hidden = linear(layer_norm(h, b + "norm2", 1e-6), b + "mlp.fc1")
+        hidden = 0.5 * hidden * (1 + torch.erf(hidden / 2**0.5))
+        h = h + linear(hidden, b + "mlp.fc2")
+    h = layer_norm(h, "v.norm", 1e-6)
+    pooled = (h[:, 0] + h[:, 1]) / 2
+    return linear(layer_norm(pooled, "mlp_head.0", 1e-5), "mlp_head.1")
+
+
+GEOMETRY = {
+    k: ORIGINAL_STYLE[k] for k in ("frequency_stride", "time_stride", "max_length", "num_mel_bins")
+}
+STRIDES = (ORIGINAL_STYLE["frequency_stride"], ORIGINAL_STYLE["time_stride"])
+
+
+def assert_relative(actual: torch.Tensor, expected: torch.Tensor, what: str, tol: float) -> float:
+    error = ((actual.double() - expected).abs().max() / expected.abs().max()).item()
+    print(f"{what}: max abs diff / max |logit| = {error:.3g}")
+    assert error <= tol, f"{what}: relative error {error:.3g} > {tol:g}"
+    return error
+
+
 def test_original_checkpoint_matches_transformers(original, tmp_path):
     hf, path = original
     hf.save_pretrained(tmp_path)
@@ -484,21 +536,18 @@ def test_original_checkpoint_matches_transformers(original, tmp_path):
             f.keys()
         )
     x = spectrogram(ORIGINAL_STYLE)
-    expected = logits_of(hf, x)
+    expected = original_forward(torch.load(path, weights_only=True), x, STRIDES, heads=2)
 
     config = ASTConfig(**ORIGINAL_STYLE)
     with_config = ASTForAudioClassification.from_original_checkpoint(path, config=config)
-    assert_close(logits_of(with_config, x), expected, "original .pth with config")
+    assert_relative(logits_of(with_config, x), expected, "original .pth with config", 2e-6)
 
-    geometry = {
-        k: ORIGINAL_STYLE[k]
-        for k in ("frequency_stride", "time_stride", "max_length", "num_mel_bins")
-    }
-    inferred = ASTForAudioClassification.from_original_checkpoint(path, **geometry)
+    inferred = ASTForAudioClassification.from_original_checkpoint(path, **GEOMETRY)
     for field in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "patch_size", "qkv_bias", "num_labels", "layer_norm_eps"):  # fmt: skip
         assert getattr(inferred.config, field) == ORIGINAL_STYLE.get(field, getattr(config, field))
-    assert_close(logits_of(inferred, x), expected, "original .pth, config inferred")
+    assert inferred.config.classifier_layer_norm_eps == 1e-5
+    assert_relative(logits_of(inferred, x), expected, "original .pth, config inferred", 2e-6)
 
     encoder = ASTModel.from_original_checkpoint(path, config=config)
     with torch.no_grad():
@@ -506,13 +555,124 @@ def test_original_checkpoint_matches_transformers(original, tmp_path):
         assert_close(encoder(x).pooler_output, reference, "original .pth into ASTModel")
 
 
+@pytest.fixture(scope="module")
+def small_variance_original(tmp_path_factory):
+    """An original-layout checkpoint whose layer-norm inputs have tiny variance, so that the
+    eps values (1e-12, 1e-6, 1e-5) change the logits by percents, not parts per million."""
+    transformers.set_seed(2)
+    hf = randomise(transformers.ASTForAudioClassification(transformers.ASTConfig(**ORIGINAL_STYLE)))
+    state = original_state_dict(hf)
+    for key in ("v.patch_embed.proj.weight", "v.patch_embed.proj.bias", "v.cls_token",
+                "v.dist_token", "v.pos_embed", "v.norm.weight", "v.norm.bias"):  # fmt: skip
+        state["module." + key] = state["module." + key] * 1e-3
+    path = tmp_path_factory.mktemp("original-eps") / "small_variance.pth"
+    torch.save(state, path)
+    x = spectrogram(ORIGINAL_STYLE) * 1e-3
+    return state, path, x
+
+
+def test_original_checkpoint_layer_norm_eps(small_variance_original, tmp_path, caplog):
+    state, path, x = small_variance_original
+    expected = original_forward(state, x, STRIDES, heads=2)
+
+    inferred = ASTForAudioClassification.from_original_checkpoint(path, **GEOMETRY)
+    assert_relative(logits_of(inferred, x), expected, "eps 1e-6 / 1e-5", 2e-6)
+    # transformers' defaults (1e-12 everywhere) are replaced, with a warning
+    with caplog.at_level("WARNING", logger="astaudio"):
+        loaded = ASTForAudioClassification.from_original_checkpoint(
+            path, config=ASTConfig(**{**ORIGINAL_STYLE, "layer_norm_eps": 1e-12})
+        )
+    assert "layer_norm_eps=1e-12 replaced" in caplog.text
+    assert (loaded.config.layer_norm_eps, loaded.config.classifier_layer_norm_eps) == (1e-6, 1e-5)
+    assert_relative(logits_of(loaded, x), expected, "config with 1e-12, replaced", 2e-6)
+    # asked for by keyword: kept, and the logits are far off the original model's
+    chosen = ASTForAudioClassification.from_original_checkpoint(
+        path, config=ASTConfig(**ORIGINAL_STYLE), classifier_layer_norm_eps=1e-6
+    )
+    assert chosen.config.classifier_layer_norm_eps == 1e-6
+    with pytest.raises(AssertionError):
+        assert_relative(logits_of(chosen, x), expected, "head eps 1e-6 (the old one)", 1e-3)
+
+    # config.json round trip; transformers loads the folder (ignoring the head's eps field)
+    inferred.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert (saved["layer_norm_eps"], saved["classifier_layer_norm_eps"]) == (1e-6, 1e-5)
+    again = ASTForAudioClassification.from_pretrained(tmp_path)
+    assert again.classifier.layernorm.eps == 1e-5
+    assert_relative(logits_of(again, x), expected, "saved and reloaded", 2e-6)
+    theirs = transformers.ASTForAudioClassification.from_pretrained(tmp_path).eval()
+    assert theirs.classifier.layernorm.eps == 1e-6  # transformers: the encoder's eps
+    assert theirs.config.classifier_layer_norm_eps == 1e-5  # kept as an unknown key
+    theirs.config.save_pretrained(tmp_path / "resaved")
+    assert ASTConfig.from_pretrained(tmp_path / "resaved").classifier_layer_norm_eps == 1e-5
+    assert ASTConfig().to_dict().get("classifier_layer_norm_eps", "absent") == "absent"
+
+
+def test_transformers_reads_a_converted_folder_with_the_head_eps_of_the_encoder(original, tmp_path):
+    """What transformers' one eps costs on an ordinary (randomised) checkpoint: measured."""
+    _, path = original
+    x = spectrogram(ORIGINAL_STYLE)
+    expected = original_forward(torch.load(path, weights_only=True), x, STRIDES, heads=2)
+    ASTForAudioClassification.from_original_checkpoint(path, **GEOMETRY).save_pretrained(tmp_path)
+    theirs = transformers.ASTForAudioClassification.from_pretrained(tmp_path).eval()
+    error = assert_relative(logits_of(theirs, x), expected, "transformers, head eps 1e-6", 1e-4)
+    ours = ASTForAudioClassification.from_pretrained(tmp_path)
+    assert assert_relative(logits_of(ours, x), expected, "astaudio", 2e-6) < error
+
+
 def test_original_checkpoint_with_wrong_geometry_says_what_to_pass(original):
     _, path = original
     # freq grid (40-16)//12+1 = 3, time grid (72-16)//8+1 = 8 -> with time_stride 8, 72 frames
     with pytest.raises(CheckpointError, match="e.g. max_length=72 with time_stride=8"):
         ASTForAudioClassification.from_original_checkpoint(
-            path, frequency_stride=12, time_stride=8, max_length=200, num_mel_bins=40
+            path, frequency_stride=12, time_stride=8, num_mel_bins=40
         )
+    with pytest.raises(CheckpointError, match="frequency_stride, time_stride, max_length"):
+        ASTForAudioClassification.from_original_checkpoint(
+            path, frequency_stride=12, time_stride=8, max_length=72, num_mel_bins=64
+        )
+
+
+@pytest.mark.parametrize("max_length", [120, 48])
+def test_original_checkpoint_at_another_max_length(original, max_length, caplog):
+    _, path = original
+    state = torch.load(path, weights_only=True)
+    new_time = (max_length - 16) // 8 + 1  # 14 (interpolated) or 5 (centre cut) of 8
+    adapted = adapt_position_embeddings(state["module.v.pos_embed"], (3, 8), (3, new_time))
+    geometry = {**GEOMETRY, "max_length": max_length}
+    with caplog.at_level("INFO", logger="astaudio"):
+        model = ASTForAudioClassification.from_original_checkpoint(path, **geometry)
+    assert "adapted from the 3x8 patch grid to 3x" + str(new_time) in caplog.text
+    assert model.config.max_length == max_length and model.config.patch_grid == (3, new_time)
+    pos = model.audio_spectrogram_transformer.embeddings.position_embeddings
+    assert torch.equal(pos.detach(), adapted)
+    x = spectrogram({**ORIGINAL_STYLE, "max_length": max_length})
+    expected = original_forward({**state, "module.v.pos_embed": adapted}, x, STRIDES, heads=2)
+    assert_relative(logits_of(model, x), expected, f"max_length={max_length}", 2e-6)
+    config = ASTConfig(**ORIGINAL_STYLE)  # a config, and max_length= by keyword
+    again = ASTForAudioClassification.from_original_checkpoint(path, config, max_length=max_length)
+    assert torch.equal(again.audio_spectrogram_transformer.embeddings.position_embeddings, pos)
+
+
+def test_transformers_format_is_refused_by_the_converter(reference, original, tmp_path, capsys):
+    from astaudio.cli import main
+
+    _, folder, *_ = reference  # num_attention_heads 4, layer_norm_eps 1e-12
+    lone = tmp_path / "weights.safetensors"  # no config.json beside it: known by its key names
+    shutil.copy(folder / "model.safetensors", lone)
+    bare = tmp_path / "encoder.pth"  # an ASTModel state dict without the prefix
+    torch.save(ASTModel(ASTConfig(**TINY)).state_dict(), bare)
+    for path in (folder, folder / "model.safetensors", lone, bare):
+        code = main(["convert", str(path), "-o", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "needs no conversion" in err and err.count("\n") == 1, err
+        assert not (tmp_path / "out").exists()
+    with pytest.raises(NeedsNoConversionError, match="key names such as audio_spectrogram"):
+        ASTForAudioClassification.from_original_checkpoint(lone)
+    _, pth = original  # the original layout still converts
+    assert main(["convert", str(pth), "-o", str(tmp_path / "ok"), "--stride", "12", "8",
+                 "--max-length", "72", "--num-mel-bins", "40"]) == 0  # fmt: skip
 
 
 def test_config_inference_defaults_to_audioset_geometry():

@@ -41,7 +41,7 @@ def test_jsonl_on_a_folder_processes_each_file_once(capsys, sound_folder, audios
     assert len(files) == len(set(files)) == 4
     assert not any(f.endswith("README.txt") for f in files)
     for record in records:
-        assert set(record) == {"file", "duration", "labels", "segments"}
+        assert set(record) == {"file", "duration", "labels", "events", "segments"}
         assert len(record["labels"]) == 3
         scores = [label["score"] for label in record["labels"]]
         assert scores == sorted(scores, reverse=True)
@@ -60,9 +60,17 @@ def test_bad_inputs_are_reported_and_skipped(capsys, audio_files, bad_files, aud
     assert "labels" in by_file[str(audio_files["speech"])]
     assert "labels" in by_file[str(audio_files["flac"])]
     failed = [r for r in records if "error" in r]
-    assert len(failed) == 3  # the directory named .wav is searched as a folder: no audio files
+    assert len(failed) == 4  # the directory named .wav is searched as a folder: no audio files
+    assert [r["file"] for r in records] == [
+        str(audio_files["speech"]),
+        str(bad_files["text_wav"]),
+        str(bad_files["empty"]),
+        str(bad_files["directory_wav"]),
+        str(bad_files["truncated_wav"]),
+        str(audio_files["flac"]),
+    ]
     error_lines = [line for line in err.splitlines() if line.startswith("astaudio: skipped")]
-    assert len(error_lines) == 4
+    assert len(error_lines) == 4 and all(line.count("'") == 2 for line in error_lines)
     assert sum(str(bad_files["directory_wav"]) in line for line in error_lines) == 1
 
 
@@ -94,6 +102,9 @@ def test_csv_and_tsv_rows_per_segment_and_label(
                            "-f", fmt, "--top-k", "2", *MODEL_FLAGS)  # fmt: skip
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out), delimiter=delimiter))
+    events = [r for r in rows if r["segment"] == "event"]
+    rows = [r for r in rows if r["segment"] != "event"]
+    assert events and all(float(r["score"]) >= 0.5 for r in events)
     assert [r["segment"] for r in rows] == ["all", "all", "0", "0"]
     assert all(r["file"] == str(audio_files["speech"]) for r in rows)
     assert float(rows[0]["score"]) >= float(rows[1]["score"])

@@ -22,6 +22,7 @@ from astaudio.data import (
     FeatureParams,
     Item,
     balanced_sample_weights,
+    collate_dropping,
     compute_norm_stats,
     load_dataset_spec,
     mix_waveforms,
@@ -243,22 +244,33 @@ def test_unaugmented_items_match_the_recipe_and_transformers(clips) -> None:
     np.testing.assert_allclose(actual, expected, atol=1e-3)
 
 
-def test_bad_file_in_getitem_is_replaced_and_reported_once(tmp_path: Path, clips, caplog) -> None:
+def test_bad_file_in_getitem_is_dropped_never_replaced(tmp_path: Path, clips, caplog) -> None:
     text, _ = write_bad_files(tmp_path)
+    # a FLAC whose header is valid but whose data is garbage: decodes fail after the header
+    corrupt = tmp_path / "lost_sync.flac"
+    subprocess.run(["sox", str(clips["no", "en"]), str(corrupt)], check=True)
+    data = bytearray(corrupt.read_bytes())
+    data[200:] = bytes(len(data) - 200)
+    corrupt.write_bytes(bytes(data))
     items = [
         Item(str(clips["yes", "en"]), (0,)),
         Item(str(text), (1,)),
         Item(str(clips["up", "en"]), (2,)),
+        Item(str(corrupt), (1,)),
     ]
     dataset = AudioDataset(DatasetSpec(items, ["yes", "no", "up"], False), SMALL)
     with caplog.at_level(logging.WARNING, logger="astaudio.data"):
         first = dataset[1]
         second = dataset[1]
-    assert first["labels"] == 2  # the next readable item stands in
-    torch.testing.assert_close(first["input_values"], dataset[2]["input_values"])
-    torch.testing.assert_close(first["input_values"], second["input_values"])
+    assert first == second == {"dropped": str(text), "reason": first["reason"]}
+    assert "input_values" not in dataset[3]  # not its neighbour with the neighbour's label
     warnings = [record for record in caplog.records if "notes.wav" in record.getMessage()]
     assert len(warnings) == 1
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=collate_dropping)
+    (batch,) = list(loader)
+    assert batch["labels"].tolist() == [0, 2]
+    assert batch["input_values"].shape[0] == 2
+    assert [path for path, _ in batch["dropped"]] == [str(text), str(corrupt)]
 
 
 def test_mix_waveforms_arithmetic() -> None:

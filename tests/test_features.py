@@ -19,6 +19,7 @@ import torch
 from fbank_reference import reference_fbank, reference_mel_banks
 from torchaudio_kaldi import load_kaldi_module, torchaudio_ast_fbank
 
+import astaudio.fbank as fbank
 import astaudio.features as features
 from astaudio.errors import ModelNotFoundError
 from astaudio.features import (
@@ -153,7 +154,7 @@ def test_float64_spectral_path_stays_within_torchaudio_float32_error(
     recordings, recording_fbanks, monkeypatch
 ):
     # the path CUDA takes (float64 FFT and mel), exercised on the CPU
-    monkeypatch.setattr(features, "_spectral_dtype", lambda device: torch.float64)
+    monkeypatch.setattr(fbank, "_spectral_dtype", lambda device: torch.float64)
     worst = strong = 0.0
     for (_, samples), (_, ta) in zip(recordings[::4], recording_fbanks[::4], strict=True):
         ours, _ = kaldi_fbank(torch.from_numpy(samples))
@@ -347,12 +348,12 @@ def test_batched_equals_one_by_one(recordings, monkeypatch):
     waves = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(c) for c in clips], batch_first=True)
     lengths = torch.tensor([len(c) for c in clips])
     whole = kaldi_fbank(waves, lengths)
-    monkeypatch.setattr(features, "BLOCK_FRAMES", 37)
+    monkeypatch.setattr(fbank, "BLOCK_FRAMES", 37)
     blocks = kaldi_fbank(waves, lengths)
     torch.testing.assert_close(whole[0], blocks[0], rtol=0, atol=1e-6)
     assert torch.equal(whole[1], blocks[1])
     one_pass = kaldi_fbank(waves.requires_grad_(), lengths)[0].detach()
-    monkeypatch.setattr(features, "FRAMES_PER_CHUNK", 37)
+    monkeypatch.setattr(fbank, "FRAMES_PER_CHUNK", 37)
     chunked = kaldi_fbank(waves, lengths)[0].detach()
     assert torch.equal(one_pass, chunked)
     torch.testing.assert_close(whole[0], one_pass, rtol=0, atol=2e-6)

@@ -157,9 +157,13 @@ def test_singlelabel_matches_sklearn_with_absent_classes() -> None:
         result["confusion"], skm.confusion_matrix(targets, predicted, labels=labels)
     )
     assert result["accuracy"] == pytest.approx(skm.accuracy_score(targets, predicted))
-    assert result["macro_f1"] == pytest.approx(
-        skm.f1_score(targets, predicted, labels=labels, average="macro", zero_division=0)
-    )
+    # macro averages run over the classes present in the data (0-3), as sklearn's labels= does
+    present = [0, 1, 2, 3]
+    for key, function in (("macro_f1", skm.f1_score), ("macro_precision", skm.precision_score),
+                          ("macro_recall", skm.recall_score)):  # fmt: skip
+        expected = function(targets, predicted, labels=present, average="macro", zero_division=0)
+        assert result[key] == pytest.approx(expected, abs=1e-15), key
+    assert result["macro_classes"] == 4
     assert result["skipped_no_positive"] == [4, 5]
     one_hot = np.eye(num_classes)[targets]
     expected_auc = skm.roc_auc_score(one_hot[:, :4], scores[:, :4], average=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import astaudio
 
 SOURCE = Path(astaudio.__file__).parent
-ALLOWED_CYCLE = {"astaudio.model", "astaudio.checkpoints"}
+ALLOWED_CYCLE = {"astaudio.model", "astaudio.checkpoints", "astaudio.original"}
 MODEL_INTERNALS = {"audio_spectrogram_transformer", "classifier"}  # ASTForAudioClassification's
 
 

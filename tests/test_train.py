@@ -126,7 +126,8 @@ def test_resume_after_sigkill_reaches_identical_weights(keywords, tmp_path):
 
 def test_two_process_ddp_equals_one_process(keywords, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = tune_args(keywords, "RUN", "--epochs", "1", "--seed", "5")
+    # accumulation over 2 batches: DDP skips the all-reduce (no_sync) on the first of each pair
+    args = tune_args(keywords, "RUN", "--epochs", "1", "--seed", "5", "--grad-accum", "2")
     single, double = tmp_path / "single", tmp_path / "double"
     subprocess.run([sys.executable, "-m", "astaudio", *[str(single) if a == "RUN" else a for a in args]],
                    check=True, env=env, capture_output=True)  # fmt: skip
@@ -147,6 +148,15 @@ def test_two_process_ddp_equals_one_process(keywords, tmp_path):
     for key in compared:
         torch.testing.assert_close(two[key], one[key], atol=1e-4, rtol=1e-3, msg=key)
     assert moved == 0  # last/ is the final epoch's checkpoint
+    # the logged training loss is every process's, not rank 0's share
+    losses = []
+    for run in (single, double):
+        with open(run / "metrics.csv") as handle:
+            losses.append(float(next(csv.DictReader(handle))["train_loss"]))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    # written once, by one process
+    listed = (double / "dropped_files.txt").read_text().splitlines()
+    assert len(listed) == 1 and listed[0].startswith(str(keywords.parent / "not_audio.wav"))
 
 
 def test_epoch_sampler_deals_global_batches_across_processes():
@@ -217,3 +227,128 @@ def test_manifest_splits_are_used(keywords):
     valid = load_dataset_spec(keywords, split="valid")
     assert train.labels == valid.labels == sorted(WORDS)
     assert len(valid.items) == len(VALID_VOICES) * 2 * len(WORDS)
+
+
+def error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "flag", [["--batch-size", "0"], ["--grad-accum", "0"], ["--epochs", "-1"], ["--keep-last", "0"]]
+)
+def test_impossible_counts_are_usage_errors(keywords, tmp_path, flag):
+    with pytest.raises(SystemExit) as exit_info:
+        main(tune_args(keywords, tmp_path / "run", *flag))
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_finetune_mistakes_are_one_line_usage_errors(keywords, tmp_path, capsys):
+    run = tmp_path / "run"
+    misspelt = ["--model-config", "hiden_size=64", "--max-length", "100"]
+    args = ["finetune", "--train", str(keywords), "-o", str(run), "--workers", "0", "--quiet"]
+    assert main([*args, *misspelt]) == 2
+    assert "hiden_size" in error_line(capsys)
+    assert (
+        main(
+            [
+                "finetune",
+                "--model-config",
+                *TINY,
+                "--train",
+                str(keywords.parent / "nothing.csv"),
+                "-o",
+                str(run),
+                "--max-length",
+                "100",
+            ]
+        )
+        == 2
+    )
+    assert "nothing.csv" in error_line(capsys)
+    assert main([*args, "--model-config", *TINY]) == 2  # from scratch: which clip length?
+    assert "from scratch" in error_line(capsys)
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch\n1\n")
+    assert main(tune_args(keywords, run, "--epochs", "1")) == 2
+    assert "--resume" in error_line(capsys)
+    assert (run / "metrics.csv").read_text() == "epoch\n1\n"
+
+
+def test_init_from_deit_on_the_command_line(keywords, tmp_path):
+    from test_checkpoints import deit_state_dict
+
+    deit = tmp_path / "deit.pth"
+    torch.save({"model": deit_state_dict(64, depth=2, side=4)}, deit)
+    run = tmp_path / "run"
+    args = tune_args(keywords, run, "--epochs", "1", "--init-from", str(deit))
+    args = ["intermediate_size=256" if a == "intermediate_size=128" else a for a in args]
+    assert main(args) == 0
+    config = json.loads((run / "last" / "config.json").read_text())
+    assert config["layer_norm_eps"] == 1e-6
+    assert (run / "train_config.json").is_file()
+
+
+def test_average_checkpoints_one_epoch_and_mismatched_epochs(tmp_path, capsys):
+    from conftest import tiny_config
+    from safetensors.torch import save_file
+
+    from astaudio import ASTForAudioClassification
+
+    run = tmp_path / "run"
+    for epoch in (1, 2):
+        torch.manual_seed(epoch)
+        ASTForAudioClassification(tiny_config()).save_pretrained(
+            run / "checkpoints" / f"epoch-{epoch:03d}"
+        )
+    assert main(["average-checkpoints", str(run), "--epochs", "2", "-o", str(tmp_path / "a")]) == 0
+    single = load_file(tmp_path / "a" / "model.safetensors")
+    second = load_file(run / "checkpoints" / "epoch-002" / "model.safetensors")
+    assert all(torch.equal(single[k], second[k]) for k in second)
+    capsys.readouterr()
+    save_file(
+        {k: v for k, v in second.items() if k != "classifier.dense.bias"},
+        run / "checkpoints" / "epoch-002" / "model.safetensors",
+    )
+    assert (
+        main(["average-checkpoints", str(run), "--epochs", "1-2", "-o", str(tmp_path / "b")]) != 0
+    )
+    assert "classifier.dense.bias" in error_line(capsys)
+
+
+def test_python_api_and_command_train_the_same_model(keywords, tmp_path):
+    from astaudio import finetune
+
+    command, python = tmp_path / "command", tmp_path / "python"
+    assert main(tune_args(keywords, command, "--epochs", "1", "--seed", "4")) == 0
+    train = preset_config(
+        "speechcommands",
+        max_length=100,
+        batch_size=8,
+        lr=1e-3,
+        loss="ce",
+        mixup=0.0,
+        freqm=0,
+        timem=0,
+        noise=False,
+        scheduler_start=100,
+        num_workers=0,
+        epochs=1,
+        seed=4,
+    )
+    config = dict(pair.split("=") for pair in TINY)
+    finetune(
+        keywords,
+        None,
+        python,
+        model_config={k: int(v) for k, v in config.items()},
+        train=train,
+        progress=False,
+    )
+    one = load_file(command / "last" / "model.safetensors")
+    two = load_file(python / "last" / "model.safetensors")
+    assert all(torch.equal(one[key], two[key]) for key in one)
+    for name in ("dropped_files.txt", "metrics.csv", "train_config.json"):
+        assert (command / name).read_text() == (python / name).read_text(), name

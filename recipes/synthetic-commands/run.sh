@@ -21,7 +21,7 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$PYTHON" -m astaudio finetune \
   --preset speechcommands --train "$data/manifest.csv" --labels "$data/class_labels_indices.csv" \
   --output-dir "$run" --loss ce --lr 1e-3 --warmup --warmup-steps 200 --batch-size 64 \
   --epochs "${EPOCHS:-30}" --mixup 0 --freqm 12 --timem 20 --max-length 100 --scheduler-start 10 \
-  --wa 21 30 --workers 2 --cache-dir "$run-cache" --seed 0 $([ -d "$run/checkpoints" ] && echo --resume)
+  --wa 21 30 --workers 2 --cache-dir "$run-cache" --seed 0 $([ -d "$run" ] && echo --resume)
 "$PYTHON" -m astaudio evaluate "$run/best" --data "$data/manifest.csv" \
   --labels "$data/class_labels_indices.csv" --split test -o "$run/test" | tee "$run/test.txt"
 "$PYTHON" "$here/package_model.py" "$run/best" "$root/src/astaudio/bundled/keywords" \

@@ -11,6 +11,8 @@ raises :class:`~astaudio.errors.AudioLoadError` with a one-line message naming t
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import glob
 import io
 import json
@@ -19,11 +21,12 @@ import shutil
 import stat
 import struct
 import subprocess
+import sys
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, NoReturn, Union
 
 import numpy as np
@@ -33,10 +36,13 @@ import soxr
 from .constants import SAMPLE_RATE
 from .errors import AudioLoadError
 
+MIN_SOURCE_RATE = 1000  # Hz; a header declaring less is corrupt (1 Hz: 70 KB would be 19 hours)
 RESAMPLE_QUALITY = "HQ"  # soxr quality preset
 _BLOCK_FRAMES = 1 << 16  # input frames decoded per block in load_audio (~1.4 s at 48 kHz)
 _HEAD_BYTES = 1 << 16  # bytes read from a file's start to check a WAV header
 _GROWTH = 1.25  # capacity factor when the output length was not known in advance
+_FIRST_CAPACITY = 600  # seconds allocated up front at most, whatever a header declares
+_SHORTFALL = 0.9  # an MP3 decoding to less than this share of its estimated length is noted
 
 SOUNDFILE_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc",
@@ -100,7 +106,7 @@ class _Source:
         self._check_wav_header()
 
     def fail(self, reason: str) -> NoReturn:
-        raise AudioLoadError(f"cannot read audio {self.label}: {reason}") from None
+        raise AudioLoadError(f"cannot read audio {self.label}: {reason}", reason) from None
 
     def _check_path(self) -> None:
         try:
@@ -141,7 +147,8 @@ class _Source:
 
     def for_soundfile(self) -> str | BinaryIO:
         if self.path is not None:
-            return self.path
+            # bytes: libsndfile gets the name the OS holds, undecodable bytes (caf\xe9) included
+            return os.fsencode(self.path)
         if self.data is not None:
             return io.BytesIO(self.data)
         self.file.seek(0)
@@ -189,13 +196,15 @@ def _riff_data_size(head: bytes) -> tuple[int, int] | None:
 
 
 class _SoundfileDecoder:
-    def __init__(self, file: soundfile.SoundFile, source: _Source):
+    def __init__(self, file: soundfile.SoundFile, source: _Source, notes: list[str] | None = None):
         self._file = file
         self._source = source
+        self._notes = notes
         self.sampling_rate = file.samplerate
         self.channels = file.channels
         self.frames: int | None = file.frames
         self._exact_frames = file.format != "MP3"  # libsndfile estimates MP3 lengths
+        self.declared = file.frames  # for MP3, the encoder's frame count when it wrote one
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         buffer = np.empty((block_frames, self.channels), dtype=np.float32)
@@ -217,6 +226,12 @@ class _SoundfileDecoder:
                 f"truncated or corrupt audio data (header declares {self.frames} frames, "
                 f"only {decoded} could be decoded)"
             )
+        if self._notes is not None and decoded < _SHORTFALL * self.declared:  # MP3
+            rate = self.sampling_rate
+            self._notes.append(
+                f"decoding stopped at {decoded / rate:.2f} s of the {self.declared / rate:.2f} s "
+                "the file declares: truncated or corrupt, classified as the shorter clip"
+            )
 
     def close(self) -> None:
         self._file.close()
@@ -224,7 +239,47 @@ class _SoundfileDecoder:
 
 def _reason(err: soundfile.LibsndfileError) -> str:
     text = (getattr(err, "error_string", "") or str(err)).strip().rstrip(".")
+    if "possibly a pipe" in text:  # libsndfile's catch-all for data its MP3 reader rejects
+        return "format not recognised"
     return text or f"libsndfile error {getattr(err, 'code', '?')}"
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Discard what C libraries print on the process's standard error (libmpg123's "Note:
+    Illegal Audio-MPEG-Header" lines for a corrupt MP3), keeping Python's ``sys.stderr``:
+    it is pointed at a copy of the original descriptor for the duration. Every failure a
+    decoder meets is still reported, once, through the exceptions of this module."""
+    try:
+        sys.stderr.flush()
+        real = sys.stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # sys.stderr is not a file (pytest, IDEs)
+        real = False
+    if not real:
+        yield
+        return
+    saved = os.dup(2)
+    previous = sys.stderr
+    try:
+        sys.stderr = open(  # noqa: SIM115
+            saved,
+            "w",
+            encoding=getattr(previous, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            closefd=False,
+            buffering=1,
+        )
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        sys.stderr.flush()
+        if sys.stderr is not previous:
+            sys.stderr.close()
+        sys.stderr = previous
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _ffmpeg_input(source: _Source) -> tuple[str, str | None]:
@@ -417,16 +472,73 @@ def _require_program(source: _Source, program: str, libsndfile_reason: str) -> s
     )
 
 
-def _open_decoder(source: AudioSource) -> _SoundfileDecoder | _FfmpegDecoder:
+def _check_source_rate(source: _Source, rate: int) -> None:
+    if rate < MIN_SOURCE_RATE:
+        source.fail(
+            f"header declares a sampling rate of {rate} Hz (below {MIN_SOURCE_RATE} Hz: "
+            "corrupt or not a recording)"
+        )
+
+
+def _ogg_unfinished(source: _Source) -> bool:
+    """Whether an Ogg stream's last page lacks the end-of-stream flag: the file was cut off.
+    libsndfile then reports the length up to the last complete page, as if nothing was lost."""
+    if source.path is not None:
+        with open(source.path, "rb") as handle:
+            handle.seek(max(0, source.size() - _HEAD_BYTES))
+            tail = handle.read()
+    elif source.data is not None:
+        tail = source.data[-_HEAD_BYTES:]
+    else:
+        return False
+    page = tail.rfind(b"OggS")
+    return page >= 0 and len(tail) > page + 5 and not tail[page + 5] & 0x04
+
+
+def _mp3_declared_frames(source: _Source, rate: int) -> int | None:
+    """Samples per channel an MP3's Xing/Info header (written by LAME and most encoders)
+    declares, or None. libsndfile estimates an MP3's length from its size, so a cut-off file
+    looks complete to it; this count was written before the file was cut."""
+    head = source.head(_HEAD_BYTES)
+    start = (
+        10 + int.from_bytes(bytes(b & 0x7F for b in head[6:10]), "big") if head[:3] == b"ID3" else 0
+    )
+    for tag in (b"Xing", b"Info"):
+        at = head.find(tag, start, start + 200)
+        if at >= 0 and len(head) >= at + 12 and head[at + 7] & 0x01:
+            frames = int.from_bytes(head[at + 8 : at + 12], "big")
+            return frames * (1152 if rate >= 32000 else 576)
+    return None
+
+
+def _open_decoder(
+    source: AudioSource, notes: list[str] | None = None
+) -> _SoundfileDecoder | _FfmpegDecoder:
     checked = _Source(source)
     opened = _try_soundfile(checked)
     if isinstance(opened, soundfile.SoundFile):
         if opened.frames == 0:
             opened.close()
             checked.fail("contains no audio samples")
-        return _SoundfileDecoder(opened, checked)
+        if opened.samplerate < MIN_SOURCE_RATE:
+            opened.close()
+            _check_source_rate(checked, opened.samplerate)
+        if notes is not None and opened.format == "OGG" and _ogg_unfinished(checked):
+            notes.append(
+                "the Ogg stream stops without its end marker: truncated, classified as the "
+                "shorter clip"
+            )
+        decoder = _SoundfileDecoder(opened, checked, notes)
+        if notes is not None and opened.format == "MP3":
+            declared = _mp3_declared_frames(checked, opened.samplerate)
+            decoder.declared = max(decoder.declared, declared or 0)
+        return decoder
     ffmpeg = _require_program(checked, "ffmpeg", opened)
-    return _FfmpegDecoder(checked, ffmpeg, libsndfile_reason=opened)
+    decoder = _FfmpegDecoder(checked, ffmpeg, libsndfile_reason=opened)
+    if decoder.sampling_rate < MIN_SOURCE_RATE:
+        decoder.close()
+        _check_source_rate(checked, decoder.sampling_rate)
+    return decoder
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,13 +577,15 @@ def _resampled_blocks(
 
 
 def load_audio_with_rate(
-    source: AudioSource, sampling_rate: int | None = None
+    source: AudioSource, sampling_rate: int | None = None, *, notes: list[str] | None = None
 ) -> tuple[np.ndarray, int]:
     """Decode a whole source to mono float32.
 
     Args:
         source: a path, bytes, or a binary file object.
         sampling_rate: output rate in Hz; None keeps the source's own rate.
+        notes: a list that hears of problems decoding survived (a cut-off Ogg or MP3 file
+            decodes to the part that is there), one line each.
 
     Returns:
         ``(samples, rate)``: samples of shape (num_samples,), float32 in [-1, 1] for PCM input,
@@ -481,10 +595,11 @@ def load_audio_with_rate(
     the header gives the length (grown by reallocation otherwise, e.g. for ffmpeg input).
     """
     _check_rate(sampling_rate, allow_none=True)
-    decoder = _open_decoder(source)
+    decoder = _open_decoder(source, notes)
     rate = int(sampling_rate or decoder.sampling_rate)
-    if decoder.frames:
-        capacity = round(decoder.frames * rate / decoder.sampling_rate)
+    if decoder.frames:  # a header can claim anything: grow beyond _FIRST_CAPACITY as decoded
+        declared = round(decoder.frames * rate / decoder.sampling_rate)
+        capacity = min(declared, _FIRST_CAPACITY * rate)
     else:
         capacity = 60 * rate  # a minute, grown as needed
     output = np.empty(max(capacity, 1), dtype=np.float32)
@@ -500,7 +615,9 @@ def load_audio_with_rate(
     return output, rate
 
 
-def load_audio(source: AudioSource, sampling_rate: int | None = SAMPLE_RATE) -> np.ndarray:
+def load_audio(
+    source: AudioSource, sampling_rate: int | None = SAMPLE_RATE, *, notes: list[str] | None = None
+) -> np.ndarray:
     """Decode a whole source to mono float32 at ``sampling_rate`` Hz (None: the source's rate).
 
     Args:
@@ -514,11 +631,15 @@ def load_audio(source: AudioSource, sampling_rate: int | None = SAMPLE_RATE) -> 
         AudioLoadError: the source is missing, empty, truncated, corrupt, not audio, or needs
             ffmpeg that is not installed.
     """
-    return load_audio_with_rate(source, sampling_rate)[0]
+    return load_audio_with_rate(source, sampling_rate, notes=notes)[0]
 
 
 def stream_audio(
-    source: AudioSource, sampling_rate: int | None = SAMPLE_RATE, block_seconds: float = 10.0
+    source: AudioSource,
+    sampling_rate: int | None = SAMPLE_RATE,
+    block_seconds: float = 10.0,
+    *,
+    notes: list[str] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode a source block by block: consecutive mono float32 arrays at ``sampling_rate``.
 
@@ -530,7 +651,7 @@ def stream_audio(
     _check_rate(sampling_rate, allow_none=True)
     if not block_seconds > 0:
         raise ValueError(f"block_seconds must be positive, got {block_seconds}")
-    decoder = _open_decoder(source)
+    decoder = _open_decoder(source, notes)
     block_frames = max(1, round(block_seconds * decoder.sampling_rate))
     return _resampled_blocks(decoder, sampling_rate, block_frames)
 
@@ -541,6 +662,8 @@ def stream_windows(
     hop_samples: int,
     sampling_rate: int = SAMPLE_RATE,
     block_seconds: float = 10.0,
+    *,
+    notes: list[str] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Overlapping windows over a source, in bounded memory: ``(start_sample, window)`` pairs.
 
@@ -553,7 +676,7 @@ def stream_windows(
     for name, value in (("window_samples", window_samples), ("hop_samples", hop_samples)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    blocks = stream_audio(source, sampling_rate, block_seconds)
+    blocks = stream_audio(source, sampling_rate, block_seconds, notes=notes)
     return _windows(blocks, int(window_samples), int(hop_samples))
 
 
@@ -586,9 +709,11 @@ def audio_info(source: AudioSource) -> AudioInfo:
     if isinstance(opened, soundfile.SoundFile):
         with opened:
             rate, frames, channels = opened.samplerate, opened.frames, opened.channels
+            _check_source_rate(checked, rate)
             return AudioInfo(rate, channels, frames, frames / rate, opened.format, opened.subtype)
     ffprobe = _require_program(checked, "ffprobe", opened)
     probed = _ffprobe_info(checked, ffprobe, libsndfile_reason=opened)
+    _check_source_rate(checked, probed["sampling_rate"])
     return AudioInfo(**probed)
 
 
@@ -600,59 +725,123 @@ def _is_audio_name(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
 
 
-def _audio_files_under(folder: Path) -> list[Path]:
+@dataclass(frozen=True)
+class InputEntry:
+    """One input an argument named: a file to classify, or a reason there is none.
+
+    ``relative`` is the file's path below the folder argument it was found in (its bare name
+    when named directly or by a glob): where results mirror the inputs, they go there.
+    """
+
+    argument: str
+    path: Path | None
+    relative: PurePath | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def name(self) -> str:
+        """The file, or the argument when there is no file."""
+        return os.fspath(self.path) if self.path is not None else self.argument
+
+
+def _not_a_regular_file(path: Path) -> str | None:
+    """Why a file found in a folder can't be read as audio, or None when it can be.
+
+    Searches skip FIFOs and devices (reading one could block forever) and links that lead
+    nowhere or in a loop; a pipe named directly (bash's ``<(cmd)``) is read, not searched for.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if err.errno == errno.ENOENT:
+            return "broken symbolic link"
+        return err.strerror or str(err)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file; name it directly to read it"
+    return "not a regular file"
+
+
+def _audio_files_under(folder: Path) -> list[tuple[Path, str | None]]:
     found = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder):  # symlinked folders are not followed: no loops
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # skip .git, .cache, ...
-        found.extend(Path(root) / name for name in files if _is_audio_name(Path(name)))
+        for name in files:
+            path = Path(root) / name
+            if _is_audio_name(path):
+                found.append((path, _not_a_regular_file(path)))
     return sorted(found)
 
 
-def find_audio_files(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
-    """Expand files, folders and glob patterns into a list of audio files.
+def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputEntry]:
+    """Expand files, folders and glob patterns into one entry per audio file or problem.
 
     A file named directly is kept whatever its extension (loading reports it if it is not
-    audio). Folders are searched recursively and glob patterns (``**`` included) are expanded,
-    both keeping only names with an extension in :data:`AUDIO_EXTENSIONS` and skipping hidden
-    files and folders; each folder's files come sorted. A file reached twice is listed once.
-
-    Returns:
-        ``(files, problems)``: files in input order, and one-line messages for inputs that do
-        not exist or matched no audio files.
+    audio); so is a named pipe such as bash's ``<(cmd)``. Folders are searched recursively and
+    glob patterns (``**`` included) are expanded, both keeping only names with an extension in
+    :data:`AUDIO_EXTENSIONS` and skipping hidden files and folders; each folder's files come
+    sorted. A file reached twice is listed once. Inputs that do not exist, folders and patterns
+    without audio, and FIFOs, devices and broken or looping links met in a search become
+    entries with ``error`` set, in order with the files.
     """
-    files: list[Path] = []
-    problems: list[str] = []
+    entries: list[InputEntry] = []
     seen: set[str] = set()
 
-    def add(path: Path) -> None:
+    def add(argument: str, path: Path, relative: PurePath, error: str | None = None) -> None:
         key = os.path.normcase(os.path.realpath(path))
         if key not in seen:
             seen.add(key)
-            files.append(path)
+            entries.append(InputEntry(argument, path, relative, error))
 
     for item in inputs:
         text = os.fspath(item)
         path = Path(text).expanduser()
-        if path.is_file():
-            add(path)
-        elif path.is_dir():
+        if path.is_dir():
             found = _audio_files_under(path)
             if not found:
-                problems.append(f"'{text}': folder contains no audio files")
-            for found_path in found:
-                add(found_path)
+                entries.append(InputEntry(text, None, error="folder contains no audio files"))
+            for found_path, error in found:
+                add(text, found_path, found_path.relative_to(path), error)
+        elif os.path.lexists(path) and not glob.has_magic(text):
+            add(text, path, PurePath(path.name))  # files, pipes, and links to check on reading
         elif glob.has_magic(text):
             matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
             found = []
             for match in matches:
                 if match.is_dir():
                     found.extend(_audio_files_under(match))
-                elif match.is_file() and _is_audio_name(match):
-                    found.append(match)
+                elif _is_audio_name(match):
+                    found.append((match, _not_a_regular_file(match)))
             if not found:
-                problems.append(f"'{text}': pattern matched no audio files")
-            for found_path in found:
-                add(found_path)
+                entries.append(InputEntry(text, None, error="pattern matched no audio files"))
+            for found_path, error in found:
+                add(text, found_path, PurePath(found_path.name), error)
         else:
-            problems.append(f"'{text}': no such file or folder")
+            entries.append(InputEntry(text, path, PurePath(path.name), "no such file or folder"))
+    return entries
+
+
+def find_audio_files(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
+    """Expand files, folders and glob patterns into a list of audio files (see
+    :func:`expand_inputs`, which keeps each problem in order with the files).
+
+    Returns:
+        ``(files, problems)``: files in input order, and one-line messages for inputs that do
+        not exist or matched no audio files, and for files a search could not read.
+    """
+    entries = expand_inputs(inputs)
+    files = [e.path for e in entries if e.ok]
+    problems = [
+        f"'{e.argument if e.path is None or e.argument == os.fspath(e.path) else e.path}': "
+        f"{e.error}"
+        for e in entries
+        if not e.ok
+    ]
     return files, problems

@@ -5,6 +5,9 @@
 * the original research checkpoints (github YuanGongND/ast ``.pth`` files);
 * ImageNet initialisation from timm's DeiT (``deit_base_distilled_patch16_384``), as in the paper.
 
+The last two are converted in :mod:`astaudio.original`, the position embeddings adapted in
+:mod:`astaudio.posemb`; their public names are re-exported here.
+
 Weights that don't fit the model raise :class:`CheckpointError` listing the missing, unexpected
 and mismatched keys; nothing is dropped silently. Position embeddings are adapted (centre cut or
 bilinear interpolation, as the AST code does) when the spectrogram size or strides change.
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from .config import ASTConfig
 from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
@@ -33,6 +36,19 @@ from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
 from .errors import CheckpointError, ModelNotFoundError
 from .hub import resolve_file
 from .model import BASE_MODEL_PREFIX, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
+from .original import (  # noqa: F401 (re-exported)
+    ORIGINAL_EPS,
+    ORIGINAL_HEAD_DIM,
+    ORIGINAL_HEAD_LAYER_NORM_EPS,
+    ORIGINAL_LAYER_NORM_EPS,
+    config_from_original_state_dict,
+    convert_original_checkpoint,
+    convert_original_state_dict,
+    init_from_deit,
+    load_original_checkpoint,
+    refuse_transformers_format,
+)
+from .posemb import _shape, adapt_position_embeddings
 
 __all__ = [
     "SAFE_WEIGHTS_NAME",
@@ -45,6 +61,8 @@ __all__ = [
     "load_pretrained",
     "load_state_dict_file",
     "normalize_key_names",
+    "refuse_transformers_format",
+    "relabel_classifier",
     "save_pretrained",
 ]
 
@@ -54,8 +72,6 @@ logger = logging.getLogger(__name__)
 POSITION_KEY = "embeddings.position_embeddings"
 HEAD_PREFIX = "classifier."
 LABEL_OVERRIDES = ("num_labels", "id2label", "label2id")
-ORIGINAL_HEAD_DIM = 64  # per-head width of every DeiT/ViT size AST was built on (tiny..base)
-ORIGINAL_LAYER_NORM_EPS = 1e-6  # timm's DeiT blocks
 
 
 # -- files --------------------------------------------------------------------------------
@@ -183,49 +199,6 @@ def _list_keys(keys, limit: int = 12) -> str:
     keys = sorted(keys)
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ")"
-
-
-# -- position embeddings ------------------------------------------------------------------------
-def adapt_position_embeddings(
-    pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]
-) -> torch.Tensor:
-    """Fit position embeddings to another patch grid, as the original AST code does.
-
-    pos: (1, 2 + F*T, D): the [CLS] and distillation tokens' embeddings, then the (F, T) grid in
-    frequency-major order. Each axis (time first, then frequency) is cut from its centre when
-    it shrinks (start ``old // 2 - new // 2``) or bilinearly interpolated when it grows; the two
-    token embeddings are kept. Returns (1, 2 + F'*T', D) in pos's dtype.
-    """
-    (old_f, old_t), (new_f, new_t) = tuple(old_grid), tuple(new_grid)
-    if pos.ndim != 3 or pos.shape[0] != 1 or pos.shape[1] != 2 + old_f * old_t:
-        raise ValueError(
-            f"position embeddings of shape {_shape(pos.shape)} don't fit a {old_f}x{old_t} grid "
-            f"(expected (1, {2 + old_f * old_t}, D))"
-        )
-    if min(new_f, new_t) < 1:
-        raise ValueError(f"new grid must be positive, got {new_grid}")
-    width = pos.shape[-1]
-    grid = pos[:, 2:].reshape(1, old_f, old_t, width).permute(0, 3, 1, 2)  # (1, D, F, T)
-    grid = _fit_axis(grid.float(), dim=3, size=new_t)
-    grid = _fit_axis(grid, dim=2, size=new_f)
-    patches = grid.permute(0, 2, 3, 1).reshape(1, new_f * new_t, width)  # (1, F'*T', D)
-    return torch.cat([pos[:, :2], patches.to(pos.dtype)], dim=1)
-
-
-def _fit_axis(grid: torch.Tensor, dim: int, size: int) -> torch.Tensor:
-    """Centre cut or bilinear stretch of one axis of grid (1, D, F, T)."""
-    old = grid.shape[dim]
-    if size == old:
-        return grid
-    if size < old:
-        return grid.narrow(dim, old // 2 - size // 2, size)
-    target = list(grid.shape[2:])
-    target[dim - 2] = size
-    return F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
 
 
 # -- fitting a state dict to a model ------------------------------------------------------------
@@ -548,284 +521,31 @@ def load_pretrained(
     return (loaded, info) if output_loading_info else loaded
 
 
-# -- original research checkpoints (YuanGongND/ast) -------------------------------------------
-_BLOCK_RENAMES = {
-    "norm1": "layernorm_before",
-    "attn.proj": "attention.output.dense",
-    "norm2": "layernorm_after",
-    "mlp.fc1": "intermediate.dense",
-    "mlp.fc2": "output.dense",
-}
-_TOP_RENAMES = {
-    "cls_token": "embeddings.cls_token",
-    "dist_token": "embeddings.distillation_token",
-    "pos_embed": "embeddings.position_embeddings",
-    "patch_embed.proj.weight": "embeddings.patch_embeddings.projection.weight",
-    "patch_embed.proj.bias": "embeddings.patch_embeddings.projection.bias",
-    "norm.weight": "layernorm.weight",
-    "norm.bias": "layernorm.bias",
-}
-_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$")
-_UNUSED_VIT_HEADS = ("head.", "head_dist.")  # DeiT's own classifiers; AST uses mlp_head
+# -- relabelling a classifier --------------------------------------------------------------------
+def relabel_classifier(model: ASTForAudioClassification, labels: list[str]) -> tuple[int, int]:
+    """Give the model's classifier one row per name in ``labels``, in that order, in place.
 
-
-def _convert_vit_keys(vit: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """timm ViT/DeiT keys (``blocks.0.attn.qkv.weight``, ...) -> ASTModel's, q/k/v split.
-    Keys of neither layout are returned unchanged (so a loader reports them)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in vit.items():
-        if key in _TOP_RENAMES:
-            out[_TOP_RENAMES[key]] = value
-            continue
-        if key.startswith(_UNUSED_VIT_HEADS):
-            continue
-        match = _BLOCK_KEY.match(key)
-        if match is None:
-            out[key] = value
-            continue
-        index, module, kind = match.groups()
-        layer = f"encoder.layer.{index}."
-        if module == "attn.qkv":
-            if value.shape[0] % 3:
-                raise CheckpointError(f"{key}: fused q/k/v of {value.shape[0]} rows is not 3 x D")
-            for name, part in zip(("query", "key", "value"), value.chunk(3, dim=0), strict=True):
-                out[f"{layer}attention.attention.{name}.{kind}"] = part.clone()
-        elif module in _BLOCK_RENAMES:
-            out[f"{layer}{_BLOCK_RENAMES[module]}.{kind}"] = value
-        else:
-            out[key] = value
-    return out
-
-
-def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An original AST state dict (``module.v.blocks.0.attn.qkv.weight``, ``module.mlp_head.1``,
-    ...) -> transformers' ASTForAudioClassification names.
-
-    The fused qkv rows are split into query, key, value (in that order); ``v.head`` and
-    ``v.head_dist`` (DeiT's classifiers, unused by AST's forward) are dropped; ``mlp_head.0`` /
-    ``mlp_head.1`` become ``classifier.layernorm`` / ``classifier.dense``.
+    A row whose label name the model already has keeps its trained weights (reordered as
+    needed); rows of new names are freshly initialised. Returns (rows kept, rows of them that
+    moved). Nothing changes when the labels are already the model's, in order.
     """
-    stripped = {}
-    for key, value in state_dict.items():
-        while key.startswith("module."):  # nn.DataParallel wrapping
-            key = key[len("module.") :]
-        stripped[key] = value
-    vit = {k[2:]: v for k, v in stripped.items() if k.startswith("v.")}
-    out = {f"{BASE_MODEL_PREFIX}.{k}": v for k, v in _convert_vit_keys(vit).items()}
-    for key, value in stripped.items():
-        if key.startswith("v."):
-            continue
-        if key.startswith("mlp_head.0."):
-            out["classifier.layernorm." + key[len("mlp_head.0.") :]] = value
-        elif key.startswith("mlp_head.1."):
-            out["classifier.dense." + key[len("mlp_head.1.") :]] = value
-        else:
-            out[key] = value
-    return out
-
-
-def config_from_original_state_dict(
-    state_dict: Mapping[str, torch.Tensor], **config_overrides: Any
-) -> ASTConfig:
-    """An ASTConfig for a converted original checkpoint, inferred from tensor shapes.
-
-    Inferred: hidden_size, num_hidden_layers, intermediate_size, patch_size, qkv_bias,
-    num_labels; num_attention_heads = hidden_size / 64 (true of all DeiT sizes);
-    layer_norm_eps = 1e-6 (timm's). Not stored in the file and so taken from
-    ``config_overrides`` or the defaults (AudioSet's): frequency_stride=10, time_stride=10,
-    max_length=1024, num_mel_bins=128.
-    """
-    p = BASE_MODEL_PREFIX + "."
-    try:
-        hidden = state_dict[p + "embeddings.cls_token"].shape[-1]
-        kernel = state_dict[p + "embeddings.patch_embeddings.projection.weight"].shape
-        intermediate = state_dict[p + "encoder.layer.0.intermediate.dense.weight"].shape[0]
-    except KeyError as exc:
-        raise CheckpointError(f"not an AST checkpoint: no {exc.args[0]}") from None
-    if kernel[-1] != kernel[-2]:
-        raise CheckpointError(f"patch kernel {_shape(kernel)} is not square")
-    layers = 1 + max(int(m.group(1)) for k in state_dict if (m := re.search(r"layer\.(\d+)\.", k)))
-    inferred: dict[str, Any] = dict(
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=max(1, hidden // ORIGINAL_HEAD_DIM),
-        intermediate_size=intermediate,
-        patch_size=kernel[-1],
-        qkv_bias=p + "encoder.layer.0.attention.attention.query.bias" in state_dict,
-        layer_norm_eps=ORIGINAL_LAYER_NORM_EPS,
-    )
-    if "classifier.dense.weight" in state_dict:
-        inferred["num_labels"] = state_dict["classifier.dense.weight"].shape[0]
-    return ASTConfig(**{**inferred, **config_overrides})
-
-
-def load_original_checkpoint(
-    cls: type,
-    path: str | os.PathLike,
-    config: ASTConfig | None = None,
-    **config_overrides: Any,
-) -> ASTPreTrainedModel:
-    """``cls.from_original_checkpoint``: a .pth of the original AST code -> model in eval mode.
-
-    The strides, max_length and num_mel_bins of the training run are not in the file: pass
-    them (config or overrides) unless they are AudioSet's 10/10/1024/128. A mismatch shows as
-    a position-embedding size error with a hint.
-    """
-    converted = convert_original_state_dict(load_state_dict_file(path))
-    if config is None:
-        config = config_from_original_state_dict(converted, **config_overrides)
-    else:
-        config = ASTConfig.from_dict(config.to_dict(), **config_overrides)
-    pos = converted.get(f"{BASE_MODEL_PREFIX}.{POSITION_KEY}")
-    if pos is not None and pos.shape[1] != 2 + config.num_patches:
-        raise CheckpointError(
-            f"{path}: position embeddings hold {pos.shape[1] - 2} patches but the config's "
-            f"{config.patch_grid[0]}x{config.patch_grid[1]} grid has {config.num_patches}; "
-            f"pass the training run's settings{_grid_hint(pos.shape[1] - 2, config)}"
-        )
-    return _build_and_load(
-        cls,
-        config,
-        converted,
-        source=os.fspath(path),
-        checkpoint_grid=None,
-        labels_overridden=False,
-        ignore_mismatched_sizes=False,
-    )
-
-
-def _grid_hint(patches: int, config: ASTConfig) -> str:
-    freq = config.patch_grid[0]
-    if patches % freq:
-        return " (frequency_stride, time_stride, max_length, num_mel_bins)"
-    frames = (patches // freq - 1) * config.time_stride + config.patch_size
-    return f", e.g. max_length={frames} with time_stride={config.time_stride}"
-
-
-# -- ImageNet (DeiT) initialisation ---------------------------------------------------------------
-def init_from_deit(
-    model_or_config: ASTPreTrainedModel | ASTConfig, deit_state_dict: Mapping[str, torch.Tensor]
-) -> ASTPreTrainedModel:
-    """Initialise an AST encoder from timm's ``deit_base_distilled_patch16_384`` weights, as the
-    AST paper does: the RGB patch kernel (D, 3, 16, 16) is summed to (D, 1, 16, 16), the
-    24x24 position grid is cut/interpolated to the spectrogram's patch grid (both token
-    embeddings kept), blocks are converted like an original checkpoint. DeiT's heads are not
-    used; a classifier's head keeps its fresh initialisation.
-
-    model_or_config: a model (changed in place) or an ASTConfig (-> new
-    ASTForAudioClassification). Returns the model.
-    """
-    model = (
-        ASTForAudioClassification(model_or_config)
-        if isinstance(model_or_config, ASTConfig)
-        else model_or_config
-    )
-    encoder = (
-        model.audio_spectrogram_transformer
-        if isinstance(model, ASTForAudioClassification)
-        else model
-    )
-    vit = {}
-    for key, value in deit_state_dict.items():
-        while key.startswith("module."):
-            key = key[len("module.") :]
-        vit[key] = value
-    for needed in ("cls_token", "dist_token", "pos_embed", "patch_embed.proj.weight"):
-        if needed not in vit:
-            raise CheckpointError(
-                f"not a distilled DeiT state dict: no {needed!r} (expected timm's "
-                "deit_base_distilled_patch16_384 layout)"
-            )
-    vit["patch_embed.proj.weight"] = vit["patch_embed.proj.weight"].sum(dim=1, keepdim=True)
-    pos = vit["pos_embed"]
-    side = round((pos.shape[1] - 2) ** 0.5)
-    if side * side != pos.shape[1] - 2:
-        raise CheckpointError(f"pos_embed {_shape(pos.shape)} is not 2 tokens + a square grid")
-    vit["pos_embed"] = adapt_position_embeddings(pos, (side, side), model.config.patch_grid)
-    converted = _convert_vit_keys(vit)
-
-    expected = {k: v.shape for k, v in encoder.state_dict().items()}
-    missing = set(expected) - set(converted)
-    unexpected = set(converted) - set(expected)
-    mismatched = [
-        f"{k}: DeiT {_shape(converted[k].shape)} vs model {_shape(expected[k])}"
-        for k in sorted(set(expected) & set(converted))
-        if converted[k].shape != expected[k]
-    ]
-    if missing or unexpected or mismatched:
-        raise CheckpointError(
-            "DeiT weights don't fit this model: "
-            + "; ".join(
-                f"{label}: {_list_keys(keys)}"
-                for label, keys in (
-                    ("missing keys", missing),
-                    ("unexpected keys", unexpected),
-                    ("mismatched shapes", mismatched),
-                )
-                if keys
-            )
-        )
+    config = model.config
+    old = [config.id2label[i] for i in range(config.num_labels)]
+    if old == list(labels):
+        return len(old), 0
+    dense = model.classifier.dense
+    fresh = nn.Linear(config.hidden_size, len(labels))
+    model._init_weights(fresh)
+    position = {name: i for i, name in enumerate(old)}
+    kept = [(i, position[name]) for i, name in enumerate(labels) if name in position]
+    if not isinstance(dense, nn.Linear):  # a model without a head (num_labels 0)
+        kept = []
     with torch.no_grad():
-        encoder.load_state_dict(converted, strict=True)
-    return model
-
-
-def convert_original_checkpoint(
-    checkpoint: str | os.PathLike,
-    output: str | os.PathLike,
-    *,
-    labels_csv: str | os.PathLike | None = None,
-    frequency_stride: int = 10,
-    time_stride: int = 10,
-    max_length: int = 1024,
-    num_mel_bins: int = 128,
-    mean: float | None = None,
-    std: float | None = None,
-) -> Path:
-    """An original AST .pth -> a transformers-format folder (config.json, model.safetensors,
-    preprocessor_config.json) that astaudio and transformers both load.
-
-    labels_csv: the class list, a class_labels_indices.csv or a packaged set's name ('audioset',
-        'esc50', 'speechcommands'); its display names become id2label. None picks the packaged
-        set whose size matches the checkpoint's head (527, 50, 35) and logs which; a head of
-        another size gets transformers' generic names ``LABEL_i``, with a warning.
-    mean/std: the recipe's normalisation (default: AudioSet's).
-    """
-    from .features import ASTFeatureExtractor
-    from .labels import label_set_for_size, load_labels
-
-    overrides: dict[str, Any] = dict(
-        frequency_stride=frequency_stride,
-        time_stride=time_stride,
-        max_length=max_length,
-        num_mel_bins=num_mel_bins,
-    )
-    if labels_csv is not None:
-        overrides["id2label"] = dict(enumerate(load_labels(labels_csv)))
-    model = ASTForAudioClassification.from_original_checkpoint(checkpoint, **overrides)
-    if labels_csv is None:
-        num_labels = model.config.num_labels
-        label_set = label_set_for_size(num_labels)
-        if label_set is None:
-            logger.warning(
-                "%s: no packaged label set has %d classes; labels are named LABEL_0.. "
-                "(pass --labels FILE.csv to name them)",
-                Path(checkpoint).name, num_labels,
-            )  # fmt: skip
-        else:
-            names = load_labels(label_set)
-            model.config.id2label = dict(enumerate(names))
-            model.config.label2id = {name: index for index, name in enumerate(names)}
-            logger.info(
-                "%s: %d-class head, labelled with the packaged '%s' set",
-                Path(checkpoint).name, num_labels, label_set,
-            )  # fmt: skip
-    extractor_args: dict[str, Any] = dict(num_mel_bins=num_mel_bins, max_length=max_length)
-    if mean is not None:
-        extractor_args["mean"] = mean
-    if std is not None:
-        extractor_args["std"] = std
-    folder = Path(output)
-    model.save_pretrained(folder)
-    ASTFeatureExtractor(**extractor_args).save_pretrained(folder)
-    return folder
+        for new_row, old_row in kept:
+            fresh.weight[new_row] = dense.weight[old_row]
+            fresh.bias[new_row] = dense.bias[old_row]
+    parameter = next(model.parameters())
+    model.classifier.dense = fresh.to(device=parameter.device, dtype=parameter.dtype)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    return len(kept), sum(new_row != old_row for new_row, old_row in kept)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 from collections.abc import Callable
@@ -25,7 +26,10 @@ class ASTConfig:
 
     Same arguments and defaults as transformers' ``ASTConfig`` (the values of
     ``MIT/ast-finetuned-audioset-10-10-0.4593``). Keys of a config.json that this class does not
-    know are kept in ``extra`` and written back by ``save_pretrained``.
+    know are kept in ``extra`` and written back by ``save_pretrained``. One field more:
+    ``classifier_layer_norm_eps`` (None: the head's LayerNorm uses ``layer_norm_eps``, as in
+    transformers), which original AST checkpoints set to 1e-5; see
+    docs/transformers-compatibility.md.
 
     Like transformers, the fields are checked one by one at construction, and together (heads
     dividing hidden_size, patches fitting the spectrogram) by :meth:`validate` when a model is
@@ -50,6 +54,7 @@ class ASTConfig:
         attention_probs_dropout_prob: float = 0.0,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
+        classifier_layer_norm_eps: float | None = None,
         patch_size: int = 16,
         qkv_bias: bool = True,
         frequency_stride: int = 10,
@@ -80,6 +85,9 @@ class ASTConfig:
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
+        # None: the head's LayerNorm uses layer_norm_eps, as in transformers (which has no such
+        # field and ignores the key). The original AST code's head uses torch's 1e-5.
+        self.classifier_layer_norm_eps = classifier_layer_norm_eps
         self.patch_size = patch_size
         self.qkv_bias = qkv_bias
         self.frequency_stride = frequency_stride
@@ -164,6 +172,14 @@ class ASTConfig:
             self.id2label = {i: f"LABEL_{i}" for i in range(n)}
             self.label2id = {f"LABEL_{i}": i for i in range(n)}
 
+    @property
+    def head_layer_norm_eps(self) -> float:
+        """The eps of the classifier head's LayerNorm: classifier_layer_norm_eps, or
+        layer_norm_eps when that is None."""
+        if self.classifier_layer_norm_eps is None:
+            return self.layer_norm_eps
+        return self.classifier_layer_norm_eps
+
     # -- geometry -------------------------------------------------------------------------
     @property
     def patch_grid(self) -> tuple[int, int]:
@@ -211,6 +227,11 @@ class ASTConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if not float(self.layer_norm_eps) > 0:
             raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
+        head_eps = self.classifier_layer_norm_eps
+        if head_eps is not None and not float(head_eps) > 0:
+            raise ValueError(
+                f"classifier_layer_norm_eps must be positive or None, got {head_eps!r}"
+            )
         if not float(self.initializer_range) >= 0:
             raise ValueError(f"initializer_range must be >= 0, got {self.initializer_range!r}")
         if not callable(self.hidden_act) and self.hidden_act not in ACTIVATIONS:
@@ -239,6 +260,8 @@ class ASTConfig:
             "time_stride", "max_length", "num_mel_bins", "problem_type",
         ):  # fmt: skip
             out[name] = getattr(self, name)
+        if self.classifier_layer_norm_eps is not None:  # absent: transformers' behaviour
+            out["classifier_layer_norm_eps"] = self.classifier_layer_norm_eps
         out["id2label"] = {str(i): name for i, name in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
         # transformers' output flags, written only when they differ from the defaults
@@ -293,6 +316,7 @@ class ASTConfig:
             data = json.loads(Path(path).read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        validate_config_for_loading(data, path)
         return cls.from_dict(data, **overrides)
 
     @classmethod
@@ -333,3 +357,93 @@ class ASTConfig:
 
     def __repr__(self) -> str:
         return f"ASTConfig({self.to_json_string()})"
+
+
+# -- configs read from files --------------------------------------------------------------------
+# Ranges far beyond any released AST (AudioSet: 768 x 12, 1024 frames, 527 labels) that still
+# stop a hostile or corrupt config.json before it allocates or loops: max_length 10**9 would
+# ask for 307 GB of position embeddings, num_hidden_layers 10**6 takes minutes to build.
+CONFIG_LIMITS = {
+    "hidden_size": 16384,
+    "num_hidden_layers": 1000,
+    "num_attention_heads": 1024,
+    "intermediate_size": 262144,
+    "patch_size": 1024,
+    "frequency_stride": 1024,
+    "time_stride": 1024,
+    "max_length": 1_000_000,
+    "num_mel_bins": 1024,
+    "num_labels": 1_000_000,
+}
+
+
+def validate_config_for_loading(data: Any, source: str | os.PathLike = "config.json") -> None:
+    """Check a config.json's contents before anything is built from them.
+
+    Raises CheckpointError (one line naming the file and field) for a config that is not a
+    JSON object, fields of the wrong type or out of range (`CONFIG_LIMITS`), label maps that
+    are not objects, or a model whose parameters would not fit in the memory available.
+    """
+    from .errors import CheckpointError
+
+    def fail(message: str) -> None:
+        raise CheckpointError(f"{source}: {message}")
+
+    if not isinstance(data, dict):
+        fail(f"expected a JSON object, got a JSON {type(data).__name__}")
+    for name, limit in CONFIG_LIMITS.items():
+        if name not in data or (name == "num_labels" and data[name] is None):
+            continue
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(f"{name} must be an integer, got {value!r:.40}")
+        if not 0 < value <= limit and not (name == "num_labels" and value == 0):
+            fail(f"{name}={value} is out of range (1 to {limit:,})")
+    for name in ("id2label", "label2id"):
+        if name in data and data[name] is not None and not isinstance(data[name], dict):
+            fail(f"{name} must be a JSON object, got a JSON {type(data[name]).__name__}")
+    id2label = data.get("id2label") or {}
+    if len(id2label) > CONFIG_LIMITS["num_labels"]:
+        fail(f"id2label has {len(id2label):,} entries (at most {CONFIG_LIMITS['num_labels']:,})")
+    for key in id2label:
+        if not str(key).lstrip("-").isdigit():
+            fail(f"id2label keys must be class numbers, got {key!r:.40}")
+    needed = 4 * estimate_parameters(data)
+    available = available_memory()
+    if available is not None and needed > available:
+        fail(
+            f"the model it describes needs {needed / 2**30:,.1f} GiB for its float32 weights; "
+            f"{available / 2**30:,.1f} GiB of memory is available"
+        )
+
+
+def estimate_parameters(data: dict[str, Any]) -> int:
+    """Parameters of the classifier a config dict describes, from its shapes (nothing built)."""
+    parameters = inspect.signature(ASTConfig).parameters
+    get = {
+        name: parameters[name].default if data.get(name) is None else data[name]
+        for name in CONFIG_LIMITS
+    }
+    h, layers, inner = get["hidden_size"], get["num_hidden_layers"], get["intermediate_size"]
+    patch = get["patch_size"]
+    labels = len(data.get("id2label") or {}) or get["num_labels"] or 2
+    freq = max(0, (get["num_mel_bins"] - patch) // get["frequency_stride"] + 1)
+    time = max(0, (get["max_length"] - patch) // get["time_stride"] + 1)
+    embeddings = h * patch * patch + h + (freq * time + 2) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h * inner + inner + h + 4 * h
+    return embeddings + layers * layer + 2 * h + labels * (h + 1) + 2 * h
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to allocate now (MemAvailable on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -1,12 +1,8 @@
-"""Datasets for fine-tuning: label files, dataset layouts, bad-file checks and the training dataset.
+"""Datasets for fine-tuning: the training dataset, its augmentations, sampling weights and
+normalisation statistics.
 
-Three layouts load into one :class:`DatasetSpec` (see :func:`load_dataset_spec`):
-
-1. a folder with one subfolder per class (audio files found recursively; classes sorted by name);
-2. a CSV manifest with columns ``path,labels[,split]``: labels by name, several joined by a
-   delimiter (``;``), paths relative to the manifest's folder;
-3. the AST repository's JSON ``{"data": [{"wav": path, "labels": "/m/09x0r,/m/05zppz"}]}`` with a
-   ``class_labels_indices.csv`` mapping mids to class indices.
+The datasets as files and labels (:class:`DatasetSpec`, the label files and layouts, splits,
+bad-file checks) are in :mod:`astaudio.manifests`, whose public names are re-exported here.
 
 :class:`AudioDataset` follows the AST repository's training dataloader step by step: decode and
 remove the mean; optional waveform mixup (Beta(10, 10) lambda, partner padded/cut to the first
@@ -26,13 +22,11 @@ use ``persistent_workers=True`` with per-epoch augmentation) and give the sample
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import logging
 import math
 import os
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,54 +36,28 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .audio import AUDIO_EXTENSIONS, audio_info, load_audio
+from .audio import load_audio
 from .constants import AUDIOSET_MEAN, AUDIOSET_STD, SAMPLE_RATE
 from .errors import AstAudioError, AudioLoadError
-from .features import frame_geometry, kaldi_fbank
-from .labels import LabelInfo, read_label_csv
+from .fbank import frame_geometry, kaldi_fbank
+from .labels import read_label_csv  # noqa: F401 (re-exported)
+from .manifests import (  # noqa: F401 (re-exported)
+    SPLIT_ALIASES,
+    DatasetSpec,
+    Item,
+    align_labels,
+    load_dataset_spec,
+    split_spec,
+    validate_items,
+)
 
 logger = logging.getLogger(__name__)
 
-SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid"}
-SPLIT_ALIASES |= {"dev": "valid", "eval": "test", "test": "test"}
 BALANCE_WEIGHT_NUMERATOR = 1000.0  # AST's per-label weight is 1000 / (count + 0.01)
 BALANCE_COUNT_OFFSET = 0.01
 MIXUP_BETA = 10.0  # lambda ~ Beta(10, 10)
 NOISE_ROLL_FRAMES = 10  # noise augmentation rolls by an integer in [-10, 10)
 CACHE_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Item:
-    """One audio file and the indices of its classes."""
-
-    path: str
-    label_indices: tuple[int, ...]
-
-
-@dataclass
-class DatasetSpec:
-    """A dataset as files and labels: ``labels`` are display names in class-index order."""
-
-    items: list[Item]
-    labels: list[str]
-    multi_label: bool
-    source: str = ""
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels)
-
-    def label_counts(self) -> np.ndarray:
-        """(C,) number of items carrying each class."""
-        counts = np.zeros(self.num_classes, dtype=np.int64)
-        for item in self.items:
-            for label_index in item.label_indices:
-                counts[label_index] += 1
-        return counts
-
-    def with_items(self, items: Sequence[Item]) -> DatasetSpec:
-        return DatasetSpec(list(items), list(self.labels), self.multi_label, self.source)
 
 
 @dataclass(frozen=True)
@@ -114,251 +82,6 @@ class AugmentConfig:
             raise ValueError(f"freqm and timem must be >= 0, got {self.freqm} and {self.timem}")
         if not 0.0 <= self.mixup <= 1.0:
             raise ValueError(f"mixup is a probability in [0, 1], got {self.mixup}")
-
-
-# ---------------------------------------------------------------------------- label files
-
-
-def _label_lookup(infos: Sequence[LabelInfo]) -> dict[str, int]:
-    # display names first, then mids, so either spelling finds the class
-    lookup = {info.display_name: info.index for info in infos}
-    lookup.update({info.mid: info.index for info in infos if info.mid})
-    return lookup
-
-
-def _index_labels(names: Sequence[str], lookup: dict[str, int], where: str) -> tuple[int, ...]:
-    indices = []
-    for name in names:
-        if name not in lookup:
-            raise ValueError(f"{where}: label {name!r} is not in the label list")
-        if lookup[name] not in indices:
-            indices.append(lookup[name])
-    return tuple(indices)
-
-
-# ---------------------------------------------------------------------------- layouts
-
-
-def _is_audio_file(path: Path) -> bool:
-    return (
-        path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
-    )
-
-
-def _folder_spec(root: Path, infos: list[LabelInfo] | None) -> DatasetSpec:
-    class_dirs = sorted(
-        entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")
-    )
-    if not class_dirs:
-        raise ValueError(f"{root} has no class subfolders (expected one folder per class)")
-    if infos is None:
-        labels = [directory.name for directory in class_dirs]
-        lookup = {name: index for index, name in enumerate(labels)}
-    else:
-        labels = [info.display_name for info in infos]
-        lookup = _label_lookup(infos)
-    items = []
-    for directory in class_dirs:
-        label = _index_labels([directory.name], lookup, str(directory))
-        files = sorted(path for path in directory.rglob("*") if _is_audio_file(path))
-        items.extend(Item(str(path), label) for path in files)
-    return DatasetSpec(items, labels, multi_label=False, source=str(root))
-
-
-def _normalise_split(value: str, where: str) -> str:
-    key = value.strip().lower() or "train"
-    if key not in SPLIT_ALIASES:
-        raise ValueError(f"{where}: split {value!r} is not one of train, valid, test")
-    return SPLIT_ALIASES[key]
-
-
-def _manifest_spec(
-    manifest: Path, infos: list[LabelInfo] | None, split: str | None, delimiter: str
-) -> DatasetSpec:
-    with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(
-            handle, delimiter="\t" if manifest.suffix.lower() == ".tsv" else ","
-        )
-        columns = {name.strip().lower(): name for name in reader.fieldnames or []}
-        label_column = columns.get("labels", columns.get("label"))
-        if "path" not in columns or label_column is None:
-            raise ValueError(f"{manifest} needs the columns path,labels (and optionally split)")
-        rows = list(reader)
-    if split is not None and "split" not in columns:
-        raise ValueError(f"{manifest} has no split column, so split={split!r} cannot be selected")
-    wanted_split = None if split is None else _normalise_split(split, "split argument")
-    parsed = []  # (path, label names, split)
-    for line_number, row in enumerate(rows, start=2):
-        where = f"{manifest}:{line_number}"
-        raw_path = (row[columns["path"]] or "").strip()
-        if not raw_path:
-            raise ValueError(f"{where}: empty path")
-        names = [name.strip() for name in (row[label_column] or "").split(delimiter)]
-        names = [name for name in names if name]
-        if not names:
-            raise ValueError(f"{where}: no labels")
-        row_split = (
-            _normalise_split(row[columns["split"]] or "", where) if "split" in columns else None
-        )
-        parsed.append((os.path.normpath(manifest.parent / raw_path), names, row_split, where))
-    # the label list comes from every row, so all splits share the same class indices
-    if infos is None:
-        labels = sorted({name for _, names, _, _ in parsed for name in names})
-        lookup = {name: index for index, name in enumerate(labels)}
-    else:
-        labels = [info.display_name for info in infos]
-        lookup = _label_lookup(infos)
-    items = [
-        Item(path, _index_labels(names, lookup, where))
-        for path, names, row_split, where in parsed
-        if wanted_split is None or row_split == wanted_split
-    ]
-    # decided on every row too, so the splits of one manifest agree on the label format
-    multi_label = any(len(set(names)) > 1 for _, names, _, _ in parsed)
-    return DatasetSpec(items, labels, multi_label, source=str(manifest))
-
-
-def _ast_json_spec(json_path: Path, infos: list[LabelInfo] | None) -> DatasetSpec:
-    if infos is None:
-        raise ValueError(
-            f"{json_path} is an AST JSON datafile: pass labels_csv (class_labels_indices.csv)"
-        )
-    try:
-        with json_path.open(encoding="utf-8") as handle:
-            entries = json.load(handle)["data"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{json_path} is not an AST datafile {{'data': [...]}}: {error}") from None
-    lookup = {info.mid: info.index for info in infos}
-    lookup.update(
-        {info.display_name: info.index for info in infos if info.display_name not in lookup}
-    )
-    items = []
-    for position, entry in enumerate(entries):
-        where = f"{json_path} entry {position}"
-        if not isinstance(entry, dict) or "wav" not in entry or "labels" not in entry:
-            raise ValueError(f"{where}: needs the keys 'wav' and 'labels'")
-        names = [name.strip() for name in str(entry["labels"]).split(",") if name.strip()]
-        items.append(
-            Item(
-                os.path.normpath(json_path.parent / entry["wav"]),
-                _index_labels(names, lookup, where),
-            )
-        )
-    labels = [info.display_name for info in infos]
-    return DatasetSpec(items, labels, multi_label=True, source=str(json_path))
-
-
-def load_dataset_spec(
-    path: str | Path,
-    labels_csv: str | Path | None = None,
-    split: str | None = None,
-    delimiter: str = ";",
-    multi_label: bool | None = None,
-) -> DatasetSpec:
-    """Load a dataset description, choosing the layout from ``path``.
-
-    Args:
-        path: a folder of class subfolders, a ``.csv``/``.tsv`` manifest or an AST ``.json``.
-        labels_csv: a ``class_labels_indices.csv`` that fixes the class list and order (names are
-            matched by display_name or mid); required for JSON datafiles.
-        split: keep only the manifest rows of this split (train, valid/val/validation/dev,
-            test/eval); only CSV manifests have splits. Rows with an empty split count as train.
-        delimiter: separator of several labels in a manifest's labels cell.
-        multi_label: override; by default True when any item has several labels (JSON: always).
-    """
-    source = Path(path)
-    if not source.exists():
-        raise FileNotFoundError(f"dataset not found: {source}")
-    infos = read_label_csv(labels_csv) if labels_csv is not None else None
-    if source.is_dir():
-        if split is not None:
-            raise ValueError(
-                "split selects rows of a CSV manifest; a class-folder dataset has none"
-            )
-        spec = _folder_spec(source, infos)
-    elif source.suffix.lower() == ".json":
-        if split is not None:
-            raise ValueError(
-                "split selects rows of a CSV manifest; AST JSON files are one split each"
-            )
-        spec = _ast_json_spec(source, infos)
-    elif source.suffix.lower() in (".csv", ".tsv"):
-        spec = _manifest_spec(source, infos, split, delimiter)
-    else:
-        raise ValueError(f"{source}: expected a folder, a .csv manifest or an AST .json datafile")
-    if multi_label is not None:
-        spec.multi_label = multi_label
-    if not spec.multi_label and any(len(item.label_indices) != 1 for item in spec.items):
-        raise ValueError(f"{source}: single-label datasets need exactly one label per item")
-    return spec
-
-
-def split_spec(
-    spec: DatasetSpec, valid_fraction: float, seed: int = 0
-) -> tuple[DatasetSpec, DatasetSpec]:
-    """Split into (train, valid) deterministically, stratified by each item's first label.
-
-    Each class gives ``valid_fraction`` of its items (largest-remainder rounding so the total is
-    ``round(N * valid_fraction)``); which items go is drawn with ``seed``. Both parts keep the
-    original item order.
-    """
-    if not 0.0 < valid_fraction < 1.0:
-        raise ValueError(f"valid_fraction must lie strictly between 0 and 1, got {valid_fraction}")
-    rng = np.random.default_rng(seed)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for position, item in enumerate(spec.items):
-        groups[item.label_indices[0] if item.label_indices else -1].append(position)
-    keys = sorted(groups)
-    exact = np.array([len(groups[key]) * valid_fraction for key in keys])
-    quotas = np.floor(exact).astype(int)
-    remaining = int(round(len(spec.items) * valid_fraction)) - int(quotas.sum())
-    # ties in the remainders are broken by a seeded random key
-    order = np.lexsort((rng.random(len(keys)), -(exact - quotas)))
-    quotas[order[: max(remaining, 0)]] += 1
-    valid_positions: set[int] = set()
-    for key, quota in zip(keys, quotas, strict=True):
-        members = np.array(groups[key])
-        valid_positions.update(rng.permutation(members)[:quota].tolist())
-    train = [item for pos, item in enumerate(spec.items) if pos not in valid_positions]
-    valid = [item for pos, item in enumerate(spec.items) if pos in valid_positions]
-    return spec.with_items(train), spec.with_items(valid)
-
-
-# ---------------------------------------------------------------------------- bad files
-
-
-def _check_audio_file(path: str) -> str | None:
-    """None when the file looks decodable, else a one-line reason."""
-    file_path = Path(path)
-    if not file_path.is_file():
-        return "file not found"
-    if file_path.stat().st_size == 0:
-        return "empty file"
-    try:
-        info = audio_info(file_path)
-    except (AudioLoadError, OSError) as error:
-        return str(error).splitlines()[0] if str(error) else type(error).__name__
-    if info.frames <= 0 or info.sampling_rate <= 0:
-        return "no audio samples"
-    return None
-
-
-def validate_items(items: Sequence[Item]) -> tuple[list[Item], list[tuple[str, str]]]:
-    """Split items into readable ones and ``(path, reason)`` for files that cannot be opened.
-
-    Reads headers only (:func:`astaudio.audio.audio_info`: libsndfile, else ffprobe), so it is
-    fast; a file whose data is corrupt past a valid header is caught later by
-    :class:`AudioDataset`, which reports and replaces it.
-    """
-    good: list[Item] = []
-    bad: list[tuple[str, str]] = []
-    for item in items:
-        reason = _check_audio_file(item.path)
-        if reason is None:
-            good.append(item)
-        else:
-            bad.append((item.path, reason))
-    return good, bad
 
 
 def balanced_sample_weights(spec: DatasetSpec) -> np.ndarray:
@@ -476,8 +199,10 @@ class AudioDataset(Dataset):
             mtime, size and feature settings; mixed items are computed afresh.
 
     An item whose file fails to decode is reported (logging.warning, once per worker process)
-    and replaced by the next readable item in order (wrapping around), so a bad file never
-    stops training.
+    and dropped, never replaced by another clip: ``dataset[i]`` is then ``{"dropped": path,
+    "reason": text}``; :func:`collate_dropping` leaves such items out of a batch and lists them
+    under the batch's ``"dropped"``. (A mixup partner that fails is still replaced by the next
+    readable item: its label goes with it, so the target stays right.)
     """
 
     def __init__(
@@ -518,6 +243,7 @@ class AudioDataset(Dataset):
         self.epoch = 0
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._unreadable: set[int] = set()  # per worker process: indices known to fail
+        self._reasons: dict[int, str] = {}  # why they failed
 
     def __len__(self) -> int:
         return len(self.spec.items)
@@ -550,6 +276,22 @@ class AudioDataset(Dataset):
         if waveform.size == 0:
             raise AudioLoadError(f"cannot read audio {self.spec.items[index].path}: no samples")
         return waveform - waveform.mean()
+
+    def _decode_own(self, index: int) -> np.ndarray:
+        """Decode item ``index`` itself; AudioLoadError (reported once) when it can't be."""
+        if index in self._reasons:
+            raise AudioLoadError(self._reasons[index])
+        try:
+            return self._decode(index)
+        except (AudioLoadError, OSError) as error:
+            self._unreadable.add(index)
+            self._reasons[index] = (
+                str(error).splitlines()[0] if str(error) else type(error).__name__
+            )
+            logger.warning(
+                "dropping unreadable item %d (%s): %s", index, self.spec.items[index].path, error
+            )
+            raise AudioLoadError(self._reasons[index]) from None
 
     def _first_readable(self, start: int) -> tuple[int, np.ndarray]:
         """Decode item ``start`` or, if it fails, the next readable one (wrapping around)."""
@@ -602,22 +344,22 @@ class AudioDataset(Dataset):
         )  # fmt: skip
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
-    def _unmixed_fbank(self, index: int) -> tuple[int, torch.Tensor]:
-        """(index actually used, (T, M) fbank) for one item, through the cache when enabled."""
+    def _unmixed_fbank(self, index: int) -> torch.Tensor:
+        """(T, M) fbank of one item, through the cache when enabled; AudioLoadError if its
+        file cannot be decoded."""
         cache_path = self._cache_path(index) if index not in self._unreadable else None
         if cache_path is not None and cache_path.is_file():
             try:
-                return index, torch.from_numpy(np.load(cache_path))
+                return torch.from_numpy(np.load(cache_path))
             except (OSError, ValueError):
                 pass  # a torn or stale cache file: recompute it
-        used, waveform = self._first_readable(index)
-        fbank = self._fbank(waveform)
-        if used == index and cache_path is not None:
+        fbank = self._fbank(self._decode_own(index))
+        if cache_path is not None:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache_path.with_name(f"{cache_path.stem}.{os.getpid()}.tmp.npy")
             np.save(temporary, fbank.numpy())
             os.replace(temporary, cache_path)  # atomic: concurrent workers never see half a file
-        return used, fbank
+        return fbank
 
     def _multi_hot(self, index: int) -> np.ndarray:
         target = np.zeros(self.num_classes, dtype=np.float32)
@@ -625,21 +367,22 @@ class AudioDataset(Dataset):
         return target
 
     def features_and_targets(self, index: int) -> tuple[torch.Tensor, np.ndarray, int]:
-        """Unnormalised, augmented (max_length, M) filter banks, the (C,) float target and the
-        index of the item actually used (a replacement when ``index`` is unreadable)."""
+        """Unnormalised, augmented (max_length, M) filter banks, the (C,) float target and
+        ``index``. Raises AudioLoadError when the item's own file cannot be decoded."""
         rng = self.item_rng(index)
         augment = self.augment
+        used = index
         if augment.mixup > 0.0 and rng.random() < augment.mixup:
             partner_start = int(rng.integers(0, len(self)))
             mix_lambda = float(rng.beta(MIXUP_BETA, MIXUP_BETA))
-            used, first = self._first_readable(index)
+            first = self._decode_own(index)
             partner, second = self._first_readable(partner_start)
             fbank = self._fbank(mix_waveforms(first, second, mix_lambda))
             target = mix_lambda * self._multi_hot(used) + (1.0 - mix_lambda) * self._multi_hot(
                 partner
             )
         else:
-            used, fbank = self._unmixed_fbank(index)
+            fbank = self._unmixed_fbank(index)
             target = self._multi_hot(used)
         fbank = _pad_or_cut_frames(fbank, self.params.max_length)
         if augment.freqm > 0 or augment.timem > 0:
@@ -647,7 +390,10 @@ class AudioDataset(Dataset):
         return fbank, target.astype(np.float32), used
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        fbank, target, used = self.features_and_targets(index)
+        try:
+            fbank, target, used = self.features_and_targets(index)
+        except AudioLoadError as error:
+            return {"dropped": self.spec.items[index].path, "reason": str(error)}
         if self.params.do_normalize:
             fbank = (fbank - self.params.mean) / (2.0 * self.params.std)
         if self.augment.noise:
@@ -662,6 +408,45 @@ class AudioDataset(Dataset):
     def _noise_rng(self, index: int) -> np.random.Generator:
         # a child stream so the noise does not depend on how many draws the masks consumed
         return np.random.default_rng([self.seed, self.epoch, int(index), 1])
+
+
+def save_norm_stats(path: str | Path, mean: float, std: float, feature_extractor: Any) -> Path:
+    """Write mean and std into a preprocessor_config.json (``path`` is the file or its folder).
+
+    An existing file keeps everything else (its max_length and mel bins stay those of the model
+    it belongs to); a new one is ``feature_extractor``'s settings with these statistics.
+    Returns the file written.
+    """
+    target = Path(path)
+    if target.suffix != ".json":
+        target = target / "preprocessor_config.json"
+    if target.is_file():
+        values = json.loads(target.read_text())
+        if not isinstance(values, dict):
+            raise AstAudioError(f"{target}: not a preprocessor_config.json (not a JSON object)")
+    else:
+        values = json.loads(feature_extractor.to_json_string())
+    values["mean"], values["std"] = float(mean), float(std)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, target)
+    return target
+
+
+def collate_dropping(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """DataLoader ``collate_fn`` for :class:`AudioDataset`: items that failed to decode are left
+    out (the batch gets smaller) and listed as ``(path, reason)`` under ``"dropped"``.
+
+    A batch whose items all failed has ``"input_values"`` and ``"labels"`` set to None.
+    """
+    kept = [sample for sample in samples if "dropped" not in sample]
+    dropped = [(sample["dropped"], sample["reason"]) for sample in samples if "dropped" in sample]
+    if not kept:
+        return {"input_values": None, "labels": None, "dropped": dropped}
+    batch = torch.utils.data.default_collate(kept)
+    batch["dropped"] = dropped
+    return batch
 
 
 def compute_norm_stats(
@@ -714,11 +499,12 @@ def compute_norm_stats(
     total = total_squares = 0.0
     count = 0
     for position, sample in enumerate(loader):
-        values = sample["input_values"].to(torch.float64)
-        total += float(values.sum())
-        total_squares += float(values.square().sum())
-        count += values.numel()
-        if (position + 1) % batch_size == 0 or position + 1 == limit:
+        if "dropped" not in sample:  # an undecodable file adds nothing
+            values = sample["input_values"].to(torch.float64)
+            total += float(values.sum())
+            total_squares += float(values.square().sum())
+            count += values.numel()
+        if ((position + 1) % batch_size == 0 or position + 1 == limit) and count:
             mean = total / count
             variance = max(total_squares - count * mean * mean, 0.0) / max(count - 1, 1)
             batch_means.append(mean)

@@ -6,7 +6,14 @@ class AstAudioError(Exception):
 
 
 class AudioLoadError(AstAudioError):
-    """An audio source could not be read: missing, empty, corrupt or not audio."""
+    """An audio source could not be read: missing, empty, corrupt or not audio.
+
+    ``reason`` is the message without the source's name (for records that name it already).
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class CheckpointError(AstAudioError):
@@ -24,3 +31,13 @@ class ModelNotFoundError(CheckpointError, OSError):
 class UsageError(AstAudioError):
     """A mistake in the command line or in a combination of options; reported as one line,
     exit status 2."""
+
+
+class ConfigurationError(UsageError, ValueError):
+    """A request that can't be carried out as given (a bad setting, an occupied run folder);
+    the command reports it as a usage error (exit status 2)."""
+
+
+class NeedsNoConversionError(CheckpointError):
+    """A checkpoint given to the converter of original AST checkpoints is already in
+    transformers' format (load it with from_pretrained); the command line exits with status 2."""

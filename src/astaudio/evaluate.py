@@ -1,5 +1,9 @@
 """Evaluating models on a labelled dataset: accuracy and confusion for single-label tasks,
-mAP/mAUC/d-prime for multi-label ones, and the ensemble of several models' averaged scores."""
+mAP/mAUC/d-prime for multi-label ones, and the ensemble of several models' averaged scores.
+
+Scores are sigmoids of the logits for every task, as the AST repository computes its mAP,
+mAUC, d-prime and ensembles (accuracy, the argmax, is the same with softmax). Files that fail
+to decode are left out and listed under the report's "dropped"."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from .bundled import resolve_bundled
-from .data import AudioDataset, DatasetSpec
+from .data import AudioDataset, DatasetSpec, align_labels, collate_dropping
 from .inference import load_feature_extractor, resolve_device
 from .metrics import (
     dataset_metrics,
@@ -23,25 +27,7 @@ from .metrics import (
     write_confusion_csv,
 )
 from .model import ASTForAudioClassification
-from .scores import apply_activation, default_activation
-
-
-def align_labels(spec: DatasetSpec, model_labels: list[str]) -> DatasetSpec:
-    """The dataset with its class indices renumbered to the model's label order (by name)."""
-    if spec.labels == model_labels:
-        return spec
-    index = {name: i for i, name in enumerate(model_labels)}
-    missing = [name for name in spec.labels if name not in index]
-    if missing:
-        raise ValueError(
-            f"the model has no label for {len(missing)} dataset classes, e.g. {missing[:3]}; "
-            "evaluate with a model trained on these classes"
-        )
-    items = [
-        type(item)(item.path, tuple(index[spec.labels[i]] for i in item.label_indices))
-        for item in spec.items
-    ]
-    return DatasetSpec(items, list(model_labels), spec.multi_label, spec.source)
+from .scores import apply_activation
 
 
 def model_scores(
@@ -52,8 +38,10 @@ def model_scores(
     device: str | None = None,
     num_workers: int = 2,
     progress: bool = False,
+    dropped: list[tuple[str, str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(scores (N, C) after sigmoid/softmax, targets (N, C), labels) of one model on `spec`."""
+    """(sigmoid scores (N, C), targets (N, C), labels) of one model on `spec`; items whose
+    files fail to decode are left out and appended to `dropped` as (path, reason)."""
     from .train import predict
 
     folder = resolve_bundled(model_name)
@@ -62,11 +50,27 @@ def model_scores(
     aligned = align_labels(spec, labels)
     extractor = load_feature_extractor(folder, model.config)
     dataset = AudioDataset(aligned, extractor, label_format="multi_hot")
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_dropping
+    )
     device_ = resolve_device(device)
-    logits, targets = predict(model.to(device_), loader, device_, progress=progress)
-    scores = apply_activation(logits, default_activation(multi_label=spec.multi_label))
-    return scores, targets, labels
+    logits, targets = predict(
+        model.to(device_), loader, device_, progress=progress, dropped=dropped
+    )
+    # the AST repository's scores: sigmoid, for single-label tasks too
+    return apply_activation(logits, "sigmoid"), targets, labels
+
+
+def is_single_label(spec: DatasetSpec, model_name: str | os.PathLike) -> bool:
+    """Single-label evaluation: the data says so, or every item has one label and the model was
+    trained single-label (as an AST JSON datafile, multi-label by layout, of ESC-50 is)."""
+    if not spec.multi_label:
+        return True
+    from .config import ASTConfig
+
+    problem = ASTConfig.from_pretrained(resolve_bundled(model_name)).problem_type
+    one_each = all(len(item.label_indices) == 1 for item in spec.items)
+    return one_each and problem == "single_label_classification"
 
 
 def evaluate_models(
@@ -77,20 +81,28 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Metrics of every model and (for several) of their averaged scores; written as
     metrics.json (+ confusion CSV/PNG for single-label data) into output_dir when given."""
+    multi_label = not is_single_label(spec, models[0])
     report: dict[str, Any] = {"dataset": spec.source, "items": len(spec.items), "models": {}}
     all_scores, targets, labels = [], None, None
-    for name in models:
-        scores, targets, model_labels = model_scores(name, spec, **kwargs)
+    dropped: list[tuple[str, str]] = []
+    for number, name in enumerate(models):
+        scores, targets, model_labels = model_scores(
+            name, spec, dropped=None if number else dropped, **kwargs
+        )
         if labels is not None and model_labels != labels:
             raise ValueError(f"{name}: its labels differ from the first model's; can't ensemble")
         labels = model_labels
         all_scores.append(scores)
-        report["models"][str(name)] = dataset_metrics(scores, targets, spec.multi_label)
+        report["models"][str(name)] = dataset_metrics(scores, targets, multi_label)
     if len(all_scores) > 1:
-        report["ensemble"] = dataset_metrics(ensemble_scores(all_scores), targets, spec.multi_label)
+        report["ensemble"] = dataset_metrics(ensemble_scores(all_scores), targets, multi_label)
+    report["items"] = int(targets.shape[0])
+    report["dropped"] = [[path, reason] for path, reason in dropped]
+    report["task"] = "multi_label" if multi_label else "single_label"
+    report["scores"] = "sigmoid"  # the AST repository's, for mAP/mAUC/d-prime and ensembles
     report["labels"] = labels
     if output_dir is not None:
-        write_report(report, Path(output_dir), spec.multi_label)
+        write_report(report, Path(output_dir), multi_label)
     return report
 
 
@@ -125,6 +137,8 @@ def _named_results(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def format_report(report: dict[str, Any]) -> str:
     parts = []
+    for path, reason in report.get("dropped", []):
+        parts.append(f"dropped {path}: {reason}")
     for name, metrics in _named_results(report):
         parts.append(
             f"== {name} ({report['items']} items)\n{format_metrics_table(metrics, report['labels'])}"

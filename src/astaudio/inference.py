@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +24,19 @@ import numpy as np
 import torch
 
 from .audio import audio_info, load_audio, stream_windows
+from .audio import expand_inputs as expand_audio_inputs
 from .constants import DEFAULT_MODEL, PREPROCESSOR_NAME
-from .errors import AstAudioError
-from .features import FRAME_LENGTH, FRAME_SHIFT, ASTFeatureExtractor, count_frames
+from .errors import AstAudioError, AudioLoadError, CheckpointError
+from .events import DEFAULT_EVENT_THRESHOLD, Event, Thresholds, merge_events, threshold_vector
+from .features import FRAME_SHIFT, ASTFeatureExtractor, count_frames, frame_geometry
 from .hub import resolve_file
 from .model import ASTClassifyOutput, ASTForAudioClassification
+from .names import printable_name
 from .scores import ACTIVATIONS, Activation, apply_activation, default_activation
 
-AudioInput = str | os.PathLike | bytes | tuple | np.ndarray | torch.Tensor
+AudioInput = str | os.PathLike | bytes | tuple | dict | np.ndarray | torch.Tensor
+PipelineOutput = list[dict[str, Any]]  # transformers audio-classification: [{"score", "label"}]
+WAVEFORM_KEYS = ("raw", "array")  # the pipeline's dict keys (``array``: the datasets library's)
 
 
 class Network(Protocol):
@@ -83,6 +89,8 @@ class ClassificationResult:
     segments: list[Segment] = field(default_factory=list)
     scores: np.ndarray | None = None
     window_scores: np.ndarray | None = None
+    events: list[Event] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a cut-off file, classified anyway
     error: str | None = None
 
     @property
@@ -90,13 +98,17 @@ class ClassificationResult:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record of the command line: file, duration, labels, segments (or error)."""
+        """The JSON record of the command line: file, duration, labels, events, segments (or
+        file and error). The file name is text even when the OS name is not UTF-8."""
         if self.error is not None:
-            return {"file": self.source, "error": self.error}
+            return {"file": printable_name(self.source), "error": self.error}
+        warnings = {"warnings": list(self.warnings)} if self.warnings else {}
         return {
-            "file": self.source,
+            "file": printable_name(self.source),
             "duration": round(self.duration, 3),
+            **warnings,
             "labels": _label_dicts(self.labels),
+            "events": [e.to_dict() for e in self.events],
             "segments": [
                 {
                     "start": round(s.start, 3),
@@ -137,11 +149,18 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
 
     Windows advance by `hop` until one reaches the end; a recording no longer than one window
     is a single window. The last window may run past the end (its features are zero-padded).
+    No window starts at or beyond the end, so with a hop longer than the window the audio
+    between windows is not classified (see `window_coverage`).
     """
     if window <= 0 or hop <= 0:
         raise ValueError("window and hop must be positive")
     count = 1 + max(0, math.ceil((num_samples - window) / hop))
-    return [i * hop for i in range(count)]
+    return [i * hop for i in range(count) if i == 0 or i * hop < num_samples]
+
+
+def window_coverage(window: float, hop: float) -> float:
+    """The share of a long recording that windows of `window` every `hop` classify (<= 1)."""
+    return min(1.0, window / hop)
 
 
 def source_name(item: AudioInput, index: int) -> str:
@@ -149,7 +168,39 @@ def source_name(item: AudioInput, index: int) -> str:
         return os.fspath(item)
     if isinstance(item, bytes):
         return f"<bytes {index}>"
+    if isinstance(item, dict) and isinstance(item.get("path"), (str, os.PathLike)):
+        return os.fspath(item["path"])  # a datasets Audio record names its file
     return f"<array {index}>"
+
+
+def expand_inputs(inputs: AudioInput | Sequence[AudioInput]) -> tuple[list[Any], bool]:
+    """The inputs of one call as a list, folders replaced by their audio files (recursively,
+    sorted, as the command line does), and whether the call was for a single input.
+
+    A folder with no audio files stays in the list (it fails with a one-line error)."""
+    single = _is_single(inputs)
+    items = [inputs] if single else list(inputs)
+    expanded: list[Any] = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(os.path.expanduser(item)):
+            single = False
+            for entry in expand_audio_inputs([item]):  # FIFOs and link loops fail, not hang
+                expanded.append(entry.path if entry.ok else _EmptyFolder(entry.name, entry.error))
+        else:
+            expanded.append(item)
+    return expanded, single
+
+
+@dataclass
+class _EmptyFolder:
+    """A folder that held no audio files, or a file in one that can't be read (a FIFO, a link
+    loop): it fails like an unreadable file."""
+
+    path: str
+    message: str
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
 @dataclass
@@ -159,6 +210,7 @@ class _Window:
     samples: np.ndarray
     last: bool  # the input's final window
     duration: float  # the input's length in seconds (known once the last window is read)
+    notes: list[str] = field(default_factory=list)  # what decoding survived (on the last)
 
 
 @dataclass
@@ -185,6 +237,7 @@ class AudioClassifier:
         activation: Activation | None = None,
         compile_model: bool | str = False,
         backend: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        pipeline_output: bool = False,
     ):
         """model: the network that runs: a torch ASTForAudioClassification, or any object with
         a ``config`` and ``classify(features, return_tokens=False)`` returning logits and pooled
@@ -193,7 +246,10 @@ class AudioClassifier:
         backend name); the first batch pays the compilation, and every batch is padded to the
         first batch's size so that no shape recompiles.
         backend: an older spelling, a callable features (B, max_length, mel) -> (logits, pooled)
-        that runs instead of ``model`` (whose config is used)."""
+        that runs instead of ``model`` (whose config is used).
+        pipeline_output: calls return transformers' pipeline shape, ``[{"score", "label"}]``
+        (see :meth:`classify`), so the classifier replaces
+        ``transformers.pipeline("audio-classification", model=...)``."""
         if backend is not None:
             model = CallableNetwork(backend, model.config)
         self.network = model
@@ -207,6 +263,7 @@ class AudioClassifier:
             )
         self.feature_extractor = feature_extractor
         self.config = model.config
+        check_extractor_fits(self.config, feature_extractor)
         self.activation = activation or default_activation(self.config)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be sigmoid, softmax or none, got {activation!r}")
@@ -217,6 +274,7 @@ class AudioClassifier:
             name = "inductor" if compile_model is True else str(compile_model)
             self._network = torch.compile(self._network_outputs, backend=name, dynamic=False)
         self.compiled = bool(compile_model)
+        self.pipeline_output = pipeline_output
 
     @property
     def model(self) -> ASTForAudioClassification:
@@ -238,6 +296,7 @@ class AudioClassifier:
         dtype: torch.dtype | str | None = None,
         activation: Activation | None = None,
         compile_model: bool | str = False,
+        pipeline_output: bool = False,
         **hub_kwargs: Any,
     ) -> AudioClassifier:
         """Load model and feature extractor from a folder or hub id (`revision`, `cache_dir`,
@@ -255,6 +314,7 @@ class AudioClassifier:
             dtype=dtype,
             activation=activation,
             compile_model=compile_model,
+            pipeline_output=pipeline_output,
         )
 
     # -- geometry -------------------------------------------------------------------------
@@ -267,20 +327,28 @@ class AudioClassifier:
         """The model's window: max_length frames of 10 ms (10.24 s for AudioSet models)."""
         return self.config.max_length * FRAME_SHIFT / self.sampling_rate
 
-    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
-        window_s = self.window_seconds if window is None else float(window)
-        hop_s = window_s / 2 if hop is None else float(hop)
-        if window_s * self.sampling_rate < FRAME_LENGTH:
-            raise ValueError(f"window must be at least {FRAME_LENGTH / self.sampling_rate:.3f} s")
-        if hop_s <= 0:
-            raise ValueError("hop must be positive")
-        window_samples = round(window_s * self.sampling_rate)
-        if count_frames(window_samples, self.sampling_rate) > self.config.max_length:
+    def check_window(self, window: float | None, hop: float | None) -> tuple[float, float]:
+        """(window, hop) in seconds for these arguments (None: the model's window, half of it),
+        or ValueError saying in one line what the model allows."""
+        window_s = self.window_seconds if window is None else _finite(window, "window")
+        hop_s = window_s / 2 if hop is None else _finite(hop, "hop")
+        rate = self.sampling_rate
+        frame_length, frame_shift, _ = frame_geometry(rate)
+        shortest = frame_length / rate
+        if window_s < shortest:
+            raise ValueError(f"window must be at least {shortest:g} s (one 25 ms frame)")
+        if count_frames(round(window_s * rate), rate) > self.config.max_length:
             raise ValueError(
                 f"window {window_s:g} s is longer than the model's {self.window_seconds:g} s "
                 f"({self.config.max_length} frames)"
             )
-        return window_samples, round(hop_s * self.sampling_rate)
+        if hop_s * rate < frame_shift:
+            raise ValueError(f"hop must be at least {frame_shift / rate:g} s (one 10 ms frame)")
+        return window_s, hop_s
+
+    def _window_and_hop(self, window: float | None, hop: float | None) -> tuple[int, int]:
+        window_s, hop_s = self.check_window(window, hop)
+        return round(window_s * self.sampling_rate), round(hop_s * self.sampling_rate)
 
     # -- decoding (background thread or DataLoader workers) -------------------------------
     def _prefetch(self, generator: Iterator, depth: int) -> Iterator:
@@ -355,7 +423,7 @@ class AudioClassifier:
         hop: float | None,
         batch_size: int,
         on_window: Callable[[_Window, torch.Tensor, torch.Tensor, Any], None],
-        on_input_done: Callable[[int, float, str | None], None],
+        on_input_done: Callable[[int, float, str | None, list[str]], None],
         tokens: bool = False,
         prefetch: int | None = None,
         num_workers: int = 0,
@@ -382,18 +450,18 @@ class AudioClassifier:
                 for row, w in enumerate(batch):
                     on_window(w, logits[row], pooled[row], None if hidden is None else hidden[row])
                 batch.clear()
-            for index, duration in finished:
-                on_input_done(index, duration, None)
+            for index, duration, notes in finished:
+                on_input_done(index, duration, None, notes)
             finished.clear()
 
         for record in records:
             if isinstance(record, _Failure):
                 flush()
-                on_input_done(record.input_index, 0.0, record.message)
+                on_input_done(record.input_index, 0.0, record.message, [])
                 continue
             batch.append(record)
             if record.last:
-                finished.append((record.input_index, record.duration))
+                finished.append((record.input_index, record.duration, record.notes))
             if len(batch) >= batch_size:
                 flush()
         flush()
@@ -404,7 +472,7 @@ class AudioClassifier:
         inputs: AudioInput | Sequence[AudioInput],
         *,
         top_k: int | None = 5,
-        threshold: float | None = None,
+        threshold: Thresholds | None = None,
         window: float | None = None,
         hop: float | None = None,
         pooling: Literal["max", "mean"] = "max",
@@ -412,22 +480,59 @@ class AudioClassifier:
         callback: Callable[[ClassificationResult], None] | None = None,
         on_progress: Callable[[int, float], None] | None = None,
         num_workers: int = 0,
-    ) -> ClassificationResult | list[ClassificationResult]:
+        event_threshold: Thresholds | None = None,
+        min_event_duration: float = 0.0,
+        max_event_gap: float = 0.0,
+        pipeline_output: bool | None = None,
+        function_to_apply: Activation | None = None,
+    ) -> ClassificationResult | list[ClassificationResult] | PipelineOutput | list[PipelineOutput]:
         """Classify one input or a list of them.
 
-        Each input is a path, bytes, a binary file object, a (waveform, sampling_rate) pair,
-        or a 1-D array already at the extractor's rate. Returns one ClassificationResult per
-        input (a failed input has `error` set; the others are unaffected). `callback` gets each
-        result as soon as it is complete (the command line writes output files from it);
-        `on_progress(input_index, seconds)` hears of every classified window with the seconds
-        of audio it moved the input forward (a progress bar for long recordings).
-        `num_workers` > 0 decodes in that many worker processes instead of one thread;
-        results still reach `callback` in input order.
+        Each input is a path, a folder (its audio files, recursively and sorted, each an input),
+        bytes, a binary file object, a (waveform, sampling_rate) pair, a dict
+        ``{"array" or "raw": waveform, "sampling_rate": rate}`` (transformers' pipeline and
+        the datasets library's records), or a 1-D array already at the extractor's rate.
+        Returns one ClassificationResult per input (a failed input has `error` set; the others
+        are unaffected); a single input gives one result, unless it is a folder.
+        `callback` gets each result as soon as it is complete (the command line writes output
+        files from it); `on_progress(input_index, seconds)` hears of every classified window
+        with the seconds of audio it moved the input forward (a progress bar for long
+        recordings). `num_workers` > 0 decodes in that many worker processes instead of one
+        thread; results still reach `callback` in input order.
+
+        pipeline_output: return what transformers' audio-classification pipeline returns:
+            ``[{"score": s, "label": name}, ...]`` (the top_k labels, best first) for a single
+            input, a list of those for a list; top_k=None gives every label. A failed input
+            raises ValueError, as the pipeline does. None: the classifier's setting.
+        function_to_apply: the pipeline's name for the activation ("softmax", "sigmoid",
+            "none") of this call; default: the classifier's ``activation``.
+
+        Labels are the `top_k` highest scores (None: no cap) that reach `threshold`: one value,
+        a {label: value} mapping (labels it leaves out are not kept) or an array in label order.
+        `events` merge the windows where a label reaches `event_threshold` (default: `threshold`,
+        else 0.5) across the recording, dropping those shorter than `min_event_duration` and
+        joining those at most `max_event_gap` seconds apart (see `astaudio.events`).
         """
-        single = _is_single(inputs)
-        items = [inputs] if single else list(inputs)
+        items, single = expand_inputs(inputs)
         if pooling not in ("max", "mean"):
             raise ValueError(f"pooling must be max or mean, got {pooling!r}")
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        label_thresholds = threshold_vector(threshold, self.labels)
+        event_thresholds = threshold_vector(
+            threshold if event_threshold is None else event_threshold,
+            self.labels,
+            default=DEFAULT_EVENT_THRESHOLD,
+        )
+        if pipeline_output is None:
+            pipeline_output = self.pipeline_output
+        activation = self.activation if function_to_apply is None else function_to_apply
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"function_to_apply must be sigmoid, softmax or none, got {function_to_apply!r}"
+            )
         results = [ClassificationResult(source_name(x, i), i) for i, x in enumerate(items)]
         windows: dict[int, list[tuple[float, torch.Tensor]]] = {}
         window_s, hop_s = self._window_and_hop(window, hop)
@@ -436,35 +541,58 @@ class AudioClassifier:
 
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             start = w.start / rate
-            windows.setdefault(w.input_index, []).append((start, self.scores_from_logits(logits)))
+            scores = apply_activation(logits, activation)
+            windows.setdefault(w.input_index, []).append((start, scores))
             if on_progress is not None:
                 on_progress(w.input_index, (w.duration - start) if w.last else hop_s / rate)
 
-        def on_input_done(index: int, duration: float, error: str | None) -> None:
+        def on_input_done(index: int, duration: float, error: str | None, notes) -> None:
             result = results[index]
             rows = windows.pop(index, [])
             if error is not None:
                 result.error = error
             else:
+                result.warnings = list(notes)
                 result.duration = duration
-                scores = torch.stack([r[1] for r in rows]).cpu().numpy()  # (W, C)
+                scores = torch.stack([r[1] for r in rows]).float().cpu().numpy()  # (W, C)
+                if not np.isfinite(scores).all():
+                    result.error = "the model gave NaN or infinite scores"
+                    deliver(result)
+                    return
                 result.window_scores = scores
                 result.scores = scores.max(0) if pooling == "max" else scores.mean(0)
-                result.labels = self.top_labels(result.scores, top_k, threshold)
+                result.labels = self.top_labels(result.scores, top_k, label_thresholds)
+                starts = [start for start, _ in rows]
+                ends = [min(start + window_s / rate, duration) for start in starts]
                 result.segments = [
-                    Segment(
-                        start,
-                        min(start + window_s / rate, duration),
-                        self.top_labels(s, top_k, threshold),
-                    )
-                    for (start, _), s in zip(rows, scores)
+                    Segment(start, end, self.top_labels(s, top_k, label_thresholds))
+                    for start, end, s in zip(starts, ends, scores)
                 ]
+                result.events = merge_events(
+                    scores,
+                    starts,
+                    ends,
+                    self.labels,
+                    event_thresholds,
+                    min_duration=min_event_duration,
+                    max_gap=max_event_gap,
+                )
             deliver(result)
 
         self._run(items, window, hop, batch_size, on_window, on_input_done, num_workers=num_workers)
+        if pipeline_output:
+            shaped = [self._pipeline_labels(result) for result in results]
+            return shaped[0] if single else shaped
         return results[0] if single else results
 
     __call__ = classify
+
+    @staticmethod
+    def _pipeline_labels(result: ClassificationResult) -> PipelineOutput:
+        """One result as the pipeline's ``[{"score", "label"}]`` (its key order)."""
+        if result.error is not None:
+            raise ValueError(f"{result.source}: {result.error}")
+        return [{"score": score, "label": name} for name, score in result.labels]
 
     def embed(
         self,
@@ -480,8 +608,7 @@ class AudioClassifier:
         """Pooled embeddings (the mean of [CLS] and distillation tokens) per input and window.
 
         Inputs, windows, `callback` and `num_workers` as for `classify`."""
-        single = _is_single(inputs)
-        items = [inputs] if single else list(inputs)
+        items, single = expand_inputs(inputs)
         results = [EmbeddingResult(source_name(x, i), i) for i, x in enumerate(items)]
         rows: dict[int, list[tuple[float, torch.Tensor, Any]]] = {}
         window_s, _ = self._window_and_hop(window, hop)
@@ -491,7 +618,7 @@ class AudioClassifier:
         def on_window(w: _Window, logits, pooled, hidden) -> None:
             rows.setdefault(w.input_index, []).append((w.start / rate, pooled, hidden))
 
-        def on_input_done(index: int, duration: float, error: str | None) -> None:
+        def on_input_done(index: int, duration: float, error: str | None, notes) -> None:
             result = results[index]
             got = rows.pop(index, [])
             if error is not None:
@@ -519,21 +646,21 @@ class AudioClassifier:
         return results[0] if single else results
 
     def top_labels(
-        self, scores: np.ndarray, top_k: int | None = 5, threshold: float | None = None
+        self, scores: np.ndarray, top_k: int | None = 5, threshold: Thresholds | None = None
     ) -> list[tuple[str, float]]:
-        """(label, score) pairs sorted by score: the top_k, and only those >= threshold."""
+        """(label, score) pairs sorted by score: those >= threshold (one value, per label as
+        a mapping or an array), at most top_k of them (None: all)."""
         order = np.argsort(-scores, kind="stable")
+        limits = threshold_vector(threshold, self.labels)
+        if limits is not None:
+            order = order[scores[order] >= limits[order]]
         if top_k is not None:
             order = order[:top_k]
-        return [
-            (self.labels[i], float(scores[i]))
-            for i in order
-            if threshold is None or scores[i] >= threshold
-        ]
+        return [(self.labels[i], float(scores[i])) for i in order]
 
 
 def _is_single(inputs: Any) -> bool:
-    if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray, torch.Tensor)):
+    if isinstance(inputs, (str, os.PathLike, bytes, dict, np.ndarray, torch.Tensor)):
         return True
     if hasattr(inputs, "read"):
         return True
@@ -543,7 +670,16 @@ def _is_single(inputs: Any) -> bool:
 
 
 def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
-    """A (waveform, sampling_rate) pair or a bare array at `rate`, as mono float32 at `rate`."""
+    """A (waveform, sampling_rate) pair, a {"array"|"raw": waveform, "sampling_rate": rate} dict
+    or a bare array at `rate`, as mono float32 at `rate`."""
+    if isinstance(item, dict):
+        key = next((k for k in WAVEFORM_KEYS if item.get(k) is not None), None)
+        if key is None or "sampling_rate" not in item:
+            raise ValueError(
+                'a dict input needs "array" (or "raw") holding the waveform and "sampling_rate", '
+                f"got keys {sorted(map(str, item))}"
+            )
+        item = (item[key], item["sampling_rate"])
     if isinstance(item, tuple):
         waveform, source_rate = item
     else:
@@ -567,32 +703,51 @@ def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
 def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> Iterator:
     """_Window records of one input at `rate` Hz, or one _Failure if it can't be read."""
     try:
+        if isinstance(item, _EmptyFolder):
+            raise AstAudioError(item.message)
         if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
             yield from _file_windows(index, item, window, hop, rate)
         else:
             yield from _array_windows(index, _waveform_at_rate(item, rate), window, hop, rate)
+    except AudioLoadError as exc:  # the record names the file; the reason is enough
+        yield _Failure(index, exc.reason)
     except (AstAudioError, ValueError, OSError) as exc:
         yield _Failure(index, str(exc))
 
 
 def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterator[_Window]:
+    notes: list[str] = []
+    if isinstance(item, (str, os.PathLike)) and _is_pipe(item):  # bash's <(cmd): read once
+        with open(item, "rb") as stream:
+            item = stream.read()
     if isinstance(item, bytes) or hasattr(item, "read"):
-        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+        samples = load_audio(item, rate, notes=notes)
+        yield from _array_windows(index, samples, window, hop, rate, notes)
         return
     info = audio_info(item)
     if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
-        yield from _array_windows(index, load_audio(item, rate), window, hop, rate)
+        samples = load_audio(item, rate, notes=notes)
+        yield from _array_windows(index, samples, window, hop, rate, notes)
         return
     pending = None
-    for start, samples in stream_windows(item, window, hop, sampling_rate=rate):
+    for start, samples in stream_windows(item, window, hop, sampling_rate=rate, notes=notes):
+        _check_finite(samples, start, rate)
         if pending is not None:
             yield pending
         pending = _Window(index, start, samples, False, 0.0)
     if pending is None:
-        raise AstAudioError(f"{os.fspath(item)}: no audio samples")
+        raise AstAudioError("no audio samples")
     pending.last = True
     pending.duration = (pending.start + len(pending.samples)) / rate
+    pending.notes = notes
     yield pending
+
+
+def _is_pipe(path: str | os.PathLike) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # reported when the file is opened
+        return False
 
 
 class _WindowStream(torch.utils.data.IterableDataset):
@@ -624,23 +779,59 @@ class _InOrder:
 
 
 def _array_windows(
-    index: int, samples: np.ndarray, window: int, hop: int, rate: int
+    index: int, samples: np.ndarray, window: int, hop: int, rate: int, notes: Sequence[str] = ()
 ) -> Iterator[_Window]:
     if len(samples) == 0:
         raise AstAudioError("no audio samples")
+    if count_frames(len(samples), rate) == 0:
+        raise AstAudioError(
+            f"audio is shorter than one 25 ms frame ({len(samples)} samples at {rate} Hz)"
+        )
+    _check_finite(samples, 0, rate)
     starts = window_starts(len(samples), window, hop)
     duration = len(samples) / rate
     for n, start in enumerate(starts):
         last = n == len(starts) - 1
-        yield _Window(index, start, samples[start : start + window], last, duration)
+        notes_here = list(notes) if last else []
+        yield _Window(index, start, samples[start : start + window], last, duration, notes_here)
+
+
+def _check_finite(samples: np.ndarray, start: int, rate: int) -> None:
+    """Float files can hold NaN or Inf, which would turn every score into NaN."""
+    if not np.isfinite(samples).all():
+        at = (start + int(np.flatnonzero(~np.isfinite(samples))[0])) / rate
+        raise AstAudioError(f"audio contains NaN or infinite samples (first at {at:.2f} s)")
+
+
+def _finite(value: float, name: str) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value:g}")
+    return value
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """A torch device from "auto" (a CUDA GPU when there is one), "cpu", "cuda", "cuda:N" or
+    "mps"; ValueError (one line) for a device this machine does not have."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device must be auto, cpu, cuda, cuda:N or mps, got {str(device)!r}"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{device}' was asked for but no CUDA GPU is available")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device '{device}' does not exist: this machine has {count} GPU(s)")
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError("device 'mps' was asked for but Apple's Metal (MPS) is not available")
+    elif device.type != "cpu":
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got '{device}'")
     return device
 
 
@@ -661,6 +852,18 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
         return names[str(dtype)]
     except KeyError:
         raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}") from None
+
+
+def check_extractor_fits(config, extractor: ASTFeatureExtractor) -> None:
+    """CheckpointError when the extractor's features can't be the model's input (a
+    preprocessor_config.json from another model), before any audio is decoded."""
+    for name in ("num_mel_bins", "max_length"):
+        ours, theirs = getattr(extractor, name), getattr(config, name)
+        if ours != theirs:
+            raise CheckpointError(
+                f"preprocessor_config.json gives {name}={ours} but the model's config.json "
+                f"{theirs}: the two files belong to different models"
+            )
 
 
 def load_feature_extractor(

@@ -192,8 +192,9 @@ def singlelabel_metrics(
     Returns:
         A dict with ``"task": "single_label"``, ``"accuracy"``, ``"precision"``, ``"recall"``,
         ``"f1"`` (C,) float arrays, ``"support"`` (C,) int array, ``"macro_precision"``,
-        ``"macro_recall"``, ``"macro_f1"`` (means over all C classes, like scikit-learn's
-        ``average="macro"``), ``"confusion"`` (C, C) int array with rows = true class and
+        ``"macro_recall"``, ``"macro_f1"`` (means over the classes present in the targets,
+        ``"macro_classes"`` of them: scikit-learn's ``average="macro"`` with ``labels=`` those
+        classes; a class without examples has no recall to average), ``"confusion"`` (C, C) int array with rows = true class and
         columns = predicted class, ``"num_items"``, ``"num_classes"``; plus the keys of
         :func:`multilabel_metrics` under their own names when ranking metrics are on.
     """
@@ -214,6 +215,7 @@ def singlelabel_metrics(
     precision = _safe_divide(true_positives, predicted_counts.astype(np.float64))
     recall = _safe_divide(true_positives, support.astype(np.float64))
     f1 = _safe_divide(2.0 * precision * recall, precision + recall)
+    present = support > 0  # (C,) classes with at least one item; N > 0, so at least one
 
     result: dict[str, Any] = {
         "task": "single_label",
@@ -224,9 +226,10 @@ def singlelabel_metrics(
         "recall": recall,
         "f1": f1,
         "support": support,
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision[present].mean()),
+        "macro_recall": float(recall[present].mean()),
+        "macro_f1": float(f1[present].mean()),
+        "macro_classes": int(present.sum()),
         "confusion": confusion,
     }
     if ranking_metrics is None:
@@ -391,6 +394,10 @@ def format_metrics_table(
     for key, title in summary_keys:
         if key in metrics:
             lines.append(f"{title + ':':<17}{_format_number(metrics[key])}")
+    if "macro_classes" in metrics and metrics["macro_classes"] < num_classes:
+        lines.append(
+            f"macro averages over the {metrics['macro_classes']} class(es) present in the data"
+        )
     if metrics.get("skipped_no_positive"):
         lines.append(
             f"{len(metrics['skipped_no_positive'])} class(es) without a positive item were "

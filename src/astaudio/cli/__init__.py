@@ -1,7 +1,9 @@
 """The `astaudio` command: a thin layer over the Python API.
 
 Exit status: 0 when everything succeeded, 1 when some inputs failed (each reported on one
-line and skipped), 2 for usage errors (bad arguments, a model that can't be found).
+line and skipped), 2 for usage errors (bad arguments, a model that can't be found or used);
+130 after Ctrl-C and 143 after SIGTERM (output files completed first), 141 when the reader of
+standard output went away (``| head``), quietly.
 
 One module per family of commands (tag: classify/embed/plot/info; export: convert/export;
 train: finetune/evaluate/norm-stats/average-checkpoints). They parse and print; the work is
@@ -12,13 +14,17 @@ done by the library, imported inside the run_* functions, so that `astaudio --he
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import AstAudioError, ModelNotFoundError, UsageError
+from ..errors import AstAudioError, CheckpointError, UsageError
 from . import export, tag, train
-from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, Terminated
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program stopped by a closed pipe
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 __all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "UsageError", "build_parser", "main"]
 
@@ -55,15 +61,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, ModelNotFoundError) as exc:
+    except BrokenPipeError:  # `astaudio classify ... | head`: the reader has all it wants
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+    except (UsageError, CheckpointError) as exc:  # CheckpointError: the model can't be used
         print(f"astaudio {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (AstAudioError, ValueError, OSError) as exc:
         print(f"astaudio {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
+    except Terminated:
+        print("astaudio: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("astaudio: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_to_devnull() -> None:
+    """Point standard output at /dev/null so that the final flush at exit can't fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ Nothing here imports torch at module level: the parser is built without it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import re
+import signal
 import sys
+from collections.abc import Iterator
 
 from ..constants import DEFAULT_MODEL
 from ..errors import UsageError
@@ -21,10 +27,17 @@ __all__ = [
     "add_backend_arguments",
     "add_model_arguments",
     "classifier_from_args",
+    "device_name",
+    "finite_float",
+    "non_negative_float",
     "non_negative_int",
     "positive_float",
     "positive_int",
     "report_skipped",
+    "terminate_as_interrupt",
+    "thread_count",
+    "top_k_value",
+    "Terminated",
 ]
 
 
@@ -44,10 +57,82 @@ def non_negative_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A number that is not inf or nan (which would overflow or compare false everywhere)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def top_k_value(text: str) -> int | str:
+    """A positive count of labels, or 'all'."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'all', got {text}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """CPU threads for torch, at most 4 per CPU (torch crashes on absurd counts)."""
+    value = positive_int(text)
+    limit = 4 * (os.cpu_count() or 1)
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit} (4 per CPU), got {text}")
+    return value
+
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def device_name(text: str) -> str:
+    """auto, cpu, cuda, cuda:N or mps (whether the machine has it is checked on loading)."""
+    if not DEVICE_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: output files are completed before the exit."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises Terminated (where signals can be set: the main thread)."""
+
+    def handler(signum, frame) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- arguments of the commands that run a model ---------------------------------------------
@@ -61,8 +146,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         default="auto",
-        choices=["auto", "cpu", "cuda"],
-        help="where the model runs (default: %(default)s: a GPU when there is one)",
+        type=device_name,
+        help="auto, cpu, cuda, cuda:N or mps (default: %(default)s: a GPU when there is one)",
     )
     parser.add_argument(
         "--dtype",
@@ -72,7 +157,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=None,
         help="CPU threads for torch (default: torch's choice)",
     )

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..constants import CONFIG_NAME, DEFAULT_OPSET, PREPROCESSOR_NAME
-from .common import EXIT_OK, positive_int
+from .common import EXIT_OK, UsageError, positive_int
 
 
 def add_parsers(commands) -> None:
@@ -24,7 +24,13 @@ def add_convert_parser(commands) -> None:
         "(config.json, model.safetensors, preprocessor_config.json) that astaudio and "
         "transformers both load.",
     )
-    convert.add_argument("checkpoint", type=Path, metavar="ORIGINAL.pth")
+    convert.add_argument(
+        "checkpoint",
+        type=Path,
+        metavar="ORIGINAL.pth",
+        help="a .pth of the original AST code (a transformers-format file or folder is refused: "
+        "it needs no conversion)",
+    )
     convert.add_argument("--output", "-o", type=Path, required=True, metavar="FOLDER")
     convert.add_argument(
         "--labels",
@@ -45,8 +51,10 @@ def add_convert_parser(commands) -> None:
     convert.add_argument(
         "--max-length",
         type=positive_int,
-        default=1024,
-        help="frames the checkpoint was trained on (default: %(default)s)",
+        default=None,
+        help="frames of the converted model (default: the checkpoint's, which must then be "
+        "AudioSet's 1024); another length than the training run's adapts the position "
+        "embeddings",
     )
     convert.add_argument("--num-mel-bins", type=positive_int, default=128)
     convert.add_argument(
@@ -102,6 +110,7 @@ def add_export_parser(commands) -> None:
 
 def run_convert(args) -> int:
     from ..checkpoints import convert_original_checkpoint
+    from ..errors import NeedsNoConversionError
 
     # the converter says on stderr which packaged label set it chose
     notes = logging.StreamHandler(sys.stderr)
@@ -122,6 +131,8 @@ def run_convert(args) -> int:
             mean=args.mean,
             std=args.std,
         )
+    except NeedsNoConversionError as exc:  # a usage mistake: exit status 2
+        raise UsageError(str(exc)) from None
     finally:
         astaudio_logger.removeHandler(notes)
         astaudio_logger.setLevel(level)

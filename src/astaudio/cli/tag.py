@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..output import EXTENSIONS, FORMATS
+from ..output import FORMATS
 from .common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -16,12 +15,17 @@ from .common import (
     add_backend_arguments,
     add_model_arguments,
     classifier_from_args,
+    finite_float,
+    non_negative_float,
     non_negative_int,
     positive_int,
     report_skipped,
+    terminate_as_interrupt,
+    top_k_value,
 )
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+LABELS_SHOWN = 8  # label names `info` shows without --labels
 QUIET_HELP = "no progress bar or summary messages (skipped inputs are still reported)"
 
 
@@ -37,12 +41,39 @@ def add_parsers(commands) -> None:
     add_model_arguments(classify)
     classify.add_argument(
         "--top-k",
-        type=positive_int,
-        default=5,
-        help="labels per clip and segment (default: %(default)s)",
+        type=top_k_value,
+        default=None,
+        metavar="K|all",
+        help="at most K labels per clip and segment, or 'all' (default: 5; with --threshold or "
+        "--thresholds: all that reach it)",
     )
     classify.add_argument(
-        "--threshold", type=float, default=None, help="only labels scoring at least this"
+        "--threshold",
+        type=finite_float,
+        default=None,
+        help="only labels scoring at least this; also where events start (default for events: 0.5)",
+    )
+    classify.add_argument(
+        "--thresholds",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="per-class thresholds, rows 'label,threshold' (tuned operating points); labels it "
+        "leaves out use --threshold, or are not reported",
+    )
+    classify.add_argument(
+        "--min-event",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="drop events shorter than this (default: %(default)s)",
+    )
+    classify.add_argument(
+        "--event-gap",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="join events of one label at most this far apart (default: %(default)s)",
     )
     classify.add_argument(
         "--pooling",
@@ -60,8 +91,10 @@ def add_parsers(commands) -> None:
         "--format",
         "-f",
         choices=FORMATS,
-        default="table",
-        help="output format (default: %(default)s)",
+        default=None,
+        help="output format (default: from the --output file's extension, .json .jsonl .csv .tsv "
+        ".vtt .srt .labels.txt, else table); audacity (label track), vtt and srt hold one "
+        "input's events",
     )
     classify.add_argument(
         "--output-dir",
@@ -80,7 +113,8 @@ def add_parsers(commands) -> None:
     classify.add_argument(
         "--skip-existing",
         action="store_true",
-        help="with --output-dir: skip inputs whose result file exists",
+        help="with --output-dir: skip inputs whose result file holds a success (failures and "
+        "interrupted files are redone)",
     )
     classify.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
     classify.set_defaults(run=run_classify)
@@ -124,44 +158,46 @@ def add_parsers(commands) -> None:
 def add_info_parser(commands) -> None:
     info = commands.add_parser("info", help="what a model is and expects")
     info.add_argument("model", metavar="MODEL", help="hub id, folder or bundled name")
+    info.add_argument(
+        "--labels",
+        nargs="?",
+        type=positive_int,
+        const=0,
+        default=None,
+        metavar="N",
+        help="list the label names, all of them or the first N",
+    )
     info.set_defaults(run=run_info)
+
+    models = commands.add_parser(
+        "models", help="list the models bundled with astaudio (usable offline by name)"
+    )
+    models.set_defaults(run=run_models)
 
 
 # -- inputs and progress --------------------------------------------------------------------
-def _expand_inputs(inputs: Sequence[str]) -> tuple[list, dict, list[str]]:
-    """(items, roots, problems): files or stdin bytes, the argument each came from, errors."""
-    from ..audio import find_audio_files
+def _expand_inputs(inputs: Sequence[str]) -> tuple[list, list[str]]:
+    """(items, problems): files or stdin bytes to embed, and one line per input that isn't."""
+    from ..audio import expand_inputs
+    from ..names import printable_name
 
     items: list = []
-    roots: dict = {}
-    problems: list[str] = []
-    paths = [p for p in inputs if p != "-"]
     if "-" in inputs:
         items.append(sys.stdin.buffer.read())
-        roots[0] = "-"
-    found, problems = find_audio_files(paths)
-    for path in found:
-        roots[len(items)] = _root_of(path, paths)
-        items.append(path)
-    return items, roots, problems
+    entries = expand_inputs([p for p in inputs if p != "-"])
+    items += [e.path for e in entries if e.ok]
+    problems = [f"'{printable_name(e.name)}': {e.error}" for e in entries if not e.ok]
+    return items, problems
 
 
-def _root_of(path: Path, arguments: Sequence[str]) -> Path | None:
-    for argument in arguments:
-        folder = Path(argument)
-        if folder.is_dir():
-            with contextlib.suppress(ValueError):
-                path.resolve().relative_to(folder.resolve())
-                return folder
-    return None
+def _regular_file(item) -> bool:
+    import os
+    import stat
 
-
-def _output_path(output_dir: Path, item, root: Path | None, ext: str) -> Path:
-    if isinstance(item, bytes):
-        return output_dir / f"stdin.{ext}"
-    path = Path(item)
-    relative = path.resolve().relative_to(root.resolve()) if root is not None else Path(path.name)
-    return output_dir / relative.parent / f"{relative.name}.{ext}"
+    try:
+        return not isinstance(item, bytes) and stat.S_ISREG(os.stat(item).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _return_freed_memory_to_the_os() -> None:
@@ -177,7 +213,10 @@ def _return_freed_memory_to_the_os() -> None:
 
 def _load_classifier(args):
     _return_freed_memory_to_the_os()
-    return classifier_from_args(args)
+    try:
+        return classifier_from_args(args)
+    except ValueError as exc:  # a device this machine lacks, a dtype it can't run
+        raise UsageError(str(exc)) from None
 
 
 def _durations(items: list) -> list[float]:
@@ -185,8 +224,8 @@ def _durations(items: list) -> list[float]:
 
     out = []
     for item in items:
-        try:
-            out.append(audio_info(item).duration if not isinstance(item, bytes) else 0.0)
+        try:  # a pipe is read once, by the decoder: never probed
+            out.append(audio_info(item).duration if _regular_file(item) else 0.0)
         except Exception:  # the real error is reported when the file is decoded
             out.append(0.0)
     return out
@@ -208,92 +247,138 @@ def _progress(total_seconds: float, files: int, quiet: bool):
 
 
 def _with_source(source: str, error: str) -> str:
-    """Errors from decoding already start with the file name; others get it prepended."""
-    return error if error.startswith(source) else f"{source}: {error}"
+    """'file': reason, the file's name printable whatever bytes it holds."""
+    from ..names import printable_name
+
+    return f"'{printable_name(source)}': {error}"
 
 
 # -- classify -------------------------------------------------------------------------------
-def run_classify(args) -> int:
-    from ..output import ResultWriter
+def _top_k(args) -> int | None:
+    if args.top_k == "all":
+        return None
+    if args.top_k is None:  # a threshold decides; 5 labels otherwise
+        return None if args.threshold is not None or args.thresholds is not None else 5
+    return args.top_k
 
-    if args.skip_existing and args.output_dir is None:
-        raise UsageError("--skip-existing needs --output-dir")
-    if args.output_dir is not None and args.output is not None:
-        raise UsageError("give either --output-dir (a file per input) or --output (one file)")
-    items, roots, problems = _expand_inputs(args.inputs)
-    failed = len(problems)
-    for problem in problems:
-        report_skipped(problem)
-    ext = EXTENSIONS[args.format]
-    if args.skip_existing:
-        keep = [
-            i
-            for i, item in enumerate(items)
-            if not _output_path(args.output_dir, item, roots.get(i), ext).exists()
-        ]
-        if not args.quiet and len(keep) < len(items):
-            print(
-                f"skipping {len(items) - len(keep)} inputs with existing results", file=sys.stderr
-            )
-        items, roots = [items[i] for i in keep], {n: roots.get(i) for n, i in enumerate(keep)}
-    if not items:
-        return EXIT_SOME_FAILED if failed else EXIT_OK
-    classifier = _load_classifier(args)
-    durations = _durations(items)
-    combined = None
-    if args.output_dir is None:
-        stream = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-        combined = ResultWriter(stream, args.format)
-    progress = _progress(sum(durations), len(items), args.quiet)
-    counts = {"ok": 0, "failed": 0}
-    advanced = [0.0] * len(items)  # audio seconds shown on the bar, per input
 
-    def on_progress(index: int, seconds: float) -> None:
-        advanced[index] += seconds
-        progress.update(seconds)
+def _thresholds(args, labels: Sequence[str]):
+    """--threshold and --thresholds as the classifier takes them (validated against labels)."""
+    from ..events import read_thresholds, threshold_vector
 
-    def on_result(result) -> None:
-        index = result.index
-        if isinstance(items[index], bytes):
-            result.source = "-"
-        if result.error is not None:
-            counts["failed"] += 1
-            report_skipped(_with_source(result.source, result.error), progress)
-        else:
-            counts["ok"] += 1
-        if combined is not None:
-            combined.write(result)
-        else:
-            path = _output_path(args.output_dir, items[index], roots.get(index), ext)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                writer = ResultWriter(handle, args.format)
-                writer.write(result)
-                writer.close()
-        progress.update(max(0.0, durations[index] - advanced[index]))  # failed or estimated
-        progress.set_postfix(ok=counts["ok"], failed=counts["failed"], refresh=False)
+    if args.thresholds is None:
+        return args.threshold
+    try:
+        per_class = read_thresholds(args.thresholds)
+        return threshold_vector(per_class, labels, default=args.threshold)
+    except OSError as exc:
+        raise UsageError(f"--thresholds {args.thresholds}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--thresholds: {exc}") from None
+
+
+def _check_window(classifier, args) -> None:
+    """Usage errors for a window or hop the model can't take; a warning for gaps."""
+    from ..inference import window_coverage
 
     try:
-        classifier.classify(
-            items,
-            top_k=args.top_k,
-            threshold=args.threshold,
+        window, hop = classifier.check_window(args.window, args.hop)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if hop > window:
+        print(
+            f"astaudio {args.command}: warning: --hop {hop:g} s is longer than the window "
+            f"{window:g} s: {window_coverage(window, hop):.0%} of long recordings is classified",
+            file=sys.stderr,
+        )
+
+
+def _classify_plan(args):
+    from ..batch import plan_classify
+    from ..output import resolve_format
+
+    fmt = resolve_format(args.format, args.output)
+    try:
+        return plan_classify(
+            args.inputs,
+            fmt,
+            output=args.output,
+            output_dir=args.output_dir,
+            skip_existing=args.skip_existing,
+            read_stdin=lambda: sys.stdin.buffer.read(),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_classify(args) -> int:
+    from ..audio import native_stderr_silenced
+    from ..batch import run_classify as classify_and_write
+
+    plan = _classify_plan(args)
+    if plan.skipped and not args.quiet:
+        print(f"skipping {plan.skipped} inputs with existing results", file=sys.stderr)
+    order = plan.to_classify
+    settings: dict = {}
+    classifier = None
+    if order:  # the model and every argument are checked before anything is written
+        classifier = _load_classifier(args)
+        _check_window(classifier, args)
+        settings = dict(
+            top_k=_top_k(args),
+            threshold=_thresholds(args, classifier.labels),
             window=args.window,
             hop=args.hop,
             pooling=args.pooling,
             batch_size=args.batch_size,
-            callback=on_result,
-            on_progress=on_progress,
             num_workers=args.workers,
+            min_event_duration=args.min_event,
+            max_event_gap=args.event_gap,
         )
-    finally:
-        progress.close()
-        if combined is not None:
-            combined.close()
-            if combined.stream is not sys.stdout:
-                combined.stream.close()
-    failed += counts["failed"]
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    position = {index: n for n, index in enumerate(order)}
+    with native_stderr_silenced(), terminate_as_interrupt():
+        durations = _durations([plan.item(i) for i in order])
+        progress = _progress(sum(durations), len(order), args.quiet)
+        advanced = [0.0] * len(order)  # audio seconds shown on the bar, per input
+        counts = {"ok": 0, "failed": 0}
+
+        def on_progress(n: int, seconds: float) -> None:
+            advanced[n] += seconds
+            progress.update(seconds)
+
+        def on_result(result) -> None:
+            if result.index in position:
+                n = position[result.index]
+                progress.update(max(0.0, durations[n] - advanced[n]))  # failed or estimated
+            counts["ok" if result.ok else "failed"] += 1
+            progress.set_postfix(ok=counts["ok"], failed=counts["failed"], refresh=False)
+
+        def report(entry, reason: str) -> None:
+            report_skipped(_with_source(entry.name, reason), progress)
+
+        def warn(entry, message: str) -> None:
+            line = f"astaudio: warning: {_with_source(entry.name, message)}"
+            if progress.disable:
+                print(line, file=sys.stderr)
+            else:
+                progress.write(line, file=sys.stderr)
+
+        if order:
+            settings["on_progress"] = on_progress
+        to_stdout = plan.output is None and plan.output_dir is None
+        try:
+            summary = classify_and_write(
+                plan,
+                classifier,
+                stream=sys.stdout if to_stdout else None,
+                report=report,
+                warn=warn,
+                on_result=on_result,
+                **settings,
+            )
+        finally:
+            progress.close()
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
 # -- embed ----------------------------------------------------------------------------------
@@ -310,12 +395,13 @@ def run_embed(args) -> int:
             raise UsageError(
                 "writing .parquet needs pyarrow (pip install pyarrow); or use .npz"
             ) from None
-    items, _, problems = _expand_inputs(args.inputs)
+    items, problems = _expand_inputs(args.inputs)
     for problem in problems:
         report_skipped(problem)
     if not items:
         return EXIT_SOME_FAILED
     classifier = _load_classifier(args)
+    _check_window(classifier, args)
     progress = _progress(sum(_durations(items)), len(items), args.quiet)
     files, starts, ends, vectors, failed = [], [], [], [], len(problems)
 
@@ -421,7 +507,37 @@ def run_info(args) -> int:
             f"mean {extractor.mean}, std {extractor.std}" if extractor.do_normalize else "off",
         ),
     ]
+    names = [config.id2label[i] for i in range(config.num_labels)]
+    if args.labels is None:
+        shown = ", ".join(names[:LABELS_SHOWN])
+        more = (
+            f", ... ({len(names)} in all; --labels lists them)" if len(names) > LABELS_SHOWN else ""
+        )
+        rows.append(("label names", shown + more))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+    if args.labels is not None:
+        count = args.labels or len(names)
+        print(f"\nlabels ({min(count, len(names))} of {len(names)}):")
+        for number, name in enumerate(names[:count]):
+            print(f"{number:>5}  {name}")
+    return EXIT_OK
+
+
+def run_models(args) -> int:
+    """The bundled models: name, labels, window, from each folder's config (no torch)."""
+    import json
+
+    from ..bundled import BUNDLED_DIR, bundled_models
+
+    names = bundled_models()
+    if not names:
+        print("no bundled models in this installation", file=sys.stderr)
+        return EXIT_OK
+    for name in names:
+        config = json.loads((BUNDLED_DIR / name / "config.json").read_text())
+        labels = len(config.get("id2label") or {}) or config.get("num_labels", "?")
+        seconds = config.get("max_length", 1024) * 0.01
+        print(f"{name:<16}{labels} labels, {seconds:.2f} s windows   (--model {name})")
     return EXIT_OK

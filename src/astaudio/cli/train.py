@@ -13,9 +13,25 @@ from pathlib import Path
 
 from ..constants import PREPROCESSOR_NAME
 from ..presets import PRESETS, TrainConfig
-from .common import EXIT_OK, EXIT_SOME_FAILED, UsageError, positive_int
+from .common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    UsageError,
+    device_name,
+    non_negative_int,
+    positive_int,
+)
 
-POSITIVE_FIELDS = {"warmup_steps"}  # override flags that only take positive integers
+# override flags that only take positive integers (0 would divide by zero or train nothing)
+POSITIVE_FIELDS = {
+    "warmup_steps",
+    "batch_size",
+    "epochs",
+    "grad_accum",
+    "scheduler_step",
+    "max_length",
+    "keep_last",
+}
 
 
 def override_fields() -> list[dataclasses.Field]:
@@ -32,7 +48,7 @@ def _add_override_arguments(parser: argparse.ArgumentParser) -> None:
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in typing.get_args(kind) if a is not type(None))  # X | None -> X
         flag = "--" + spec.name.replace("_", "-")
-        text = f"{spec.metadata['help']} (default: from the preset)"
+        text = f"{spec.metadata['help']} (default: {spec.metadata.get('default_text', 'from the preset')})"
         if kind is bool:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=text
@@ -57,7 +73,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "--delimiter", default=";", help="between labels in a CSV manifest (default: %(default)s)"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="DataLoader worker processes (default: %(default)s)"
+        "--workers",
+        type=non_negative_int,
+        default=2,
+        help="DataLoader worker processes (default: %(default)s)",
     )
 
 
@@ -68,7 +87,13 @@ def add_parsers(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fine-tune an AST model. DATA is a folder with one subfolder per class, a CSV "
         "manifest (path,labels[,split]) or the AST repository's JSON datafile.\n"
-        "Presets carry the AST repository's recipes; every value can be overridden.\n\n"
+        "Presets carry the AST repository's recipes; every value can be overridden. Without "
+        "--preset: the optimiser defaults, no augmentation, and the starting model's clip length "
+        "and normalisation (from scratch, give --max-length). The effective recipe is printed "
+        "and saved as train_config.json in the run folder.\n"
+        "Every epoch writes a checkpoint of about 3x the model's size (the weights and Adam's two "
+        "moments): --keep-last N keeps the newest N (and the best), --save-optimizer last keeps "
+        "Adam's state only in the newest (enough to --resume).\n\n"
         "examples:\n"
         "  astaudio finetune --model MIT/ast-finetuned-audioset-10-10-0.4593 --preset esc50 \\\n"
         "      --train esc50/ --valid-fraction 0.2 --output-dir runs/esc\n"
@@ -80,7 +105,8 @@ def add_parsers(commands) -> None:
         "--model",
         "-m",
         default=None,
-        help="pretrained model (hub id or folder); omit with --model-config to start from random weights",
+        help="pretrained model (hub id, folder or bundled name such as 'keywords'); omit with "
+        "--model-config to start from random weights (or from ImageNet with --init-from)",
     )
     tune.add_argument(
         "--model-config",
@@ -88,6 +114,15 @@ def add_parsers(commands) -> None:
         default=None,
         metavar="KEY=VALUE",
         help="ASTConfig values, e.g. hidden_size=192 num_hidden_layers=6",
+    )
+    tune.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="DEIT.pth",
+        help="with --model-config: start the encoder from a timm DeiT state dict file "
+        "(deit_base_distilled_patch16_384), as the AST paper does (layer-norm eps 1e-6 in the "
+        "blocks, 1e-5 in the head)",
     )
     tune.add_argument("--train", required=True, type=Path, help="training data")
     tune.add_argument(
@@ -113,7 +148,21 @@ def add_parsers(commands) -> None:
         "--preset", choices=sorted(PRESETS), default=None, help="a recipe of the AST repository"
     )
     tune.add_argument(
-        "--resume", action="store_true", help="continue from the newest checkpoint in --output-dir"
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in --output-dir that loads",
+    )
+    tune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="clear --output-dir first (a folder holding files is refused otherwise)",
+    )
+    tune.add_argument(
+        "--multi-label",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sigmoid outputs and multi-hot targets (default: when an item has several labels; "
+        "an AST JSON datafile is single-label only when every item has one label and --loss ce)",
     )
     _add_override_arguments(tune)
     tune.add_argument(
@@ -131,7 +180,10 @@ def add_parsers(commands) -> None:
         help="preprocessor_config.json from `astaudio norm-stats` (mean/std)",
     )
     tune.add_argument(
-        "--device", default=None, help="cpu or cuda (default: a GPU when there is one)"
+        "--device",
+        default=None,
+        type=device_name,
+        help="cpu, cuda, cuda:N or mps (default: a GPU when there is one)",
     )
     tune.add_argument(
         "--cache-dir", type=Path, default=None, help="cache unaugmented features here"
@@ -160,7 +212,9 @@ def add_parsers(commands) -> None:
         help="write metrics.json and confusion files here",
     )
     evaluate.add_argument("--batch-size", type=positive_int, default=16)
-    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument(
+        "--device", default=None, type=device_name, help="cpu, cuda, cuda:N or mps"
+    )
     evaluate.add_argument(
         "--json", action="store_true", help="print the metrics as JSON instead of a table"
     )
@@ -176,7 +230,11 @@ def add_parsers(commands) -> None:
     )
     stats.add_argument("data", type=Path, metavar="DATA")
     stats.add_argument(
-        "--model", "-m", default=None, help="take max_length/mel bins from this model's extractor"
+        "--model",
+        "-m",
+        default=None,
+        help="take max_length/mel bins from this model's extractor (default: the model in "
+        "--output when it is a model folder)",
     )
     stats.add_argument(
         "--preset",
@@ -190,7 +248,8 @@ def add_parsers(commands) -> None:
         "-o",
         type=Path,
         default=Path(PREPROCESSOR_NAME),
-        help="file or folder to write (default: %(default)s)",
+        help="file or folder to write; an existing preprocessor_config.json gets only its mean "
+        "and std replaced (default: %(default)s)",
     )
     stats.add_argument(
         "--num-batches", type=positive_int, default=None, help="stop after this many batches"
@@ -203,7 +262,9 @@ def add_parsers(commands) -> None:
         "average-checkpoints", help="average the weights of a run's epochs"
     )
     average.add_argument("run_dir", type=Path, metavar="RUN")
-    average.add_argument("--epochs", required=True, help="range FIRST-LAST, e.g. 6-25")
+    average.add_argument(
+        "--epochs", required=True, help="range FIRST-LAST, e.g. 6-25, or one epoch"
+    )
     average.add_argument("--output", "-o", type=Path, required=True, metavar="FOLDER")
     average.set_defaults(run=run_average)
 
@@ -236,26 +297,22 @@ def _load_spec(path: Path, args, split: str | None = None):
     return spec.with_items(good), bad
 
 
-def _has_split(path: Path, args, split: str) -> bool:
-    from ..data import load_dataset_spec
-
+def _read_json(path: Path, what: str) -> dict:
     try:
-        return bool(
-            load_dataset_spec(
-                path, labels_csv=args.labels, split=split, delimiter=args.delimiter
-            ).items
-        )
-    except (ValueError, KeyError):
-        return False
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable {what} ({exc})") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"{path}: not a {what}")
+    return values
 
 
 # -- commands -------------------------------------------------------------------------------
 def run_finetune(args) -> int:
-    from ..data import split_spec
     from ..presets import preset_config
     from ..train import finetune
 
-    if args.model is None and not args.model_config:
+    if args.model is None and not args.model_config and args.init_from is None:
         raise UsageError(
             "give --model (a pretrained model) or --model-config (random initialisation)"
         )
@@ -264,42 +321,30 @@ def run_finetune(args) -> int:
     if args.wa:
         overrides["wa_start"], overrides["wa_end"] = args.wa
     if args.norm_stats is not None:
-        stats = json.loads(Path(args.norm_stats).read_text())
+        stats = _read_json(Path(args.norm_stats), "preprocessor_config.json")
         for key in ("mean", "std"):  # an explicit --mean/--std wins
             if overrides[key] is None:
+                if key not in stats:
+                    raise UsageError(f"{args.norm_stats}: has no {key}")
                 overrides[key] = stats[key]
     train_config = preset_config(args.preset, **overrides)
-    split_manifest = (
-        args.valid is None and args.valid_fraction is None and _has_split(args.train, args, "valid")
-    )
-    train_spec, bad = _load_spec(args.train, args, "train" if split_manifest else None)
-    valid_spec = None
-    if args.valid is not None:
-        valid_spec, more = _load_spec(args.valid, args)
-        bad += more
-    elif split_manifest:
-        valid_spec, more = _load_spec(args.train, args, "valid")
-        bad += more
-    elif args.valid_fraction:
-        train_spec, valid_spec = split_spec(train_spec, args.valid_fraction, seed=train_config.seed)
-    if valid_spec is not None and valid_spec.labels != train_spec.labels:
-        from ..evaluate import align_labels
-
-        valid_spec = align_labels(valid_spec, train_spec.labels)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    if bad:
-        with open(args.output_dir / "dropped_files.txt", "a") as handle:
-            handle.writelines(f"{file}\t{reason}\n" for file, reason in bad)
     state = finetune(
-        train_spec,
-        valid_spec,
+        args.train,
+        args.valid,
         args.output_dir,
         model=args.model,
         train=train_config,
         model_config=_parse_model_config(args.model_config),
+        init_from=args.init_from,
         resume=args.resume,
+        overwrite=args.overwrite,
+        valid_fraction=args.valid_fraction,
+        labels=args.labels,
+        delimiter=args.delimiter,
+        multi_label=args.multi_label,
         device=args.device,
         progress=not args.quiet and sys.stderr.isatty(),
+        verbose=not args.quiet,
         cache_dir=args.cache_dir,
         log_every=None if args.quiet else 50,
     )
@@ -339,26 +384,48 @@ def run_evaluate(args) -> int:
         print(json.dumps(printable, indent=2))
     else:
         print(format_report(report))
-    return EXIT_SOME_FAILED if bad else EXIT_OK
+    for path, reason in report["dropped"]:
+        print(f"astaudio: dropped {path}: {reason}", file=sys.stderr)
+    return EXIT_SOME_FAILED if bad or report["dropped"] else EXIT_OK
 
 
 def run_norm_stats(args) -> int:
-    from ..data import AugmentConfig, compute_norm_stats
+    from ..data import AugmentConfig, compute_norm_stats, save_norm_stats
     from ..features import ASTFeatureExtractor
     from ..presets import preset_config
 
     recipe = preset_config(args.preset)
-    if args.model is not None:
+    output = args.output
+    target = output if output.suffix == ".json" else output / PREPROCESSOR_NAME
+    model = args.model
+    if model is None and output.suffix != ".json" and (output / "config.json").is_file():
+        model = output  # -o MODEL_DIR: statistics at that model's geometry
+    if model is not None:
         from ..bundled import resolve_bundled
         from ..config import ASTConfig
         from ..inference import load_feature_extractor
 
-        folder = resolve_bundled(args.model)
+        folder = resolve_bundled(model)
         extractor = load_feature_extractor(folder, ASTConfig.from_pretrained(folder))
+    elif target.is_file():
+        extractor = ASTFeatureExtractor(**_read_json(target, "preprocessor_config.json"))
     else:
         extractor = ASTFeatureExtractor(
             max_length=args.max_length or (recipe.max_length if args.preset else 1024)
         )
+    if target.is_file():
+        written = _read_json(target, "preprocessor_config.json")
+        for name in ("max_length", "num_mel_bins"):
+            value = (
+                args.max_length
+                if name == "max_length" and args.max_length
+                else getattr(extractor, name)
+            )
+            if name in written and written[name] != value:
+                raise UsageError(
+                    f"{target} is for {name}={written[name]}, but the statistics would be "
+                    f"computed at {value}: they must match the geometry they are used with"
+                )
     if args.max_length:
         extractor.max_length = args.max_length
     augment = (
@@ -375,13 +442,8 @@ def run_norm_stats(args) -> int:
         num_batches=args.num_batches,
         num_workers=args.workers,
     )
-    extractor.mean, extractor.std = float(mean), float(std)
-    output = args.output
-    if output.suffix != ".json":
-        output = output / PREPROCESSOR_NAME
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(extractor.to_json_string())
-    print(f"mean {mean:.7f}  std {std:.7f}  ({len(spec.items)} files) -> {output}")
+    written_to = save_norm_stats(target, mean, std, extractor)
+    print(f"mean {mean:.7f}  std {std:.7f}  ({len(spec.items)} files) -> {written_to}")
     return EXIT_SOME_FAILED if bad else EXIT_OK
 
 
@@ -389,8 +451,11 @@ def run_average(args) -> int:
     from ..train import average_checkpoints
 
     first, sep, last = args.epochs.partition("-")
-    if not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
-        raise UsageError(f"--epochs takes a range FIRST-LAST like 6-25, got {args.epochs!r}")
+    last = last if sep else first  # one epoch: "5" is "5-5"
+    if not first.isdigit() or not last.isdigit() or not 1 <= int(first) <= int(last):
+        raise UsageError(
+            f"--epochs takes a range FIRST-LAST like 6-25 (or one epoch), got {args.epochs!r}"
+        )
     try:
         folder = average_checkpoints(args.run_dir, int(first), int(last), args.output)
     except FileNotFoundError as exc:
