@@ -7,6 +7,10 @@ one window at a time, so an hour-long file needs memory for a few windows, not t
 with ``num_workers`` it runs in that many DataLoader worker processes instead (several files
 decoded and resampled at once, e.g. to keep a GPU busy). Features are computed on the model's
 device, in the same batch as the model.
+
+Result types are in :mod:`astaudio.results`, inputs and their windows in
+:mod:`astaudio.windows`, the network protocol, device, dtype and feature-extractor loading in
+:mod:`astaudio.runtime`; their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,209 +18,45 @@ from __future__ import annotations
 import math
 import os
 import queue
-import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from .audio import audio_info, load_audio, stream_windows
-from .audio import expand_inputs as expand_audio_inputs
-from .constants import DEFAULT_MODEL, PREPROCESSOR_NAME
-from .errors import AstAudioError, AudioLoadError, CheckpointError
-from .events import DEFAULT_EVENT_THRESHOLD, Event, Thresholds, merge_events, threshold_vector
+from .constants import DEFAULT_MODEL
+from .events import DEFAULT_EVENT_THRESHOLD, Thresholds, merge_events, threshold_vector
 from .features import FRAME_SHIFT, ASTFeatureExtractor, count_frames, frame_geometry
-from .hub import resolve_file
-from .model import ASTClassifyOutput, ASTForAudioClassification
-from .names import printable_name
+from .model import ASTForAudioClassification
+from .results import (  # noqa: F401 (re-exported)
+    ClassificationResult,
+    EmbeddingResult,
+    PipelineOutput,
+    Segment,
+    _InOrder,
+)
+from .runtime import (  # noqa: F401 (re-exported)
+    CallableNetwork,
+    Network,
+    check_extractor_fits,
+    load_feature_extractor,
+    resolve_device,
+    resolve_dtype,
+)
 from .scores import ACTIVATIONS, Activation, apply_activation, default_activation
-
-AudioInput = str | os.PathLike | bytes | tuple | dict | np.ndarray | torch.Tensor
-PipelineOutput = list[dict[str, Any]]  # transformers audio-classification: [{"score", "label"}]
-WAVEFORM_KEYS = ("raw", "array")  # the pipeline's dict keys (``array``: the datasets library's)
-
-
-class Network(Protocol):
-    """What AudioClassifier runs: a torch ASTForAudioClassification, an ONNX Runtime session
-    (:class:`astaudio.export.OnnxBackend`), or any object with these two members."""
-
-    config: Any
-
-    def classify(self, input_values: torch.Tensor, *, return_tokens: bool = False) -> Any:
-        """Features (B, max_length, mel) -> an object with .logits (B, C), .pooled (B, D) and
-        .last_hidden_state (B, T, D) when return_tokens (else None)."""
-
-
-class CallableNetwork:
-    """A function features -> (logits, pooled) as a Network, with the model's config."""
-
-    def __init__(self, function: Callable[[torch.Tensor], tuple], config: Any):
-        self.function, self.config = function, config
-
-    def classify(self, input_values: torch.Tensor, *, return_tokens: bool = False):
-        if return_tokens:
-            raise ValueError(
-                "tokens=True needs the torch model; this network gives logits and pooled only"
-            )
-        logits, pooled = self.function(input_values)
-        return ASTClassifyOutput(logits, pooled)
-
-
-@dataclass
-class Segment:
-    """One window of a recording: [start, end) in seconds and its top labels."""
-
-    start: float
-    end: float
-    labels: list[tuple[str, float]]
-
-
-@dataclass
-class ClassificationResult:
-    """What `AudioClassifier` says about one input.
-
-    scores: (num_labels,) clip-level scores after the activation, pooled over windows.
-    window_scores: (num_windows, num_labels), one row per segment.
-    """
-
-    source: str
-    index: int = 0  # position among the inputs of the call
-    duration: float = 0.0
-    labels: list[tuple[str, float]] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
-    scores: np.ndarray | None = None
-    window_scores: np.ndarray | None = None
-    events: list[Event] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # e.g. a cut-off file, classified anyway
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON record of the command line: file, duration, labels, events, segments (or
-        file and error). The file name is text even when the OS name is not UTF-8."""
-        if self.error is not None:
-            return {"file": printable_name(self.source), "error": self.error}
-        warnings = {"warnings": list(self.warnings)} if self.warnings else {}
-        return {
-            "file": printable_name(self.source),
-            "duration": round(self.duration, 3),
-            **warnings,
-            "labels": _label_dicts(self.labels),
-            "events": [e.to_dict() for e in self.events],
-            "segments": [
-                {
-                    "start": round(s.start, 3),
-                    "end": round(s.end, 3),
-                    "labels": _label_dicts(s.labels),
-                }
-                for s in self.segments
-            ],
-        }
-
-
-@dataclass
-class EmbeddingResult:
-    """Pooled embeddings of one input.
-
-    embedding: (hidden,) mean of the window embeddings.
-    window_embeddings: (num_windows, hidden), one per window, with `starts`/`ends` in seconds.
-    tokens: (num_windows, seq_len, hidden) the final hidden states, when asked for.
-    """
-
-    source: str
-    index: int = 0  # position among the inputs of the call
-    duration: float = 0.0
-    embedding: np.ndarray | None = None
-    window_embeddings: np.ndarray | None = None
-    starts: list[float] = field(default_factory=list)
-    ends: list[float] = field(default_factory=list)
-    tokens: np.ndarray | None = None
-    error: str | None = None
-
-
-def _label_dicts(labels: list[tuple[str, float]]) -> list[dict[str, Any]]:
-    return [{"label": name, "score": round(float(score), 6)} for name, score in labels]
-
-
-def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
-    """Start samples of the windows that cover a recording of num_samples.
-
-    Windows advance by `hop` until one reaches the end; a recording no longer than one window
-    is a single window. The last window may run past the end (its features are zero-padded).
-    No window starts at or beyond the end, so with a hop longer than the window the audio
-    between windows is not classified (see `window_coverage`).
-    """
-    if window <= 0 or hop <= 0:
-        raise ValueError("window and hop must be positive")
-    count = 1 + max(0, math.ceil((num_samples - window) / hop))
-    return [i * hop for i in range(count) if i == 0 or i * hop < num_samples]
-
-
-def window_coverage(window: float, hop: float) -> float:
-    """The share of a long recording that windows of `window` every `hop` classify (<= 1)."""
-    return min(1.0, window / hop)
-
-
-def source_name(item: AudioInput, index: int) -> str:
-    if isinstance(item, (str, os.PathLike)):
-        return os.fspath(item)
-    if isinstance(item, bytes):
-        return f"<bytes {index}>"
-    if isinstance(item, dict) and isinstance(item.get("path"), (str, os.PathLike)):
-        return os.fspath(item["path"])  # a datasets Audio record names its file
-    return f"<array {index}>"
-
-
-def expand_inputs(inputs: AudioInput | Sequence[AudioInput]) -> tuple[list[Any], bool]:
-    """The inputs of one call as a list, folders replaced by their audio files (recursively,
-    sorted, as the command line does), and whether the call was for a single input.
-
-    A folder with no audio files stays in the list (it fails with a one-line error)."""
-    single = _is_single(inputs)
-    items = [inputs] if single else list(inputs)
-    expanded: list[Any] = []
-    for item in items:
-        if isinstance(item, (str, os.PathLike)) and os.path.isdir(os.path.expanduser(item)):
-            single = False
-            for entry in expand_audio_inputs([item]):  # FIFOs and link loops fail, not hang
-                expanded.append(entry.path if entry.ok else _EmptyFolder(entry.name, entry.error))
-        else:
-            expanded.append(item)
-    return expanded, single
-
-
-@dataclass
-class _EmptyFolder:
-    """A folder that held no audio files, or a file in one that can't be read (a FIFO, a link
-    loop): it fails like an unreadable file."""
-
-    path: str
-    message: str
-
-    def __fspath__(self) -> str:
-        return self.path
-
-
-@dataclass
-class _Window:
-    input_index: int
-    start: int  # samples at the model's rate
-    samples: np.ndarray
-    last: bool  # the input's final window
-    duration: float  # the input's length in seconds (known once the last window is read)
-    notes: list[str] = field(default_factory=list)  # what decoding survived (on the last)
-
-
-@dataclass
-class _Failure:
-    input_index: int
-    message: str
+from .windows import (  # noqa: F401 (re-exported)
+    WAVEFORM_KEYS,
+    AudioInput,
+    _Failure,
+    _Window,
+    _WindowStream,
+    expand_inputs,
+    input_windows,
+    source_name,
+    window_coverage,
+    window_starts,
+)
 
 
 class AudioClassifier:
@@ -659,219 +499,8 @@ class AudioClassifier:
         return [(self.labels[i], float(scores[i])) for i in order]
 
 
-def _is_single(inputs: Any) -> bool:
-    if isinstance(inputs, (str, os.PathLike, bytes, dict, np.ndarray, torch.Tensor)):
-        return True
-    if hasattr(inputs, "read"):
-        return True
-    if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[1], (int, float)):
-        return not isinstance(inputs[0], (str, os.PathLike, bytes))
-    return False
-
-
-def _waveform_at_rate(item: Any, rate: int) -> np.ndarray:
-    """A (waveform, sampling_rate) pair, a {"array"|"raw": waveform, "sampling_rate": rate} dict
-    or a bare array at `rate`, as mono float32 at `rate`."""
-    if isinstance(item, dict):
-        key = next((k for k in WAVEFORM_KEYS if item.get(k) is not None), None)
-        if key is None or "sampling_rate" not in item:
-            raise ValueError(
-                'a dict input needs "array" (or "raw") holding the waveform and "sampling_rate", '
-                f"got keys {sorted(map(str, item))}"
-            )
-        item = (item[key], item["sampling_rate"])
-    if isinstance(item, tuple):
-        waveform, source_rate = item
-    else:
-        waveform, source_rate = item, rate
-    if isinstance(waveform, torch.Tensor):
-        waveform = waveform.detach().cpu().numpy()
-    samples = np.asarray(waveform, dtype=np.float32)
-    if samples.ndim == 2:  # (channels, samples) or (samples, channels): average the short axis
-        samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[1] else 1)
-    if samples.ndim != 1:
-        raise ValueError(f"a waveform must be 1-D or 2-D, got shape {samples.shape}")
-    if not np.isfinite(samples).all():
-        raise ValueError("the waveform contains NaN or Inf samples")
-    if int(source_rate) != rate:
-        import soxr
-
-        samples = soxr.resample(samples, int(source_rate), rate, quality="HQ").astype(np.float32)
-    return samples
-
-
-def input_windows(index: int, item: Any, window: int, hop: int, rate: int) -> Iterator:
-    """_Window records of one input at `rate` Hz, or one _Failure if it can't be read."""
-    try:
-        if isinstance(item, _EmptyFolder):
-            raise AstAudioError(item.message)
-        if isinstance(item, (str, os.PathLike, bytes)) or hasattr(item, "read"):
-            yield from _file_windows(index, item, window, hop, rate)
-        else:
-            yield from _array_windows(index, _waveform_at_rate(item, rate), window, hop, rate)
-    except AudioLoadError as exc:  # the record names the file; the reason is enough
-        yield _Failure(index, exc.reason)
-    except (AstAudioError, ValueError, OSError) as exc:
-        yield _Failure(index, str(exc))
-
-
-def _file_windows(index: int, item, window: int, hop: int, rate: int) -> Iterator[_Window]:
-    notes: list[str] = []
-    if isinstance(item, (str, os.PathLike)) and _is_pipe(item):  # bash's <(cmd): read once
-        with open(item, "rb") as stream:
-            item = stream.read()
-    if isinstance(item, bytes) or hasattr(item, "read"):
-        samples = load_audio(item, rate, notes=notes)
-        yield from _array_windows(index, samples, window, hop, rate, notes)
-        return
-    info = audio_info(item)
-    if info.duration * rate <= 4 * window:  # short file: one decode is cheapest
-        samples = load_audio(item, rate, notes=notes)
-        yield from _array_windows(index, samples, window, hop, rate, notes)
-        return
-    pending = None
-    for start, samples in stream_windows(item, window, hop, sampling_rate=rate, notes=notes):
-        _check_finite(samples, start, rate)
-        if pending is not None:
-            yield pending
-        pending = _Window(index, start, samples, False, 0.0)
-    if pending is None:
-        raise AstAudioError("no audio samples")
-    pending.last = True
-    pending.duration = (pending.start + len(pending.samples)) / rate
-    pending.notes = notes
-    yield pending
-
-
-def _is_pipe(path: str | os.PathLike) -> bool:
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:  # reported when the file is opened
-        return False
-
-
-class _WindowStream(torch.utils.data.IterableDataset):
-    """Every input's records; DataLoader worker w of W decodes inputs w, w + W, w + 2W, ..."""
-
-    def __init__(self, items: Sequence[AudioInput], window: int, hop: int, rate: int):
-        self.items, self.window, self.hop, self.rate = items, window, hop, rate
-
-    def __iter__(self) -> Iterator:
-        worker = torch.utils.data.get_worker_info()
-        first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
-        for index in range(first, len(self.items), step):
-            yield from input_windows(index, self.items[index], self.window, self.hop, self.rate)
-
-
-class _InOrder:
-    """Hands results to `callback` in input order, holding back any that finish early."""
-
-    def __init__(self, callback: Callable | None):
-        self.callback, self.next, self.waiting = callback, 0, {}
-
-    def __call__(self, result) -> None:
-        if self.callback is None:
-            return
-        self.waiting[result.index] = result
-        while self.next in self.waiting:
-            self.callback(self.waiting.pop(self.next))
-            self.next += 1
-
-
-def _array_windows(
-    index: int, samples: np.ndarray, window: int, hop: int, rate: int, notes: Sequence[str] = ()
-) -> Iterator[_Window]:
-    if len(samples) == 0:
-        raise AstAudioError("no audio samples")
-    if count_frames(len(samples), rate) == 0:
-        raise AstAudioError(
-            f"audio is shorter than one 25 ms frame ({len(samples)} samples at {rate} Hz)"
-        )
-    _check_finite(samples, 0, rate)
-    starts = window_starts(len(samples), window, hop)
-    duration = len(samples) / rate
-    for n, start in enumerate(starts):
-        last = n == len(starts) - 1
-        notes_here = list(notes) if last else []
-        yield _Window(index, start, samples[start : start + window], last, duration, notes_here)
-
-
-def _check_finite(samples: np.ndarray, start: int, rate: int) -> None:
-    """Float files can hold NaN or Inf, which would turn every score into NaN."""
-    if not np.isfinite(samples).all():
-        at = (start + int(np.flatnonzero(~np.isfinite(samples))[0])) / rate
-        raise AstAudioError(f"audio contains NaN or infinite samples (first at {at:.2f} s)")
-
-
 def _finite(value: float, name: str) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value:g}")
     return value
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """A torch device from "auto" (a CUDA GPU when there is one), "cpu", "cuda", "cuda:N" or
-    "mps"; ValueError (one line) for a device this machine does not have."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device must be auto, cpu, cuda, cuda:N or mps, got {str(device)!r}"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device '{device}' was asked for but no CUDA GPU is available")
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise ValueError(f"device '{device}' does not exist: this machine has {count} GPU(s)")
-    elif device.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise ValueError("device 'mps' was asked for but Apple's Metal (MPS) is not available")
-    elif device.type != "cpu":
-        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got '{device}'")
-    return device
-
-
-def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    try:
-        return names[str(dtype)]
-    except KeyError:
-        raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}") from None
-
-
-def check_extractor_fits(config, extractor: ASTFeatureExtractor) -> None:
-    """CheckpointError when the extractor's features can't be the model's input (a
-    preprocessor_config.json from another model), before any audio is decoded."""
-    for name in ("num_mel_bins", "max_length"):
-        ours, theirs = getattr(extractor, name), getattr(config, name)
-        if ours != theirs:
-            raise CheckpointError(
-                f"preprocessor_config.json gives {name}={ours} but the model's config.json "
-                f"{theirs}: the two files belong to different models"
-            )
-
-
-def load_feature_extractor(
-    model: str | os.PathLike, config, **hub_kwargs: Any
-) -> ASTFeatureExtractor:
-    """The model's preprocessor_config.json, or (when it has none) the default extractor sized
-    to the model's max_length and num_mel_bins."""
-    path = resolve_file(model, PREPROCESSOR_NAME, required=False, **hub_kwargs)
-    if path is None:
-        return ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length)
-    return ASTFeatureExtractor.from_pretrained(path.parent)
