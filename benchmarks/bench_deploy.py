@@ -10,6 +10,8 @@ time counts), at batch 4:
   astaudio ORT fp32       export_onnx -> OnnxBackend (ONNX Runtime, CPU provider)
   astaudio torch int8     quantize_dynamic_int8 (nn.Linear weights int8, CPU only)
   astaudio ORT int8       quantize_onnx_int8 -> OnnxBackend
+Speed ratios compare like with like: astaudio torch fp32 against transformers fp32 (the same
+maths), ORT fp32 and torch int8 against astaudio torch fp32, ORT int8 against ORT fp32.
 Accuracy: largest |logit - fp32 logit| and |sigmoid score - fp32 score| of each against
 astaudio torch fp32, on the timed inputs. No targets: the figures are for choosing a backend.
 On --device cuda only the fp32 sides run (int8 here is CPU-only; ORT uses its CUDA provider when
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import torch
 from bench_utils import (
+    SMALL_MODEL,
     command_line,
     default_device,
     forward_gflop,
@@ -36,8 +39,12 @@ from bench_utils import (
 
 REFERENCE = "transformers fp32"
 BASELINE = "astaudio torch fp32"
-SMALL_MODEL = {"hidden_size": 192, "num_hidden_layers": 2, "num_attention_heads": 3,
-               "intermediate_size": 768}  # fmt: skip
+COMPARED_WITH = {  # side: the side its speed is compared with (like with like)
+    BASELINE: REFERENCE,
+    "astaudio ORT fp32": BASELINE,
+    "astaudio torch int8": BASELINE,
+    "astaudio ORT int8": "astaudio ORT fp32",
+}
 
 
 def build_models(overrides: dict) -> tuple:
@@ -111,21 +118,32 @@ def bench(device: str, repeats: int, batch: int, overrides: dict, work: Path) ->
     return {"batch": batch, "sides": rows, "onnx_mib": sizes, "notes": notes}
 
 
+def _speedup(sides: dict, name: str) -> tuple[str, float] | None:
+    """(baseline, speed ratio) of a side against its like-with-like baseline, if both ran."""
+    baseline = COMPARED_WITH.get(name)
+    if baseline not in sides:
+        return None
+    return baseline, sides[name]["clips_per_s"] / sides[baseline]["clips_per_s"]
+
+
 def summary_rows(report: dict) -> list[dict]:
-    """Rows of run_all's table: each side against transformers fp32."""
+    """Rows of run_all's table: each side against its like-with-like baseline."""
     sides = report["results"]["sides"]
-    reference = sides[REFERENCE]["clips_per_s"]
     rows = []
     for name, side in sides.items():
-        if name == REFERENCE:
+        compared = _speedup(sides, name)
+        if compared is None:
             continue
+        baseline, ratio = compared
         rows.append(
             {
-                "what": f"Classifier forward, batch {report['results']['batch']}, {name} "
-                f"(clips/s; max score error vs fp32 {side['max_abs_score_error']:.1e})",
+                "what": f"Classifier forward, batch {report['results']['batch']}, {name} vs "
+                f"{baseline} (clips/s; max score error vs astaudio torch fp32 "
+                f"{side['max_abs_score_error']:.1e})",
                 "astaudio": f"{side['clips_per_s']:.3f}",
-                "reference": f"{reference:.3f}",
-                "ratio": side["vs_transformers_fp32"],
+                "reference": f"{sides[baseline]['clips_per_s']:.3f}",
+                "reference_name": baseline,
+                "ratio": ratio,
                 "target": "",
                 "met": None,
             }
@@ -135,13 +153,15 @@ def summary_rows(report: dict) -> list[dict]:
 
 def details(report: dict) -> list[str]:
     """Bullets for BENCHMARKS.md."""
-    results = report["results"]
-    lines = [
-        f"{name}: {side['clips_per_s']:.3f} clips/s, {side['vs_transformers_fp32']:.2f}x "
-        f"transformers fp32; max |logit error| {side['max_abs_logit_error']:.1e}, max |score "
-        f"error| {side['max_abs_score_error']:.1e} against astaudio torch fp32"
-        for name, side in results["sides"].items()
-    ]
+    results, lines = report["results"], []
+    for name, side in results["sides"].items():
+        compared = _speedup(results["sides"], name)
+        speed = "" if compared is None else f", {compared[1]:.2f}x {compared[0]}"
+        lines.append(
+            f"{name}: {side['clips_per_s']:.3f} clips/s{speed}; max |logit error| "
+            f"{side['max_abs_logit_error']:.1e}, max |score error| "
+            f"{side['max_abs_score_error']:.1e} against astaudio torch fp32"
+        )
     lines.append(
         "ONNX file sizes: "
         + ", ".join(f"{kind} {mib:.0f} MiB" for kind, mib in results["onnx_mib"].items())

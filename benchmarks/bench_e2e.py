@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import command_line, default_device, machine_info, write_report
+from bench_utils import SMALL_MODEL, command_line, default_device, machine_info, write_report
 
 from astaudio.labels import load_labels
 
@@ -64,8 +64,6 @@ FIXED_MMAP_THRESHOLD = {"MALLOC_MMAP_THRESHOLD_": "131072"}  # bytes: glibc's in
 REPO = Path(__file__).resolve().parents[1]
 ALSA = Path("/usr/share/sounds/alsa")
 FREEDESKTOP = Path("/usr/share/sounds/freedesktop/stereo")
-SMALL_MODEL = {"hidden_size": 192, "num_hidden_layers": 2, "num_attention_heads": 3,
-               "intermediate_size": 768}  # fmt: skip
 SPEECH = [
     "The quick brown fox jumps over the lazy dog.",
     "A dog is barking outside while the rain falls on the roof.",
@@ -360,6 +358,7 @@ def summary_rows(report: dict) -> list[dict]:
                 f"transformers: faster of its two input paths, here {best.split()[1]})",
                 "astaudio": f"{rates['astaudio']:.3f}",
                 "reference": f"{rates[best]:.3f}",
+                "reference_name": best,
                 "ratio": files["ratio"],
                 "target": f">= {E2E_TARGET:g}x",
                 "met": files["ratio"] >= E2E_TARGET,
@@ -369,6 +368,7 @@ def summary_rows(report: dict) -> list[dict]:
                 "batch 1)",
                 "astaudio": f"{rates['astaudio']:.3f}",
                 "reference": f"{rates['transformers (paths)']:.3f}",
+                "reference_name": "transformers (paths)",
                 "ratio": files["ratio_vs_paths"],
                 "target": "",
                 "met": None,

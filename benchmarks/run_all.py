@@ -1,19 +1,25 @@
-"""Run every benchmark, print one table of astaudio vs transformers, write BENCHMARKS.md.
+"""Run every benchmark, print one table of astaudio vs its references, write BENCHMARKS.md.
 
-    python benchmarks/run_all.py                # everything, writes BENCHMARKS.md (~1 h on 2 cores)
-    python benchmarks/run_all.py --quick        # smoke run (~3 min), prints, writes nothing
-    python benchmarks/run_all.py --only core    # some of them: core, e2e, memory, deploy, gpu
-    python benchmarks/run_all.py --reuse --findings notes.md   # BENCHMARKS.md from results/
+    python benchmarks/run_all.py                # everything, writes BENCHMARKS.md (long)
+    python benchmarks/run_all.py --quick        # smoke run, prints; its duration: BENCHMARKS.md
+    python benchmarks/run_all.py --only core startup   # re-run some, then write BENCHMARKS.md
+    python benchmarks/run_all.py --reuse        # BENCHMARKS.md from benchmarks/results/ alone
     python benchmarks/run_all.py --device cuda  # the same scripts on a GPU
 
-Each benchmark is a script run as a subprocess with `--json`; every ratio in the table compares
-astaudio with transformers measured in the same process, on the same machine, at the same time.
-The raw results (machine, command, all numbers) stay in benchmarks/results/<name>.json.
+Each benchmark is a script run as a subprocess with `--json`; every ratio compares astaudio with
+a reference measured in the same process, on the same machine, at the same time, and like with
+like (the row names its reference). The raw results (machine, load, command, all numbers) stay
+in benchmarks/results/<name>.json. BENCHMARKS.md is always made from the latest result of every
+benchmark: the ones just run plus, for the others, the stored file, each row with the date it
+was measured. The findings (benchmarks/findings.md, hand-written analysis) are copied in; the
+verdicts are not hand-written: the "Targets" list is made from the same rows as the table.
 
-Deployment hook: the "deploy" benchmark (bench_deploy.py) runs only where astaudio.export
-(ONNX export, ONNX Runtime backend, int8) can be imported. Any script
-here whose JSON holds "command" and "summary_rows" (what, astaudio, reference, ratio, target,
-met) is rendered without changes to this file.
+`--quick` runs every script on a shrunken workload with one repeat: it shows that they run, so it
+prints numbers but no ratios and no target verdicts, and writes to a temporary folder.
+
+Every script in benchmarks/ that measures something is in BENCHMARKS below. Any script whose
+JSON holds "command", "machine" and "summary_rows" (what, astaudio, reference, reference_name,
+ratio, target, met, no_verdict) and optionally "details" (markdown lines) is rendered as is.
 """
 
 from __future__ import annotations
@@ -27,33 +33,52 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_utils import default_device, machine_info
+from bench_utils import default_device, load_average, machine_info
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"  # full runs: kept, BENCHMARKS.md is made from them
 QUICK_RESULTS = Path(tempfile.gettempdir()) / "astaudio-benchmarks-quick"  # smoke runs
+FINDINGS = HERE / "findings.md"
+QUICK_DURATION = RESULTS / "quick_duration.json"  # how long the last complete --quick run took
 
 
 def deploy_available() -> bool:
-    """The deployment benchmark needs astaudio.export (being written) and its script."""
-    return (HERE / "bench_deploy.py").exists() and importlib.util.find_spec(
-        "astaudio.export"
-    ) is not None
+    """The deployment benchmarks need astaudio.export (ONNX export, ONNX Runtime, int8)."""
+    return importlib.util.find_spec("astaudio.export") is not None
+
+
+def precision_args() -> list[str]:
+    """The keyword recipe's full test split where it has been generated, else the committed
+    held-out slice (the script's default)."""
+    data = REPO / "recipes/synthetic-commands/data"
+    if not (data / "manifest.csv").exists():
+        return []
+    return ["--data", str(data.relative_to(REPO) / "manifest.csv"), "--labels",
+            str(data.relative_to(REPO) / "class_labels_indices.csv"), "--split", "test"]  # fmt: skip
 
 
 BENCHMARKS = {  # name: (script, what it answers, runs when, extra arguments)
     "core": ("bench_core.py", "Core: features and model forward", lambda: True, []),
+    "startup": ("bench_startup.py", "Start-up: --version and --help", lambda: True, []),
     "e2e": ("bench_e2e.py", "End to end: audio files in, tags out", lambda: True, ["--skip-long"]),
     "memory": ("bench_e2e.py", "Long recording: peak memory", lambda: True, ["--only-long"]),
     "deploy": ("bench_deploy.py", "Deployment: ONNX Runtime, int8", deploy_available, []),
+    "precision": (
+        "bench_precision_keywords.py",
+        "Reduced precision on the trained keyword model",
+        deploy_available,
+        precision_args,
+    ),
     "gpu": ("bench_gpu.py", "GPU path: bf16 model, end to end from waveforms", lambda: True, []),
 }
+# Not in BENCHMARKS: bench_utils.py (helpers, measures nothing).
 
 
-def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> dict:
+def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> tuple[dict, float]:
+    """The benchmark's result (or {"error": ...}) and its wall seconds."""
     script, _, _, defaults = BENCHMARKS[name]
-    extra = defaults + extra
+    extra = (defaults() if callable(defaults) else defaults) + extra
     output = (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
     output.parent.mkdir(exist_ok=True)
     shown = output.relative_to(REPO) if output.is_relative_to(REPO) else output
@@ -62,37 +87,144 @@ def run_benchmark(name: str, device: str, quick: bool, extra: list[str]) -> dict
     command += extra
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
+    previous = output.read_bytes() if output.exists() else None
+    output.unlink(missing_ok=True)  # a failed run must not leave the last run's file as its own
     completed = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL)
-    print(
-        f"== {name}: {time.perf_counter() - start:.0f} s, exit {completed.returncode}", flush=True
-    )
+    seconds = time.perf_counter() - start
+    print(f"== {name}: {seconds:.0f} s, exit {completed.returncode}", flush=True)
     if completed.returncode != 0 or not output.exists():
-        return {"error": f"exit status {completed.returncode}", "summary_rows": []}
-    return json.loads(output.read_text())
+        if previous is not None and not output.exists():
+            output.write_bytes(previous)  # keep the last good result on disk
+        return {"error": f"exit status {completed.returncode}", "summary_rows": []}, seconds
+    return json.loads(output.read_text()), seconds
+
+
+def record_quick_duration(seconds: dict[str, float], load_at_start, device: str) -> None:
+    """What a complete `--quick` run took, for BENCHMARKS.md (a full run's file, so it is kept)."""
+    machine = machine_info(device)
+    record = {
+        "command": "python benchmarks/run_all.py --quick",
+        "minutes": sum(seconds.values()) / 60,
+        "seconds_per_benchmark": {name: round(s, 1) for name, s in seconds.items()},
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": machine["load_average_1_5_15min"],
+        "machine": machine,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    QUICK_DURATION.write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def quick_duration_text() -> str:
+    if not QUICK_DURATION.exists():
+        return "duration not measured yet"
+    record = json.loads(QUICK_DURATION.read_text())
+    load = ", ".join(map(str, record["load_average_at_start"] or []))
+    return (
+        f"{record['minutes']:.1f} min, measured {record['machine']['date_utc']} on this "
+        f"{record['machine']['cores']}-core machine at load average {load} (1, 5, 15 min); "
+        "idle, it is shorter"
+    )
+
+
+def with_current_rows(name: str, result: dict) -> dict:
+    """The result with its summary rows (and details) made again by the script's current
+    summary_rows()/details() from the stored measurements, so that every file is judged by
+    today's rules (like-with-like ratios, which targets apply where); the stored rows where the
+    script can't read an older file."""
+    if "error" in result or name not in BENCHMARKS:
+        return result
+    module = importlib.import_module(Path(BENCHMARKS[name][0]).stem)
+    try:
+        updated = {**result, "summary_rows": module.summary_rows(result)}
+        if hasattr(module, "details") and "details" in result:
+            updated["details"] = module.details(result)
+    except (KeyError, TypeError, ValueError):
+        return result
+    if result.get("quick"):
+        for row in updated["summary_rows"]:
+            row["ratio"] = row["met"] = None
+    return updated
+
+
+def load_results(names: list[str], quick: bool) -> dict[str, dict]:
+    """The stored result of each benchmark that has one."""
+    results = {}
+    for name in names:
+        path = (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
+        if path.exists():
+            results[name] = with_current_rows(name, json.loads(path.read_text()))
+    return results
 
 
 # -- rendering -----------------------------------------------------------------------------
-def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}x"
+def _date(result: dict) -> str:
+    return result.get("machine", {}).get("date_utc", "?").removesuffix(" UTC")
 
 
-def _met(value: bool | None) -> str:
-    return "" if value is None else ("yes" if value else "**no**")
+def _ratio(row: dict, result: dict) -> str:
+    if result.get("quick") or row.get("ratio") is None:
+        return ""
+    return f"{row['ratio']:.2f}x"
+
+
+def _reference(row: dict) -> str:
+    if not row.get("reference"):
+        return ""
+    return f"{row['reference']} ({row.get('reference_name', 'transformers')})"
+
+
+def _verdict(row: dict, result: dict, markdown: bool = True) -> str:
+    """yes / no for a row with a target; why not, where a target can't be judged."""
+    if not row.get("target"):
+        return ""
+    if result.get("quick"):
+        return "smoke run: no verdict"
+    if row.get("met") is None:
+        return row.get("no_verdict") or "not judged"
+    if row["met"]:
+        return "yes" if markdown else "target met"
+    return "**no**" if markdown else "TARGET MISSED"
 
 
 def summary_table(results: dict[str, dict]) -> str:
     lines = [
-        "| Run | Measurement | astaudio | transformers | ratio | target | met |",
-        "|---|---|---:|---:|---:|---|---|",
+        "| Run | Measurement | astaudio | reference | ratio | target | met | measured (UTC) |",
+        "|---|---|---:|---:|---:|---|---|---|",
     ]
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"| {name} | failed ({result['error']}) | | | | | |")
+            lines.append(f"| {name} | failed ({result['error']}) | | | | | | |")
         for row in result.get("summary_rows", []):
             lines.append(
-                f"| {name} | {row['what']} | {row['astaudio']} | {row['reference']} | "
-                f"{_ratio(row['ratio'])} | {row['target']} | {_met(row['met'])} |"
+                f"| {name} | {row['what']} | {row['astaudio']} | {_reference(row)} | "
+                f"{_ratio(row, result)} | {row['target']} | {_verdict(row, result)} | "
+                f"{_date(result)} |"
             )
+    return "\n".join(lines)
+
+
+def targets_list(results: dict[str, dict]) -> str:
+    """One line per row with a target, from the same rows as the table: met, missed, not judged."""
+    groups: dict[str, list[str]] = {"Met": [], "Missed": [], "Not judged": []}
+    for name, result in results.items():
+        for row in result.get("summary_rows", []):
+            if not row.get("target"):
+                continue
+            verdict = _verdict(row, result)
+            group = {"yes": "Met", "**no**": "Missed"}.get(verdict, "Not judged")
+            why = "" if group != "Not judged" else f"; {verdict}"
+            ratio = _ratio(row, result)
+            value = row["astaudio"]
+            if ratio:
+                reference = row.get("reference_name", "transformers")
+                value = f"{ratio} ({value} vs {row['reference']} {reference})"
+            groups[group].append(
+                f"  - {name}: {row['what']}: {value}, target {row['target']}{why} ({_date(result)})"
+            )
+    lines = []
+    for group, entries in groups.items():
+        lines.append(f"- {group}: {len(entries)}" + ("" if entries else "."))
+        lines += entries
     return "\n".join(lines)
 
 
@@ -102,37 +234,51 @@ def plain_table(results: dict[str, dict]) -> str:
     for name, result in results.items():
         if "error" in result:
             out.append(f"{name}: FAILED ({result['error']})")
+        if result.get("quick"):
+            out.append(f"{name}: smoke run, one repeat of a small workload: no ratios, no verdicts")
         for row in result.get("summary_rows", []):
-            verdict = {None: "", True: "target met", False: "TARGET MISSED"}[row["met"]]
             out.append(
-                f"{name:7} {row['what'][:100]:100} {row['astaudio']:>10} {row['reference']:>10} "
-                f"{_ratio(row['ratio']):>7} {row['target']:>9} {verdict}"
+                f"{name:9} {row['what'][:100]:100} {row['astaudio']:>10} "
+                f"{_reference(row):>30} {_ratio(row, result):>7} {row['target']:>9} "
+                f"{_verdict(row, result, markdown=False)}"
             )
     return "\n".join(out)
 
 
-def machine_section(machine: dict, results: dict[str, dict], note: str | None) -> str:
-    loads = [
-        f"{name}: {r['machine']['load_average_1_5_15min']} at start, "
-        f"{r['machine'].get('load_average_at_end')} at end"
-        for name, r in results.items()
-        if "machine" in r
-    ]
+def machine_section(results: dict[str, dict], note: str | None) -> str:
+    """The machine once, then when and under what load each benchmark ran."""
+    machines = [r["machine"] for r in results.values() if "machine" in r]
+    if not machines:
+        return "No results."
+    machine = machines[-1]
     lines = [
         f"- CPU: {machine['cpu']}, {machine['cores']} cores visible, "
         f"torch threads {machine['torch_threads']}; device: {machine['device']}",
         f"- Python {machine['python']}, torch {machine['torch']}, numpy {machine['numpy']}, "
         f"transformers {machine['transformers']}",
-        f"- Date: {machine['date_utc']}",
-        f"- Load average (1, 5, 15 min) per benchmark: {'; '.join(loads)}",
     ]
     if note:
         lines.append(f"- {note}")
+    lines += [
+        "",
+        "| Run | started (UTC) | load average at start (1, 5, 15 min) | at end | command |",
+        "|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        if "machine" not in result:
+            continue
+        load = result["machine"].get("load_average_1_5_15min")
+        end = result["machine"].get("load_average_at_end")
+        lines.append(
+            f"| {name} | {_date(result)} | {', '.join(map(str, load or []))} | "
+            f"{', '.join(map(str, end or []))} | `{result.get('command', '?')}` |"
+        )
     return "\n".join(lines)
 
 
 def core_section(core: dict) -> str:
     features, model = core["features"], core["model"]
+    rate = max(core["fp32_matmul_tflops"], core.get("fp32_matmul_tflops_after", 0.0))
     lines = [
         f"### {BENCHMARKS['core'][1]} (`{core['command']}`)",
         "",
@@ -166,10 +312,10 @@ def core_section(core: dict) -> str:
         "`torch.inference_mode()`, the same weights on both sides, transformers with "
         f'`attn_implementation="{model["transformers_attention"]}"`: astaudio '
         f"{model['astaudio_clips_per_s']:.3f} clips/s ({model['astaudio_tflops']:.3f} TFLOP/s, "
-        f"{model['astaudio_fraction_of_matmul']:.0%} of the matmul rate), transformers "
+        f"{model['astaudio_tflops'] / rate:.0%} of the better matmul rate), transformers "
         f"{model['transformers_clips_per_s']:.3f} clips/s "
         f"({model['transformers_tflops']:.3f} TFLOP/s, "
-        f"{model['transformers_fraction_of_matmul']:.0%}): {model['ratio']:.2f}x. Largest "
+        f"{model['transformers_tflops'] / rate:.0%}): {model['ratio']:.2f}x. Largest "
         f"difference between the two models' outputs: {model['max_abs_difference']:.1e}.",
         "- Each pair of sides runs interleaved (A, B, A, B, ...) after a warm-up; the best time "
         "of each side counts.",
@@ -272,20 +418,30 @@ def generic_section(name: str, result: dict) -> str:
     """Any other benchmark: its "details" bullets, if it has them."""
     title = BENCHMARKS[name][1] if name in BENCHMARKS else name
     lines = [f"### {title} (`{result.get('command', '?')}`)", ""]
-    lines += [f"- {line}" for line in result.get("details", [])]
-    lines.append(f"- Raw results: benchmarks/results/{name}.json.")
+    for line in [*result.get("details", []), f"Raw results: benchmarks/results/{name}.json."]:
+        table = line.startswith("|")
+        if lines[-1].startswith("|") and not table:
+            lines.append("")  # a table ends before the next bullet
+        lines.append(line if not line or table else f"- {line}")
     return "\n".join(lines) + "\n"
 
 
+def drop_superseded(results: dict[str, dict]) -> dict[str, dict]:
+    """Long-file rows of an e2e run made without --skip-long belong to "memory": where a memory
+    result exists, those older copies go, so that no stale row stands beside the current one."""
+    e2e = results.get("e2e")
+    if e2e is None or "memory" not in results or "long_file" not in e2e:
+        return results
+    e2e = {key: value for key, value in e2e.items() if key != "long_file"}
+    e2e["summary_rows"] = [
+        row for row in e2e["summary_rows"] if not row["what"].startswith("Peak RSS")
+    ]
+    return {**results, "e2e": e2e}
+
+
 def write_markdown(
-    path: Path,
-    results: dict[str, dict],
-    note: str | None,
-    device: str,
-    findings: str | None = None,
+    path: Path, results: dict[str, dict], note: str | None, findings: str | None = None
 ) -> None:
-    machine = next((r["machine"] for r in results.values() if "machine" in r), None)
-    machine = machine or machine_info(device)
     sections = []
     for name, result in results.items():
         if "error" in result:
@@ -296,41 +452,51 @@ def write_markdown(
             sections.append(e2e_section(name, result))
         else:
             sections.append(generic_section(name, result))
-    gpu = (
-        "Measured on the GPU above."
-        if machine["device"] != "cpu"
-        else "Not measured in this session: this machine has no GPU. The same scripts run "
-        "unchanged there: `python benchmarks/run_all.py --device cuda` (the default when CUDA "
+    missing = [name for name in BENCHMARKS if name not in results]
+    if missing:
+        sections.append(
+            "### Not measured\n\n"
+            + "\n".join(f"- {name} ({BENCHMARKS[name][0]}): no result yet." for name in missing)
+            + "\n"
+        )
+    gpu = results.get("gpu", {}).get("device_name") == "GPU"
+    gpu_text = (
+        "The gpu rows were measured on a GPU."
+        if gpu
+        else "Not measured: no GPU was lent. bench_gpu.py ran on the CPU, unchanged (float32, "
+        "batch 4), and its rows say so; its targets are about a GPU, so they get no verdict "
+        "there. On a GPU: `python benchmarks/run_all.py --device cuda` (the default when CUDA "
         "is available)."
     )
-    deploy = (
-        ""
-        if "deploy" in results
-        else "\n## Deployment (ONNX Runtime, int8)\n\nNot measured yet: `run_all.py` runs "
-        "benchmarks/bench_deploy.py once astaudio.export exists.\n"
-    )
+    findings_text = f"## Findings\n\n{findings.strip()}\n\n" if findings else ""
     text = f"""# Benchmarks
 
-astaudio against Hugging Face transformers, measured in the same run on the same machine, so
-the ratios hold even where the absolute numbers move with the machine's load. Speed targets are
-checked here, never in the test suite. Regenerate: `python benchmarks/run_all.py` (raw
-results: benchmarks/results/*.json; `--quick` for a smoke run).
+astaudio against Hugging Face transformers (and each deployment option against its own fp32
+baseline), measured in the same run on the same machine, so the ratios hold even where the
+absolute numbers move with the machine's load. Speed targets are checked here, never in the test
+suite. Made by `python benchmarks/run_all.py` from the latest result of every benchmark
+(benchmarks/results/*.json); each row says when it was measured, and "Machine" says under what
+load. `--quick` is a smoke run with no ratios and no verdicts: {quick_duration_text()}.
 
 ## Summary
 
 {summary_table(results)}
 
-{"## Findings" + chr(10) + chr(10) + findings.strip() + chr(10) + chr(10) if findings else ""}## Machine
+### Targets
 
-{machine_section(machine, results, note)}
+{targets_list(results)}
+
+{findings_text}## Machine
+
+{machine_section(results, note)}
 
 ## Details
 
 {chr(10).join(sections)}
 ## GPU
 
-{gpu}
-{deploy}"""
+{gpu_text}
+"""
     path.write_text(text, encoding="utf-8")
 
 
@@ -348,7 +514,7 @@ def main() -> None:
         "--output",
         type=Path,
         default=None,
-        help="markdown file (default: BENCHMARKS.md for a full run, none with --quick)",
+        help="markdown file (default: BENCHMARKS.md, none with --quick)",
     )
     parser.add_argument("--note", default=None, help="a line about the conditions, for the file")
     parser.add_argument(
@@ -359,25 +525,31 @@ def main() -> None:
     parser.add_argument(
         "--findings",
         type=Path,
-        default=None,
-        help="markdown with the analysis of this run, copied in under '## Findings'",
+        default=FINDINGS,
+        help="markdown copied in under '## Findings' (default: benchmarks/findings.md)",
     )
     args = parser.parse_args()
-    names = args.only or [name for name, (_, _, runs, _) in BENCHMARKS.items() if runs()]
-    results = {}
+    everything = [name for name, (_, _, runs, _) in BENCHMARKS.items() if runs()]
+    names = [] if args.reuse else (args.only or everything)
+    load_at_start = load_average()
+    ran, seconds = {}, {}
     for name in names:
-        if args.reuse:
-            path = (QUICK_RESULTS if args.quick else RESULTS) / f"{name}.json"
-            if path.exists():
-                results[name] = json.loads(path.read_text())
-            continue
         extra = args.e2e_args.split() if BENCHMARKS[name][0] == "bench_e2e.py" else []
-        results[name] = run_benchmark(name, args.device, args.quick, extra)
-    print(plain_table(results))
+        ran[name], seconds[name] = run_benchmark(name, args.device, args.quick, extra)
+    if names:
+        print(f"== all: {sum(seconds.values()) / 60:.1f} min")
+    if args.quick and names == everything and all("error" not in r for r in ran.values()):
+        record_quick_duration(seconds, load_at_start, args.device)
+    print(plain_table(ran or drop_superseded(load_results(everything, args.quick))))
     output = args.output or (None if args.quick else REPO / "BENCHMARKS.md")
     if output is not None:
-        findings = args.findings.read_text(encoding="utf-8") if args.findings else None
-        write_markdown(output, results, args.note, args.device, findings)
+        # the latest result of every benchmark: just run, else the stored one
+        stored = load_results(everything, args.quick)
+        results = {name: ran.get(name, stored.get(name)) for name in everything}
+        results = {name: result for name, result in results.items() if result is not None}
+        results = drop_superseded(results)
+        findings = args.findings.read_text(encoding="utf-8") if args.findings.exists() else None
+        write_markdown(output, results, args.note, findings)
         print(f"wrote {output}")
 
 

@@ -43,15 +43,21 @@ SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
 
 # Background-noise mixtures: kind -> probability. "real" draws from the split's recordings.
-SPEECH_NOISE_WEIGHTS = {"white": 0.15, "pink": 0.2, "brown": 0.15, "hum": 0.15, "real": 0.35}
+# "babble" mixes 1-3 background talkers from the split's babble pool (sentences, no commands).
+SPEECH_NOISE_WEIGHTS = {
+    "white": 0.1, "pink": 0.15, "brown": 0.1, "hum": 0.1, "real": 0.3, "babble": 0.25,
+}  # fmt: skip
 SILENCE_NOISE_WEIGHTS = {
-    "white": 0.15, "pink": 0.2, "brown": 0.15, "hum": 0.15, "real": 0.25, "dither": 0.1,
+    "white": 0.1, "pink": 0.1, "brown": 0.1, "hum": 0.1, "real": 0.2, "dither": 0.1, "babble": 0.3,
 }  # fmt: skip
 
 FLITE_LIMITED_DOMAIN = {"awb_time"}  # speaks clock times only
 FLITE_BASE_VOICE = {"kal16": "kal"}  # kal16 is the 16 kHz build of the kal speaker
 FLITE_MEAN_F0_HZ = {"kal": 100.0, "kal16": 100.0, "awb": 110.0, "rms": 85.0, "slt": 160.0}
 ESPEAK_VARIANT_DIR = "!v/"
+# festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): the held-out engine of
+# the unseen-engine evaluation (make_conditions.py); never used for training.
+FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 FREEDESKTOP_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 ALSA_NOISE = Path("/usr/share/sounds/alsa/Noise.wav")
 
@@ -68,7 +74,7 @@ class Speaker:
     ``variant`` is the espeak-ng voice variant or the flite voice name.
     """
 
-    engine: str  # "espeak" or "flite"
+    engine: str  # "espeak", "flite" or "festival"
     base: str
     variant: str
 
@@ -230,6 +236,40 @@ def synthesize_flite(
     return audio, rate
 
 
+def festival_voices() -> list[str]:
+    """The festival voices of FESTIVAL_VOICES that are installed (empty without festival)."""
+    if shutil.which("text2wave") is None:
+        return []
+    roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
+    found = {d.name for root in roots if root.is_dir() for d in root.glob("*/*") if d.is_dir()}
+    return [v for v in FESTIVAL_VOICES if v in found]
+
+
+def synthesize_festival(text: str, voice: str, stretch: float) -> tuple[np.ndarray, int]:
+    """festival (text2wave) audio (float32, the voice's own rate) and its sample rate."""
+    handle, tmp = tempfile.mkstemp(suffix=".wav", prefix="kws-festival-")
+    os.close(handle)
+    try:
+        cmd = ["text2wave", "-eval", f"(voice_{voice})"]
+        cmd += ["-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})", "-o", tmp]
+        proc = subprocess.run(cmd, input=text.encode(), capture_output=True)
+        if proc.returncode != 0 or os.path.getsize(tmp) <= 44:
+            raise SynthesisError(f"festival {voice} failed on {text!r}: {proc.stderr[:200]!r}")
+        audio, rate = sf.read(tmp, dtype="float32", always_2d=True)
+    finally:
+        os.unlink(tmp)
+    return audio.mean(axis=1), rate
+
+
+def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitude: int = 100):
+    """Raw audio of any engine and its sample rate (see the engine functions for the units)."""
+    if speaker.engine == "espeak":
+        return synthesize_espeak(text, speaker.voice, speed, pitch, amplitude)
+    if speaker.engine == "festival":
+        return synthesize_festival(text, speaker.voice, speed)
+    return synthesize_flite(text, speaker.voice, speed, pitch)
+
+
 def frame_rms(audio: np.ndarray, frame: int = FRAME) -> np.ndarray:
     """RMS of consecutive non-overlapping frames: (T,) -> (T // frame,)."""
     usable = len(audio) // frame * frame
@@ -261,13 +301,13 @@ def synthesize_word(spec: ClipSpec) -> tuple[np.ndarray | None, int]:
                 amplitude //= 2  # some variants overdrive at the default amplitude
                 continue
         else:
-            raw, rate = synthesize_flite(spec.text, speaker.voice, speed, spec.pitch)
+            raw, rate = synthesize(speaker, spec.text, speed, spec.pitch)
         audio = soxr.resample(raw, rate, SAMPLE_RATE / spec.warp).astype(np.float64)
         word = trim_silence(audio)
         if 0 < len(word) <= MAX_WORD_SAMPLES:
             return word, attempt + 1
         # Too long for 1 s: say it faster (espeak-ng words per minute up, flite stretch down).
-        speed = speed * 1.25 if speaker.engine == "espeak" else speed / 1.25
+        speed = speed * 1.25 if speaker.engine == "espeak" else speed / 1.25  # stretch down
     return None, MAX_ATTEMPTS
 
 
@@ -317,8 +357,40 @@ def recorded_noise(rng, n: int, path: str) -> np.ndarray:
     return excerpt / level if level > 0 else colored_noise(rng, n, 1.0)
 
 
+@functools.lru_cache(maxsize=512)
+def load_babble(path: str) -> np.ndarray:
+    """One babble-pool sentence (16 kHz PCM WAV) as float64, cached per process."""
+    return sf.read(path, dtype="float64")[0]
+
+
+def babble_noise(rng, n: int, paths: list[str], talkers: int | None = None) -> np.ndarray:
+    """Unit-RMS mixture of 1-3 talkers (random sentences of ``paths``, random excerpts): (n,).
+
+    Each talker gets a random level within 6 dB of the others; a sentence shorter than ``n``
+    sits at a random offset.
+    """
+    count = int(rng.integers(1, 4)) if talkers is None else talkers
+    mix = np.zeros(n)
+    for _ in range(count):
+        sentence = load_babble(paths[int(rng.integers(len(paths)))])
+        if len(sentence) >= n:
+            start = int(rng.integers(0, len(sentence) - n + 1))
+            part = sentence[start : start + n]
+        else:
+            part = np.zeros(n)
+            start = int(rng.integers(0, n - len(sentence) + 1))
+            part[start : start + len(sentence)] = sentence
+        level = rms(part)
+        if level > 0:
+            mix += part / level * 10 ** (rng.uniform(-6.0, 0.0) / 20)
+    level = rms(mix)
+    return mix / level if level > 0 else colored_noise(rng, n, 1.0)
+
+
 def make_noise(kind: str, rng, n: int = CLIP_SAMPLES, path: str = "") -> np.ndarray:
-    """Unit-RMS noise of ``kind`` (white, pink, brown, hum, real, dither): (n,)."""
+    """Unit-RMS noise of ``kind`` (white, pink, brown, hum, real, dither, babble): (n,).
+
+    ``path`` is the recording (real) or the ``|``-joined babble-pool files (babble)."""
     if kind in ("white", "dither"):
         return colored_noise(rng, n, 0.0)
     if kind == "pink":
@@ -329,6 +401,8 @@ def make_noise(kind: str, rng, n: int = CLIP_SAMPLES, path: str = "") -> np.ndar
         return mains_hum(rng, n)
     if kind == "real":
         return recorded_noise(rng, n, path)
+    if kind == "babble":
+        return babble_noise(rng, n, path.split("|"))
     raise ValueError(f"unknown noise kind {kind!r}")
 
 
@@ -383,7 +457,7 @@ def render_audio(spec: ClipSpec) -> tuple[np.ndarray, dict] | None:
         "word_samples": length,
         "level_db": round(db(word_power * gain**2) if speaker else db(np.mean(clip**2)), 2),
         "noise": spec.noise,
-        "noise_file": Path(spec.noise_file).name,
+        "noise_file": "" if spec.noise == "babble" else Path(spec.noise_file).name,
         "snr_db": "" if spec.snr_db is None else round(spec.snr_db, 2),
         "gain_db": round(db(gain**2), 2),
     }

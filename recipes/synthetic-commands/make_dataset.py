@@ -38,14 +38,20 @@ from kws_audio import (
     SILENCE_NOISE_WEIGHTS,
     SPEECH_NOISE_WEIGHTS,
     UNKNOWN_LABEL,
-    UNKNOWN_WORDS,
     ClipSpec,
     Speaker,
+    SynthesisError,
     VoiceInventory,
     discover_voices,
     render_clip,
+    rms,
+    soxr,
     split_voices,
+    synthesize,
+    to_int16,
+    trim_silence,
 )
+from words import babble_sentences, unknown_vocabulary
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "data"
 SPLITS = ("train", "validation", "test")
@@ -62,6 +68,8 @@ DITHER_LEVEL_DB = (-85.0, -65.0)  # dBFS, RMS: the near-digital-silence share of
 SNR_DB = (5.0, 30.0)
 NOISY_SHARE = 0.5  # share of word clips with background noise
 FLITE_SHARE = 0.25  # share of word clips spoken by flite (when the split has a flite voice)
+UNKNOWN_FACTOR = 2.5  # _unknown_ gets this many times the clips of a command (it has ~500 words)
+BABBLE_PER_SPLIT = {"train": 300, "validation": 60, "test": 60}  # background-talker sentences
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -131,19 +139,32 @@ def _uniform(rng, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(*bounds))
 
 
-def _draw_noise(rng, weights: dict[str, float], noise_files: list[str]) -> tuple[str, str]:
-    """A noise kind (and recording, for "real") drawn from ``weights``."""
+def _draw_noise(
+    rng, weights: dict[str, float], noise_files: list[str], babble_files: list[str]
+) -> tuple[str, str]:
+    """A noise kind (and recording for "real", ``|``-joined pool for "babble") from ``weights``."""
     if not noise_files:
         weights = {kind: w for kind, w in weights.items() if kind != "real"}
+    if not babble_files:
+        weights = {kind: w for kind, w in weights.items() if kind != "babble"}
     kinds = list(weights)
     probabilities = np.array([weights[k] for k in kinds])
     kind = kinds[int(rng.choice(len(kinds), p=probabilities / probabilities.sum()))]
     path = noise_files[int(rng.integers(len(noise_files)))] if kind == "real" else ""
+    if kind == "babble":
+        path = "|".join(babble_files)
     return kind, path
 
 
 def plan_word_clip(
-    rng, speaker: Speaker, text: str, label: str, split: str, index: int, noise_files: list[str]
+    rng,
+    speaker: Speaker,
+    text: str,
+    label: str,
+    split: str,
+    index: int,
+    noise_files: list[str],
+    babble_files: list[str] = (),
 ) -> ClipSpec:
     """Draw prosody, level, placement and noise for one spoken clip."""
     if speaker.engine == "espeak":
@@ -158,10 +179,10 @@ def plan_word_clip(
     offset_fraction = float(rng.random())
     noise, noise_file, snr_db = "none", "", None
     if rng.random() < NOISY_SHARE:
-        noise, noise_file = _draw_noise(rng, SPEECH_NOISE_WEIGHTS, noise_files)
+        noise, noise_file = _draw_noise(rng, SPEECH_NOISE_WEIGHTS, noise_files, list(babble_files))
         snr_db = _uniform(rng, SNR_DB)
     return ClipSpec(
-        path=f"audio/{split}/{label}/{speaker.slug}_{text}_{index:05d}.wav",
+        path=f"audio/{split}/{label}/{speaker.slug}_{text.replace(' ', '-')}_{index:05d}.wav",
         label=label,
         split=split,
         text=text,
@@ -178,9 +199,11 @@ def plan_word_clip(
     )
 
 
-def plan_silence_clip(rng, split: str, index: int, noise_files: list[str]) -> ClipSpec:
-    """Draw the noise kind and level of one ``_silence_`` clip."""
-    noise, noise_file = _draw_noise(rng, SILENCE_NOISE_WEIGHTS, noise_files)
+def plan_silence_clip(
+    rng, split: str, index: int, noise_files: list[str], babble_files: list[str] = ()
+) -> ClipSpec:
+    """Draw the noise kind and level of one ``_silence_`` clip (babble alone is silence too)."""
+    noise, noise_file = _draw_noise(rng, SILENCE_NOISE_WEIGHTS, noise_files, list(babble_files))
     level_db = _uniform(rng, DITHER_LEVEL_DB if noise == "dither" else SILENCE_LEVEL_DB)
     return ClipSpec(
         path=f"audio/{split}/{SILENCE_LABEL}/noise-{noise}_{index:05d}.wav",
@@ -201,33 +224,41 @@ def plan_dataset(
     labels: list[str],
     clips_per_split: dict[str, int],
     rng,
+    unknown_texts: dict[str, list[str]],
+    babble_files: dict[str, list[str]],
 ) -> list[ClipSpec]:
     """Every clip to render, in manifest order (split, class, index). Deterministic given rng."""
     specs: list[ClipSpec] = []
     for split in SPLITS:
         noise_files = splits[split].noise_files
-        count = clips_per_split[split]
+        babble = babble_files.get(split, [])
         for label in labels:
+            count = clips_per_split[split]
             if label == SILENCE_LABEL:
-                specs += [plan_silence_clip(rng, split, i, noise_files) for i in range(count)]
+                specs += [
+                    plan_silence_clip(rng, split, i, noise_files, babble) for i in range(count)
+                ]
                 continue
+            if label == UNKNOWN_LABEL:
+                count = round(count * UNKNOWN_FACTOR)
             # Round-robin over a per-class shuffle so every speaker says every word about as often.
             queues = {
                 engine: [pool[i] for i in rng.permutation(len(pool))]
                 for engine, pool in speakers[split].items()
             }
             used: Counter[str] = Counter()
-            unknown_order = [UNKNOWN_WORDS[i] for i in rng.permutation(len(UNKNOWN_WORDS))]
+            vocabulary = unknown_texts[split]
+            unknown_order = [vocabulary[i] for i in rng.permutation(len(vocabulary))]
             for index in range(count):
                 engine = "flite" if queues["flite"] and rng.random() < FLITE_SHARE else "espeak"
                 if not queues[engine]:
                     engine = "flite"
                 speaker = queues[engine][used[engine] % len(queues[engine])]
                 used[engine] += 1
-                text = (
-                    label if label != UNKNOWN_LABEL else unknown_order[index % len(UNKNOWN_WORDS)]
+                text = label if label != UNKNOWN_LABEL else unknown_order[index % len(vocabulary)]
+                specs.append(
+                    plan_word_clip(rng, speaker, text, label, split, index, noise_files, babble)
                 )
-                specs.append(plan_word_clip(rng, speaker, text, label, split, index, noise_files))
     return specs
 
 
@@ -238,6 +269,50 @@ def write_label_csv(path: Path, labels: list[str]) -> None:
         [{"index": i, "mid": label, "display_name": label} for i, label in enumerate(labels)],
         ["index", "mid", "display_name"],
     )
+
+
+def plan_babble(
+    speakers: dict[str, dict[str, list[Speaker]]], rng
+) -> list[tuple[Speaker, str, float, float, float, str]]:
+    """Background-talker sentences per split, spoken by that split's voices:
+    (speaker, text, speed, pitch, warp, path) with paths ``babble/<split>/<n>.wav``."""
+    tasks = []
+    for split in SPLITS:
+        pool = speakers[split]["espeak"] + speakers[split]["flite"]
+        sentences = babble_sentences(split)
+        for n in range(BABBLE_PER_SPLIT[split]):
+            speaker = pool[int(rng.integers(len(pool)))]
+            if speaker.engine == "espeak":
+                speed, pitch, warp = (
+                    float(rng.integers(*ESPEAK_SPEED_WPM)),
+                    float(rng.integers(*ESPEAK_PITCH)),
+                    1.0,
+                )
+            else:
+                speed, pitch = _uniform(rng, FLITE_STRETCH), _uniform(rng, FLITE_F0_SCALE)
+                warp = _uniform(rng, FLITE_WARP)
+            text = sentences[int(rng.integers(len(sentences)))]
+            tasks.append((speaker, text, speed, pitch, warp, f"babble/{split}/{n:04d}.wav"))
+    return tasks
+
+
+def _babble_worker(task: tuple) -> str | None:
+    """Synthesise one babble sentence to 16 kHz PCM WAV at -20 dBFS RMS; its path or None."""
+    speaker, text, speed, pitch, warp, path, out_dir = task
+    try:
+        raw, rate = synthesize(speaker, text, speed, pitch, amplitude=50)
+    except SynthesisError:
+        return None
+    audio = trim_silence(soxr.resample(raw, rate, 16_000 / warp).astype(np.float64))
+    if audio.size == 0 or rms(audio) == 0:
+        return None
+    audio = np.clip(audio * 0.1 / rms(audio), -0.89, 0.89)
+    target = Path(out_dir) / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    import soundfile as sf
+
+    sf.write(target, to_int16(audio), 16_000, subtype="PCM_16")
+    return path
 
 
 def _render_worker(task: tuple[ClipSpec, str]) -> dict | None:
@@ -257,11 +332,12 @@ def write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    stale = [out / "audio", out / "manifest.csv", out / "metadata.csv"]  # speakers_* are rewritten
+    stale = [out / "audio", out / "babble", out / "manifest.csv", out / "metadata.csv"]
     if any(p.exists() for p in stale):
         if not overwrite:
             sys.exit(f"error: {out} already holds a dataset; pass --overwrite to replace it")
         shutil.rmtree(out / "audio", ignore_errors=True)
+        shutil.rmtree(out / "babble", ignore_errors=True)
         for path in out.glob("speakers_*.txt"):
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -279,11 +355,22 @@ def main(argv: list[str] | None = None) -> int:
         "validation": args.eval_clips_per_word,
         "test": args.eval_clips_per_word,
     }
-    specs = plan_dataset(splits, speakers, labels, clips_per_split, rng)
+    unknown_texts = unknown_vocabulary(rng)
+    babble_tasks = plan_babble(speakers, rng)
     prepare_out_dir(args.out, args.overwrite)
+    start = time.perf_counter()
+    print(f"babble pool: {len(babble_tasks)} sentences", flush=True)
+    with multiprocessing.Pool(args.jobs) as pool:
+        made = pool.map(_babble_worker, [(*t, str(args.out)) for t in babble_tasks], chunksize=4)
+    babble_files = {
+        split: [str(args.out / p) for p in made if p and p.startswith(f"babble/{split}/")]
+        for split in SPLITS
+    }
+    specs = plan_dataset(
+        splits, speakers, labels, clips_per_split, rng, unknown_texts, babble_files
+    )
     print(f"rendering {len(specs)} clips with {args.jobs} process(es) into {args.out}", flush=True)
 
-    start = time.perf_counter()
     tasks = [(spec, str(args.out)) for spec in specs]
     rows: list[dict] = []
     skipped: list[str] = []
@@ -313,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         speaker_info[split] = {**asdict(splits[split]), "speakers": used}
         speaker_info[split]["noise_files"] = [Path(p).name for p in splits[split].noise_files]
     (args.out / "speakers.json").write_text(json.dumps(speaker_info, indent=2) + "\n")
+    (args.out / "unknown_words.json").write_text(json.dumps(unknown_texts, indent=2) + "\n")
 
     counts = Counter((r["split"], r["label"]) for r in rows)
     summary = {

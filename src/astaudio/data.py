@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,9 @@ class AugmentConfig:
     freqm / timem: SpecAugment mask widths in mel bins / frames.
     mixup: probability of mixing an item with a random other one.
     noise: Speech Commands' noise-and-roll augmentation.
+    waveform: a callable ``(waveform (T,) float32, rng) -> (T,) float32`` applied to each decoded
+        clip before its filter banks (e.g. :class:`astaudio.augment.WaveformAugment`); its rng is
+        seeded from (seed, epoch, index, 2). Augmented items bypass the filter-bank cache.
 
     The AST recipes: AudioSet freqm=48, timem=192, mixup=0.5; ESC-50 freqm=24, timem=96;
     Speech Commands freqm=48, timem=48, mixup=0.6, noise=True.
@@ -76,6 +79,7 @@ class AugmentConfig:
     timem: int = 0
     mixup: float = 0.0
     noise: bool = False
+    waveform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.freqm < 0 or self.timem < 0:
@@ -381,6 +385,11 @@ class AudioDataset(Dataset):
             target = mix_lambda * self._multi_hot(used) + (1.0 - mix_lambda) * self._multi_hot(
                 partner
             )
+        elif augment.waveform is not None:
+            used, waveform = self._first_readable(index)
+            wave_rng = np.random.default_rng([self.seed, self.epoch, int(index), 2])
+            fbank = self._fbank(np.asarray(augment.waveform(waveform, wave_rng), np.float32))
+            target = self._multi_hot(used)
         else:
             fbank = self._unmixed_fbank(index)
             target = self._multi_hot(used)

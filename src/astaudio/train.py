@@ -17,7 +17,7 @@ import os
 import shutil  # noqa: F401 - tests patch train.shutil.copy2, the module runs.py copies with
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -368,6 +368,7 @@ def finetune(
     max_steps_per_epoch: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     log_every: int | None = None,
+    waveform_augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> RunState:
     """Train and validate; returns the final RunState. See the module docstring.
 
@@ -381,6 +382,8 @@ def finetune(
     output_dir: the run folder; it must be empty unless `resume` (continue from the newest
     checkpoint that loads) or `overwrite` (clear it first).
     progress: a tqdm bar per epoch; log_every: without a bar, a line on stderr every N batches.
+    waveform_augment: per-clip waveform augmentation of the training set (see
+    :class:`astaudio.augment.WaveformAugment`); pass the same one again with ``resume``.
     """
     from tqdm import tqdm
 
@@ -470,7 +473,11 @@ def finetune(
     extractor = ASTFeatureExtractor(num_mel_bins=network.config.num_mel_bins, max_length=train.max_length,
                                     mean=train.mean, std=train.std)  # fmt: skip
     augment = AugmentConfig(
-        freqm=train.freqm, timem=train.timem, mixup=train.mixup, noise=train.noise
+        freqm=train.freqm,
+        timem=train.timem,
+        mixup=train.mixup,
+        noise=train.noise,
+        waveform=waveform_augment,
     )
     train_set = AudioDataset(train_spec, extractor, augment=augment, seed=train.seed,
                              cache_dir=cache_dir, label_format="multi_hot")  # fmt: skip
