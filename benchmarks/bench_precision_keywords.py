@@ -9,7 +9,8 @@ the full 4,400-clip test split (`--data recipes/synthetic-commands/data/manifest
 recipes/synthetic-commands/data/class_labels_indices.csv --split test`). Features are computed
 once; the models (astaudio fp32, bf16 and fp16 weights (`--dtype`), torch dynamic int8, ONNX
 Runtime fp32 and int8) then run on the same (N, max_length, mel) batch, timed interleaved (best
-of --repeats): top-1 agreement with fp32, accuracy, clips/s. Speed ratios compare like with like:
+of --repeats): top-1 agreement with fp32, accuracy, clips/s, and the largest change of a clip's logits between
+running alone and inside a batch (0 when nothing depends on batch-mates). Speed ratios compare like with like:
 each torch variant against torch fp32, ONNX Runtime int8 against ONNX Runtime fp32, ONNX Runtime
 fp32 against torch fp32. bf16/fp16 speeds on a CPU say little (no fast half-precision matmul on
 most CPUs); their accuracy effect is what this measures there. Runs on the CPU (int8 is
@@ -65,8 +66,9 @@ def load_features(data: Path, labels_csv: Path | None, split: str | None, batch:
     return fp32, features, targets
 
 
-def bench(fp32, features: torch.Tensor, batch: int, repeats: int) -> tuple[dict, dict]:
-    """Best seconds and logits (numpy) of each side over all features, sides interleaved."""
+def bench(fp32, features: torch.Tensor, batch: int, repeats: int) -> tuple[dict, dict, dict]:
+    """Best seconds, logits (numpy) of each side over all features (sides interleaved), and
+    logits of each clip run alone (a batch of one)."""
     int8 = quantize_dynamic_int8(fp32)
     bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
     fp16 = copy.deepcopy(fp32).to(torch.float16)
@@ -84,7 +86,14 @@ def bench(fp32, features: torch.Tensor, batch: int, repeats: int) -> tuple[dict,
         }
         logits = dict.fromkeys(runners)
         best = dict.fromkeys(runners, float("inf"))
+        alone = {}
         with torch.inference_mode():
+            for name, run in runners.items():  # each clip in a batch of its own
+                alone[name] = (
+                    torch.cat([torch.as_tensor(run(clip)) for clip in features.split(1)])
+                    .float()
+                    .numpy()
+                )
             for _ in range(repeats):
                 for name, run in runners.items():  # interleaved: same load for all
                     start = time.perf_counter()
@@ -93,7 +102,7 @@ def bench(fp32, features: torch.Tensor, batch: int, repeats: int) -> tuple[dict,
                     )
                     best[name] = min(best[name], time.perf_counter() - start)
                     logits[name] = out.float().numpy()
-    return best, logits
+    return best, logits, alone
 
 
 def summary_rows(report: dict) -> list[dict]:
@@ -161,7 +170,7 @@ def main() -> None:
     fp32, features, targets = load_features(
         args.data, args.labels, args.split, args.batch, QUICK_CLIPS if args.quick else None
     )
-    best, logits = bench(fp32, features, args.batch, repeats)
+    best, logits, alone = bench(fp32, features, args.batch, repeats)
     reference = logits["torch fp32"].argmax(1)
     report = {
         "command": command_line(),
@@ -182,6 +191,8 @@ def main() -> None:
             "speed_vs_baseline": None if baseline is None else best[baseline] / best[name],
             "top1_agreement_with_fp32": float((predicted == reference).mean()),
             "accuracy": float((predicted == targets).mean()),
+            # a clip's answer should not depend on the other clips in its batch
+            "max_logit_change_batch_vs_alone": float(abs(logits[name] - alone[name]).max()),
         }
     report["summary_rows"] = summary_rows(report)
     report["details"] = details(report)

@@ -139,11 +139,11 @@ def test_single_label_table_and_confusion(multilabel_json, two_models, capsys, t
     )
     out = capsys.readouterr().out
     assert code == 0 and "accuracy" in out.lower()
-    with open(tmp_path / "out" / "confusion_model0.csv", newline="") as handle:
+    with open(tmp_path / "out" / f"confusion_{two_models[0].name}.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     counts = np.array([[int(v) for v in row[1:]] for row in rows[1:]])
     assert counts.sum() == 4 and counts.shape == (3, 3)  # model classes; data rows Speech, Bell
-    assert (tmp_path / "out" / "confusion_model0.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / f"confusion_{two_models[0].name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_norm_stats_command(multilabel_json, capsys, tmp_path):

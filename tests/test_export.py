@@ -152,7 +152,7 @@ def test_waveform_graph_matches_extractor_and_model_on_real_audio(
     model = ASTForAudioClassification.from_pretrained(audioset_model_dir)
     extractor = ASTFeatureExtractor(max_length=512)
     path = export_onnx(model, tmp_path / "wave.onnx", with_features=True)
-    assert [i.name for i in onnx.load(str(path)).graph.input] == ["waveform"]
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["waveform", "lengths"]
     assert ASTFeatureExtractor.from_pretrained(tmp_path) == extractor
     backend = OnnxBackend(path)
     window = (512 - 1) * 160 + 400  # samples of exactly max_length frames
@@ -167,6 +167,41 @@ def test_waveform_graph_matches_extractor_and_model_on_real_audio(
     batch = torch.stack([torch.from_numpy(c[:12000]) for c in real_waveforms.values()])
     logits, _ = backend(batch)
     assert max_error(logits, torch_outputs(model, extractor.extract(batch))[0]) < TOLERANCE
+    # clips of different lengths, zero-padded to one batch: each gets its answer alone
+    lengths = [12000, 5000, 400, 9000]
+    padded = batch.clone()
+    for row, length in enumerate(lengths):
+        padded[row, length:] = 0.0
+    logits, _ = backend(padded, torch.tensor(lengths))
+    for row, length in enumerate(lengths):
+        alone = torch_outputs(model, extractor.extract(batch[row : row + 1, :length]))[0]
+        assert max_error(logits[row : row + 1], alone) < TOLERANCE, length
+    assert max_error(backend(padded)[0][1:2], alone) > 100 * TOLERANCE  # padding is not silence
+
+
+def test_graphs_without_a_lengths_input_run_ragged_batches_clip_by_clip(tiny_model, tmp_path):
+    """Waveform graphs exported before the lengths input: each clip is run at its own length."""
+    path = export_onnx(tiny_model, tmp_path, with_features=True)
+    graph = onnx.load(str(path))
+    lengths_input = graph.graph.input[1]
+    graph.graph.input.remove(lengths_input)
+    graph.graph.node.insert(0, onnx.helper.make_node(  # lengths := the padded width
+        "Gather", ["waveform_shape", "one"], ["lengths_scalar"]))  # fmt: skip
+    graph.graph.node.insert(0, onnx.helper.make_node("Shape", ["waveform"], ["waveform_shape"]))
+    graph.graph.node.insert(2, onnx.helper.make_node("Unsqueeze", ["lengths_scalar", "zero"],
+                                                     ["lengths"]))  # fmt: skip
+    graph.graph.initializer.extend([onnx.numpy_helper.from_array(np.array(1), "one"),
+                                    onnx.numpy_helper.from_array(np.array([0]), "zero")])  # fmt: skip
+    old = tmp_path / "old.onnx"
+    onnx.save(graph, str(old))
+    backend = OnnxBackend(old)
+    assert backend.takes_waveforms and not backend.has_lengths
+    waveforms = torch.randn(2, 9000, generator=torch.Generator().manual_seed(5))
+    waveforms[1, 5000:] = 0.0
+    logits, _ = backend(waveforms, [9000, 5000])
+    extractor = ASTFeatureExtractor(max_length=128)
+    expected = torch_outputs(tiny_model, extractor.extract(waveforms, torch.tensor([9000, 5000])))
+    assert max_error(logits, expected[0]) < TOLERANCE
 
 
 # -- AudioClassifier on ONNX Runtime --------------------------------------------------------
@@ -195,9 +230,36 @@ def test_onnx_classifier_needs_an_onnx_folder(audioset_model_dir, audioset_onnx_
         load_onnx_classifier(audioset_model_dir)
     with pytest.raises(ModelNotFoundError, match="model_quantized.onnx.*--quantize int8"):
         load_onnx_classifier(audioset_onnx_dir, quantized=True)
-    wave = export_onnx(ASTForAudioClassification(tiny_config()), tmp_path, with_features=True)
-    with pytest.raises(Exception, match="without --with-features"):
-        load_onnx_classifier(wave)
+    (tmp_path / "model.onnx").write_bytes(b"not a graph")
+    with pytest.raises(ModelNotFoundError, match="onnxruntime cannot load it"):
+        OnnxBackend(tmp_path / "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def keyword_folder(audio_files) -> list:
+    """Held-out keyword clips and longer real recordings: windows of many different lengths."""
+    from pathlib import Path
+
+    heldout = sorted((Path(__file__).parent / "data" / "keywords-heldout").glob("*.flac"))
+    speech = load_audio(audio_files["speech"], RATE)
+    return [*heldout[::20], audio_files["bell_oga"], audio_files["espeak"],
+            (speech[:6000], RATE), audio_files["speech"]]  # fmt: skip
+
+
+def test_with_features_graph_classifies_clips_of_different_lengths_as_torch(
+    keyword_folder, tmp_path
+):
+    reference = AudioClassifier.from_pretrained("keywords", device="cpu")
+    export_onnx(reference.model, tmp_path, with_features=True,
+                feature_extractor=reference.feature_extractor)  # fmt: skip
+    onnx_classifier = load_onnx_classifier(tmp_path)
+    assert onnx_classifier.network.takes_waveforms
+    expected = reference.classify(keyword_folder, top_k=3, batch_size=8)
+    got = onnx_classifier.classify(keyword_folder, top_k=3, batch_size=8)
+    assert len({round(r.duration, 2) for r in expected}) > 3  # the lengths do differ
+    for a, b in zip(got, expected):
+        assert a.ok and [name for name, _ in a.labels] == [name for name, _ in b.labels], a.source
+        assert np.abs(a.window_scores - b.window_scores).max() < TOLERANCE, a.source
 
 
 # -- int8 -----------------------------------------------------------------------------------
@@ -221,6 +283,28 @@ def test_int8_models_keep_the_decisions_of_a_trained_model(trained_model, tmp_pa
         torch.save(model.state_dict(), buffer)
         sizes.append(buffer.tell())
     assert sizes[1] < 0.6 * sizes[0]
+
+
+def test_int8_answers_do_not_depend_on_the_other_clips_in_the_batch(trained_model, tmp_path):
+    features, _ = banded_features(6, torch.Generator().manual_seed(7))
+    features[1] *= 8.0  # a loud batch-mate: per-batch activation scales would coarsen the rest
+    path = export_onnx(trained_model, tmp_path / "model.onnx")
+    quantized = quantize_onnx_int8(path)
+    stripped = onnx.load(str(quantized))  # an int8 file made before astaudio marked them
+    del stripped.metadata_props[:]
+    onnx.save(stripped, str(tmp_path / "old_int8.onnx"))
+    torch_int8 = quantize_dynamic_int8(trained_model)
+    runners = {
+        "torch": lambda x: torch_outputs(torch_int8, x)[0],
+        "onnxruntime": lambda x: OnnxBackend(quantized)(x)[0],
+        "onnxruntime, unmarked file": lambda x: OnnxBackend(tmp_path / "old_int8.onnx")(x)[0],
+    }
+    for name, run in runners.items():
+        together = run(features)
+        for row in range(len(features)):
+            alone = run(features[row : row + 1])
+            assert torch.equal(together[row : row + 1], alone), (name, row)
+        assert torch.equal(run(features[[2, 0]])[1], together[0]), name
 
 
 def test_int8_torch_model_inside_audio_classifier(audioset_model_dir, audio_files):
@@ -308,3 +392,72 @@ def test_cli_errors_are_one_line(capsys, monkeypatch, audioset_model_dir, audio_
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingDependencyError, match="onnxruntime"):
         OnnxBackend(tmp_path / "model.onnx")
+
+
+def one_line_error(code: int, err: str, *phrases: str) -> None:
+    """Exit status 2 and one stderr line holding every phrase."""
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    for phrase in phrases:
+        assert phrase in err, err
+
+
+def test_cli_model_and_usage_errors_exit_2_before_any_work(
+    capsys, monkeypatch, audioset_model_dir, audio_files, tmp_path
+):
+    speech = audio_files["speech"]
+    out = tmp_path / "never"
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", out, "--opset", "21")
+    one_line_error(code, err, "--opset must be between 14 and 20")
+    assert not out.exists()  # refused before the model was loaded or anything written
+    folder = tmp_path / "onnx"
+    export_onnx(ASTForAudioClassification.from_pretrained(audioset_model_dir), folder)
+    code, _, err = run_cli(capsys, "classify", speech, "--model", folder)  # backend forgotten
+    one_line_error(code, err, "no model weights", "--backend onnxruntime")
+    (folder / "model.onnx").write_bytes(b"\x08\x07junk")
+    code, _, err = run_cli(
+        capsys, "classify", speech, "--model", folder, "--backend", "onnxruntime"
+    )
+    one_line_error(code, err, "model.onnx", "onnxruntime cannot load it")
+    checkpoint = tmp_path / "audioset.pth"  # what the original AST repository releases
+    torch.save({"module.v.cls_token": torch.zeros(1, 1, 4)}, checkpoint)
+    code, _, err = run_cli(capsys, "info", checkpoint)
+    one_line_error(code, err, f"astaudio convert {checkpoint} -o FOLDER")
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    code, _, err = run_cli(
+        capsys, "classify", speech, "--model", folder, "--backend", "onnxruntime"
+    )
+    one_line_error(code, err, "needs the 'onnxruntime' package")
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", out,
+                           "--quantize", "int8")  # fmt: skip
+    one_line_error(code, err, "--quantize int8", "onnxruntime")
+    assert not out.exists()
+    # float32 export needs onnx only: it is written, and said to be unchecked
+    code, _, err = run_cli(capsys, "export", "onnx", audioset_model_dir, "-o", out)
+    assert code == 0 and "not checked against torch: onnxruntime is not installed" in err, err
+    assert {"model.onnx", "config.json", "preprocessor_config.json"} <= {
+        p.name for p in out.iterdir()
+    }
+
+
+def test_cli_classifies_a_folder_of_different_lengths_with_a_with_features_export(
+    capsys, keyword_folder, tmp_path
+):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in keyword_folder:
+        if isinstance(path, tuple):
+            continue
+        (clips / path.name).write_bytes(path.read_bytes())
+    graph = tmp_path / "graph"
+    code, _, err = run_cli(capsys, "export", "onnx", "keywords", "-o", graph, "--with-features")
+    assert code == 0, err
+    answers = {}
+    for backend, model in (("torch", "keywords"), ("onnxruntime", graph)):
+        code, text, err = run_cli(capsys, "classify", clips, "--model", model, "--backend",
+                                  backend, "-f", "json", "-q", "--batch-size", "4")  # fmt: skip
+        assert code == 0, err
+        answers[backend] = {r["file"]: [x["label"] for x in r["labels"]] for r in json.loads(text)}
+    assert len(answers["torch"]) == len(list(clips.iterdir()))
+    assert answers["onnxruntime"] == answers["torch"]

@@ -337,7 +337,7 @@ def test_evaluate_drops_undecodable_files_and_treats_single_label_json_as_such(w
     json_spec = load_dataset_spec(tmp_path / "data.json", labels_csv=labels)
     report = evaluate_models([folder], json_spec, tmp_path / "json", num_workers=0)
     assert report["task"] == "single_label"
-    assert (tmp_path / "json" / "confusion_model0.csv").is_file()
+    assert (tmp_path / "json" / "confusion_model.csv").is_file()  # named after the model folder
 
 
 def test_bundled_model_keeps_its_rows_for_a_subset_of_labels_in_another_order(words, tmp_path):

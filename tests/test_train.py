@@ -87,7 +87,7 @@ def test_loss_falls_and_accuracy_rises_well_above_chance(keywords, tmp_path, cap
     assert report["models"][str(run / "best")]["accuracy"] == pytest.approx(
         float(best_row["accuracy"])
     )
-    assert (tmp_path / "eval" / "confusion_model0.csv").is_file()
+    assert (tmp_path / "eval" / "confusion_best.csv").is_file()
 
 
 def test_resume_after_sigkill_reaches_identical_weights(keywords, tmp_path):

@@ -29,6 +29,7 @@ from torch import nn
 from .config import ASTConfig
 from .constants import (  # WEIGHT_FILES: in the order transformers prefers them
     CONFIG_NAME,
+    ONNX_NAME,
     SAFE_WEIGHTS_NAME,
     WEIGHT_FILES,
     WEIGHTS_NAME,
@@ -386,8 +387,14 @@ def _read_weights(
         if absent:
             raise CheckpointError(f"{path}: keys listed but not in any shard: {_list_keys(absent)}")
         return state_dict, str(path)
+    hint = ""
+    if Path(os.fspath(model), ONNX_NAME).is_file():
+        hint = (
+            f"; it holds an ONNX export ({ONNX_NAME}): run it with --backend onnxruntime "
+            "(load_classifier(..., backend='onnxruntime'))"
+        )
     raise ModelNotFoundError(
-        f"{os.fspath(model)}: no model weights found (looked for {', '.join(WEIGHT_FILES)})"
+        f"{os.fspath(model)}: no model weights found (looked for {', '.join(WEIGHT_FILES)}){hint}"
     )
 
 

@@ -316,6 +316,8 @@ class ASTConfig:
             data = json.loads(Path(path).read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        except UnicodeDecodeError:  # a binary file where a config was expected
+            raise _not_a_config(Path(path)) from None
         validate_config_for_loading(data, path)
         return cls.from_dict(data, **overrides)
 
@@ -447,3 +449,18 @@ def available_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _not_a_config(path: Path) -> Exception:
+    """The error for a binary file given as a model: a torch checkpoint of the original AST
+    repository (zip archive or bare pickle) gets the command that converts it."""
+    from .errors import ModelNotFoundError
+
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return ModelNotFoundError(
+            f"{path}: a torch checkpoint, not a model folder; if it is an original AST "
+            f"checkpoint, convert it first: astaudio convert {path} -o FOLDER"
+        )
+    return ModelNotFoundError(f"{path}: not a model folder or config.json (binary file)")

@@ -27,3 +27,4 @@ QUANTIZED_SUFFIX = "_quantized"  # model.onnx -> model_quantized.onnx
 DEFAULT_OPSET = 17
 MIN_OPSET = 14  # scaled_dot_product_attention has no ONNX export below 14
 MAX_OPSET = 20
+INSTALL_HINT = "pip install 'astaudio[export]'"

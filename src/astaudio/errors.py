@@ -28,6 +28,11 @@ class ModelNotFoundError(CheckpointError, OSError):
     """
 
 
+class MissingDependencyError(AstAudioError, ImportError):
+    """An optional package (onnx, onnxruntime, matplotlib) is not installed; the command line
+    reports it as a usage error (exit status 2)."""
+
+
 class UsageError(AstAudioError):
     """A mistake in the command line or in a combination of options; reported as one line,
     exit status 2."""

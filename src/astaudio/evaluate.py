@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +118,40 @@ def write_report(report: dict[str, Any], folder: Path, multi_label: bool) -> Non
     (folder / "metrics.json").write_text(json.dumps(jsonable, indent=2))
     if multi_label:
         return
-    for n, (name, metrics) in enumerate(_named_results(report)):
-        stem = "ensemble" if name == "ensemble" else f"model{n}"
+    named = _named_results(report)
+    for stem, (name, metrics) in zip(confusion_stems([name for name, _ in named]), named):
         write_confusion_csv(
             metrics["confusion"], report["labels"], folder / f"confusion_{stem}.csv"
         )
+        what = f"ensemble of {len(report['models'])} models" if name == "ensemble" else name
+        title = f"{what}\naccuracy {metrics['accuracy']:.1%} on {report['items']} items"
         try:
-            plot_confusion(metrics["confusion"], report["labels"], folder / f"confusion_{stem}.png")
+            plot_confusion(metrics["confusion"], report["labels"],
+                           folder / f"confusion_{stem}.png", title=title)  # fmt: skip
         except ImportError:
             pass
+
+
+def confusion_stems(names: list[str]) -> list[str]:
+    """File-name stems for the models' confusion files: the shortest tail of each model's path
+    or hub id that tells it from the others ("runs/a/best", "runs/b/best" -> "a_best",
+    "b_best"; "keywords" -> "keywords"), in characters safe in file names."""
+    parts = [[p for p in re.split(r"[/\\]+", str(name)) if p not in ("", ".", "..")] or ["model"]
+             for name in names]  # fmt: skip
+    depth = 1
+    while depth < max(map(len, parts)):
+        tails = ["_".join(p[-depth:]) for p in parts]
+        if len(set(tails)) == len(tails):
+            break
+        depth += 1
+    stems = [re.sub(r"[^\w.-]+", "_", "_".join(p[-depth:])).strip("._") or "model" for p in parts]
+    seen: dict[str, int] = {}
+    for i, stem in enumerate(stems):  # names equal to the last character: number them
+        count = seen.get(stem, 0)
+        seen[stem] = count + 1
+        if count:
+            stems[i] = f"{stem}_{count + 1}"
+    return stems
 
 
 def _named_results(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -81,7 +81,9 @@ class AudioClassifier:
     ):
         """model: the network that runs: a torch ASTForAudioClassification, or any object with
         a ``config`` and ``classify(features, return_tokens=False)`` returning logits and pooled
-        (the ONNX Runtime session of :class:`astaudio.export.OnnxBackend`).
+        (the ONNX Runtime session of :class:`astaudio.export.OnnxBackend`); a network with
+        ``takes_waveforms = True`` is called as network(waveforms (B, N) zero-padded, lengths
+        (B,)) -> (logits, pooled) instead and makes the features itself.
         compile_model: run a torch network through ``torch.compile`` (True: inductor, or a
         backend name); the first batch pays the compilation, and every batch is padded to the
         first batch's size so that no shape recompiles.
@@ -234,6 +236,11 @@ class AudioClassifier:
         waveforms = torch.zeros(len(batch), int(lengths.max()))
         for row, w in enumerate(batch):
             waveforms[row, : len(w.samples)] = torch.from_numpy(w.samples)
+        if getattr(self.network, "takes_waveforms", False):  # the graph makes its own features
+            if tokens:
+                raise ValueError("tokens=True needs the torch model")
+            logits, pooled = self.network(waveforms, lengths)
+            return logits.float(), pooled.float(), None
         features = self.feature_extractor.extract(
             waveforms.to(self.device), lengths.to(self.device)
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -307,7 +308,12 @@ def write_confusion_csv(matrix: Any, labels: Sequence[str], path: str | Path) ->
 
 
 def plot_confusion(
-    matrix: Any, labels: Sequence[str], path: str | Path, *, normalize: bool = True
+    matrix: Any,
+    labels: Sequence[str],
+    path: str | Path,
+    *,
+    normalize: bool = True,
+    title: str | None = None,
 ) -> Path:
     """Save a confusion-matrix image (PNG/PDF/SVG by suffix) with matplotlib, headless.
 
@@ -316,6 +322,7 @@ def plot_confusion(
         labels: C class names.
         path: image file to write.
         normalize: colour by each row's fraction (recall per class) rather than raw counts.
+        title: drawn above the matrix (e.g. the model's name and accuracy).
     """
     confusion = _check_confusion(matrix, labels).astype(np.float64)
     try:
@@ -342,6 +349,10 @@ def plot_confusion(
     axes.set_yticklabels(labels, fontsize=8)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
+    if title:  # wrapped to the figure's width (~11 characters of 10 pt text per inch)
+        width = max(int(side_inches * 11), 20)
+        lines = [textwrap.fill(line, width) for line in title.splitlines()]
+        axes.set_title("\n".join(lines), fontsize=10)
     if num_classes <= 30:
         threshold = shown.max() / 2.0 if shown.size else 0.0
         for row in range(num_classes):

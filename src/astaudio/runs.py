@@ -234,6 +234,8 @@ def _write_logs(run: Path, history: list[dict[str, Any]]) -> None:
         if all(key in row for row in history):
             right.plot(epochs, [row[key] for row in history], marker="o", label=key)
     right.set_xlabel("epoch")
+    for axes in (left, right):  # whole epochs only: no 2.5 between epochs 2 and 3
+        axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if right.lines:
         right.legend()
     figure.tight_layout()

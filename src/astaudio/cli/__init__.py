@@ -1,7 +1,8 @@
 """The `astaudio` command: a thin layer over the Python API.
 
 Exit status: 0 when everything succeeded, 1 when some inputs failed (each reported on one
-line and skipped), 2 for usage errors (bad arguments, a model that can't be found or used);
+line and skipped), 2 for usage errors (bad arguments, a model that can't be found or used, a missing
+optional package);
 130 after Ctrl-C and 143 after SIGTERM (output files completed first), 141 when the reader of
 standard output went away (``| head``), quietly.
 
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import AstAudioError, CheckpointError, UsageError
+from ..errors import AstAudioError, CheckpointError, MissingDependencyError, UsageError
 from . import export, tag, train
 from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, Terminated
 
@@ -64,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `astaudio classify ... | head`: the reader has all it wants
         _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
-    except (UsageError, CheckpointError) as exc:  # CheckpointError: the model can't be used
+    # CheckpointError: the model can't be used; MissingDependencyError: an optional package
+    except (UsageError, CheckpointError, MissingDependencyError) as exc:
         print(f"astaudio {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (AstAudioError, ValueError, OSError) as exc:
