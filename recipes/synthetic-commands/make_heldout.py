@@ -4,8 +4,9 @@
         --conditions data/conditions --per-condition 8
 
 Test-split speakers never occur in training; the condition sets (make_conditions.py) add
-festival's voices (an engine never trained on) and noisy, babble, reverberant, telephone and
-codec versions of held-out clips, plus non-command words and babble alone. Clips are picked by
+festival's and piper's voices and noisy, babble, reverberant, telephone, codec and trimmed
+(shorter than 1 s, also recorded at 8 kHz) versions of held-out clips, plus non-command words and
+babble alone. Clips are picked by
 position (spread over speakers), never by what a model says about them. The clips are written as
 16-bit FLAC with a manifest.csv (path,labels,split) that `astaudio evaluate` reads.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import soundfile
 
 SLICE_CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec",
-                    "non-command", "babble-only")  # fmt: skip
+                    "trimmed", "trimmed-8k", "non-command", "babble-only")  # fmt: skip
 
 
 def spread(paths: list[str], count: int) -> list[str]:

@@ -1,50 +1,66 @@
 #!/usr/bin/env bash
 # Reproduce astaudio's bundled keyword model from a clean checkout, offline:
 #   bash recipes/synthetic-commands/run.sh
-# 1. synthesise the dataset (espeak-ng, flite; babble pool), 2. fine-tune the previous bundled
-# model (taken from git history, commit da244cc) with on-the-fly waveform augmentation,
-# 3. evaluate on held-out voices and on the condition sets (festival = unseen engine), old model
-# next to new, 4. package the best epoch (fp16) into src/astaudio/bundled/keywords, 5. refresh
-# the committed held-out slice and the samples.
+# 1. synthesise two datasets: espeak-ng + flite (data/), and the same with festival speaking 15 %
+#    of the training words (data-festival/); the babble pool and the held-out voices are the same,
+# 2. stage A: fine-tune the previous bundled model (from git history, commit 2f83ddd) on data/
+#    with on-the-fly waveform augmentation, trimmed clips included: festival and piper are
+#    engines it never hears (the leave-engines-out proxy for real people),
+# 3. stage B: continue from stage A on data-festival/ (piper stays unseen): the bundled model,
+# 4. evaluate the previous model, A and B on the test split and the condition sets,
+# 5. package B (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
 # Needs the Debian packages espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
-# festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh). Uses the repository's .venv
-# (made by `make test` or `make demo`) when there is one.
+# festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh) and, for the piper source of the
+# condition sets, `pip install -r recipes/synthetic-commands/requirements.txt`. Uses the
+# repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
+# what is already done, and a stopped training stage resumes where it stopped: rerun the script.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 if [ -x "$root/.venv/bin/python" ]; then PYTHON="$root/.venv/bin/python"; else PYTHON=${PYTHON:-python3}; fi
 export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
-run=${RUN:-$here/runs/kws}
+runs=${RUNS:-$here/runs}
 data=$here/data
-init=$here/runs/init
-conditions=$here/data/conditions
+data_b=$here/data-festival
+init=$runs/init
+conditions=$data/conditions
 # One torch thread: on a shared 2-core machine oversubscribed OpenMP threads made epochs up to 8x
 # slower. Two DataLoader workers decode, augment and compute filter banks.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-[ -f "$data/manifest.csv" ] || "$PYTHON" "$here/make_dataset.py" --out "$data" --seed 0
-init_arg=()
-if [ ! -f "$init/model.safetensors" ] && git -C "$root" cat-file -e da244cc 2>/dev/null; then
+[ -f "$data/manifest.csv" ] || "$PYTHON" "$here/make_dataset.py" --out "$data" --seed 0 --overwrite
+[ -f "$data_b/manifest.csv" ] ||
+  "$PYTHON" "$here/make_dataset.py" --out "$data_b" --seed 0 --festival-share 0.15 --overwrite
+[ -f "$conditions/conditions.csv" ] || "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --takes 10
+if [ ! -f "$init/model.safetensors" ] && git -C "$root" cat-file -e 2f83ddd 2>/dev/null; then
   mkdir -p "$init"
   for f in config.json preprocessor_config.json model.safetensors; do
-    git -C "$root" show "da244cc:src/astaudio/bundled/keywords/$f" > "$init/$f"
+    git -C "$root" show "2f83ddd:src/astaudio/bundled/keywords/$f" > "$init/$f"
   done
 fi
+init_arg=()
 [ -f "$init/model.safetensors" ] && init_arg=(--init "$init")  # else: from random weights
 cd "$here"
-"$PYTHON" "$here/train_kws.py" --data "$data" --out "$run" "${init_arg[@]}" \
-  --epochs "${EPOCHS:-17}" --steps-per-epoch 150 --valid-every 2 --lr 5e-4 --scheduler-start 4 \
-  --warmup-steps 200 --workers 2 $([ -d "$run" ] && echo --resume)
-model=${MODEL:-$run/best}  # the epoch that validation picked
-"$PYTHON" -m astaudio evaluate "$model" --data "$data/manifest.csv" \
-  --labels "$data/class_labels_indices.csv" --split test -o "$run/test" | tee "$run/test.txt"
-[ -f "$conditions/conditions.csv" ] || "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --takes 8
-"$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate "$model" ${init_arg[@]:1} \
-  --json "$run/conditions.json" | tee "$run/conditions.txt"
+train() {  # train RUN_FOLDER DATA EPOCHS [--init MODEL]
+  local out=$1 set=$2 epochs=$3
+  shift 3
+  "$PYTHON" "$here/train_kws.py" --data "$set" --out "$out" "$@" --epochs "$epochs" \
+    --steps-per-epoch 150 --valid-every 2 --lr 3e-4 --scheduler-start 6 --warmup-steps 100 \
+    --workers 2 $([ -d "$out" ] && echo --resume)
+}
+train "$runs/stage-a" "$data" "${EPOCHS_A:-24}" "${init_arg[@]}"
+train "$runs/stage-b" "$data_b" "${EPOCHS_B:-24}" --init "$runs/stage-a/best"
+model=$runs/stage-b/best  # the epoch that validation picked
+for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$model"; do
+  [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
+    --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
+done
+"$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
+  "$runs/stage-a/best" "$model" --json "$runs/conditions.json" | tee "$runs/conditions.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
-  --metrics "$run/test/metrics.json" --conditions "$run/conditions.json" --model-key "$model"
-"$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data/manifest.csv" \
-  --labels "$data/class_labels_indices.csv" --split test | tee "$run/test-fp16.txt"
-"$PYTHON" "$here/make_heldout.py" "$data" "$root/tests/data/keywords-heldout" --per-class 5 \
-  --conditions "$conditions" --per-condition 8
+  --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model"
+"$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
+  --labels "$data_b/class_labels_indices.csv" --split test | tee "$runs/test-fp16.txt"
+"$PYTHON" "$here/make_heldout.py" "$data_b" "$root/tests/data/keywords-heldout" --per-class 5 \
+  --conditions "$conditions" --per-condition 6
 "$PYTHON" "$here/make_samples.py"

@@ -4,7 +4,8 @@ python train_kws.py --data data --out runs/kws [--init MODEL] [--epochs N] [--re
 
 The same as ``astaudio finetune`` with the recipe's settings, plus a per-clip augmentation chain
 (background talkers from ``DATA/babble/train``, the training split's noise recordings, simulated
-rooms, telephone band, codecs, gain, clipping, DC, edge placement) that the CLI has no flag for.
+rooms, telephone band and plain 8 kHz, codecs, gain, clipping, DC, edge placement, clips trimmed
+to the word) that the CLI has no flag for.
 The augmentation settings are written to ``OUT/augment.json`` and read back from there on
 ``--resume``, so a resumed run sees the same audio.
 """
@@ -34,7 +35,13 @@ def augment_config(data: Path) -> WaveformAugmentConfig:
     noises = sorted(str(d / n) for n in names for d in NOISE_DIRS if (d / n).is_file())
     if not babble:
         sys.exit(f"error: {data}/babble/train holds no babble sentences (run make_dataset.py)")
-    return WaveformAugmentConfig(babble_files=tuple(babble), noise_files=tuple(noises))
+    # trim: 4 clips in 10 are cut to the word, as trimmed recordings are (the feature extractor
+    # then pads them; a model that never saw that padding fell from 73 % to 38 % on trimmed
+    # clips); narrowband: plain 8-kHz recordings besides the companded telephone channel.
+    return WaveformAugmentConfig(
+        babble_files=tuple(babble), noise_files=tuple(noises), p_trim=0.4, p_narrowband=0.15,
+        p_babble=0.3,
+    )  # fmt: skip
 
 
 def main() -> int:

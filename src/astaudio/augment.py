@@ -1,8 +1,8 @@
 """Waveform augmentation at training time: talkers, noise, rooms, telephones, codecs, levels.
 
 A :class:`WaveformAugment` is a callable ``augment(waveform, rng) -> waveform`` on a mono float32
-waveform ``(T,)`` at ``config.sample_rate``; it returns a new ``(T,)`` float32 array (same length)
-and draws every random number from ``rng``. Passed to :class:`astaudio.data.AugmentConfig` as
+waveform ``(T,)`` at ``config.sample_rate``; it returns a new ``(T',)`` float32 array (``T' = T``
+unless the trim step shortened it) and draws every random number from ``rng``. Passed to :class:`astaudio.data.AugmentConfig` as
 ``waveform`` (or to :func:`astaudio.train.finetune` as ``waveform_augment``), the dataset hands it
 a generator seeded from (seed, epoch, index), so a resumed run sees the same audio.
 
@@ -11,11 +11,17 @@ The chain, each step with its own probability (see :class:`WaveformAugmentConfig
 1. speed: resample by a factor (tempo, pitch and formants move together, like a shorter or
    longer vocal tract);
 2. edge: move the loud part of the clip flush against the start or the end;
+   or trim: cut the clip down to its loud part and a short random margin, as recordings that
+   were trimmed before classification are. The model then sees the feature extractor's padding
+   after the word (log-mel 0, i.e. a loud flat spectrum, not silence), which it never does on
+   full-length training clips: a model trained on 1-s clips only got 73 % of its held-out clips
+   right but 38 % of the same clips trimmed;
 3. reverb: convolve with a simulated room impulse response (exponentially decaying noise,
    RT60 drawn per clip, a direct path and a pre-delay), wet/dry mix;
 4. babble: 1-3 other talkers (random excerpts of ``babble_files``) at an SNR in dB;
 5. noise: a real recording (``noise_files``) or white/pink/brown noise at an SNR in dB;
 6. telephone: 8 kHz, 300-3400 Hz band, mu-law or A-law 8-bit companding, back to the input rate;
+   or narrowband: a plain 8-kHz recording (nothing above 4 kHz), back to the input rate;
 7. codec: MP3, Vorbis or (a tenth of the time: slow) Opus round trip through soundfile at a
    low quality;
 8. gain: RMS level drawn in dBFS, sometimes driven into clipping;
@@ -36,7 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["WaveformAugment", "WaveformAugmentConfig", "room_impulse_response", "telephone"]
+__all__ = [
+    "WaveformAugment",
+    "WaveformAugmentConfig",
+    "narrowband",
+    "room_impulse_response",
+    "telephone",
+]
 
 _FRAME = 160  # samples: loudness frame (10 ms at 16 kHz)
 
@@ -53,6 +65,9 @@ class WaveformAugmentConfig:
     p_speed: float = 0.3
     speed: tuple[float, float] = (0.88, 1.12)
     p_edge: float = 0.1
+    p_trim: float = 0.0  # of the clips not moved to an edge (0 keeps older runs' random draws)
+    trim_db: tuple[float, float] = (20.0, 45.0)  # frames this far below the loudest are cut
+    trim_margin_s: tuple[float, float] = (0.0, 0.15)  # kept before and after the loud part
     p_reverb: float = 0.3
     rt60_s: tuple[float, float] = (0.15, 0.9)
     wet_db: tuple[float, float] = (-12.0, 0.0)  # reverberant tail level against the direct path
@@ -63,6 +78,7 @@ class WaveformAugmentConfig:
     noise_snr_db: tuple[float, float] = (0.0, 25.0)
     noise_files: tuple[str, ...] = ()
     p_telephone: float = 0.15
+    p_narrowband: float = 0.0  # of the clips not sent through the telephone
     p_codec: float = 0.1
     p_gain: float = 1.0
     gain_dbfs: tuple[float, float] = (-45.0, -6.0)  # RMS over the clip
@@ -153,6 +169,17 @@ def telephone(x: np.ndarray, sample_rate: int, law: str = "mu") -> np.ndarray:
         )
         y = np.sign(y) * mag
     wide = soxr.resample(y / scale, 8000, sample_rate)
+    out = np.zeros(len(x))
+    out[: min(len(x), len(wide))] = wide[: len(x)]
+    return out
+
+
+def narrowband(x: np.ndarray, sample_rate: int, rate: int = 8000) -> np.ndarray:
+    """``x`` as if recorded at ``rate`` (band-limited to rate / 2), back at ``sample_rate``:
+    (T,) -> (T,)."""
+    import soxr
+
+    wide = soxr.resample(soxr.resample(x.astype(np.float64), sample_rate, rate), rate, sample_rate)
     out = np.zeros(len(x))
     out[: min(len(x), len(wide))] = wide[: len(x)]
     return out
@@ -274,6 +301,9 @@ class WaveformAugment:
             x = _fit(soxr.resample(x, sr, sr / rng.uniform(*cfg.speed)), n)
         if rng.random() < cfg.p_edge:
             x = self._to_edge(x, bool(rng.random() < 0.5))
+        elif cfg.p_trim > 0 and rng.random() < cfg.p_trim:
+            x = self._trim(rng, x)
+            n = len(x)
         if rng.random() < cfg.p_reverb:
             ir = room_impulse_response(rng, rng.uniform(*cfg.rt60_s), sr)
             wet = np.convolve(x, ir)[:n] if len(ir) < 64 else _fftconvolve(x, ir)[:n]
@@ -285,6 +315,8 @@ class WaveformAugment:
             x = self._mix(rng, x, self._noise(rng, n), rng.uniform(*cfg.noise_snr_db))
         if rng.random() < cfg.p_telephone:
             x = telephone(x, sr, "mu" if rng.random() < 0.5 else "a")
+        elif cfg.p_narrowband > 0 and rng.random() < cfg.p_narrowband:
+            x = narrowband(x, sr)
         if rng.random() < cfg.p_codec and np.all(np.isfinite(x)):  # LAME aborts on NaN
             kind = str(rng.choice(["mp3", "vorbis", "opus"], p=[0.45, 0.45, 0.1]))  # opus: 25 ms
             quality = float(rng.uniform(0.6, 1.0))
@@ -304,6 +336,21 @@ class WaveformAugment:
         if rng.random() < cfg.p_dc:
             x = x + rng.uniform(*cfg.dc)
         return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+    def _trim(self, rng, x: np.ndarray) -> np.ndarray:
+        """The frames within ``trim_db`` of the loudest, with a random margin on each side."""
+        cfg = self.config
+        n = len(x) // _FRAME * _FRAME
+        if n == 0:
+            return x
+        power = np.mean(np.square(x[:n].reshape(-1, _FRAME)), axis=1)
+        if power.max() <= 0:
+            return x
+        loud = np.nonzero(power >= power.max() * 10 ** (-rng.uniform(*cfg.trim_db) / 10))[0]
+        before, after = (int(rng.uniform(*cfg.trim_margin_s) * cfg.sample_rate) for _ in "ab")
+        first = max(loud[0] * _FRAME - before, 0)
+        last = min((loud[-1] + 1) * _FRAME + after, len(x))
+        return x[first:last]
 
     @staticmethod
     def _to_edge(x: np.ndarray, at_start: bool) -> np.ndarray:
