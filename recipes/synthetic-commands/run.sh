@@ -6,12 +6,16 @@
 # 2. stage A: fine-tune the previous bundled model (from git history, commit 2f83ddd) on data/
 #    with on-the-fly waveform augmentation, trimmed clips included: festival and piper are
 #    engines it never hears (the leave-engines-out proxy for real people),
-# 3. stage B: continue from stage A on data-festival/ (piper stays unseen): the bundled model,
-# 4. evaluate the previous model, A and B on the test split and the condition sets,
-# 5. package B (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
+# 3. stage B: continue from stage A on data-festival/; piper stays unseen (its scores are the
+#    recipe's unseen-engine estimate),
+# 4. stage C: continue from stage B with piper's voice added to the training split
+#    (add_piper.py): the bundled model,
+# 5. evaluate the previous model, A, B and C on the test split and the condition sets,
+# 6. package C (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
 # Needs the Debian packages espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
 # festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh) and, for the piper source of the
-# condition sets, `pip install -r recipes/synthetic-commands/requirements.txt`. Uses the
+# condition sets and stage C, `pip install -r recipes/synthetic-commands/requirements.txt`;
+# klettres-data (real people: letters and short words) for the condition sets' klettres source. Uses the
 # repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
 # what is already done, and a stopped training stage resumes where it stopped: rerun the script.
 set -euo pipefail
@@ -41,24 +45,28 @@ fi
 init_arg=()
 [ -f "$init/model.safetensors" ] && init_arg=(--init "$init")  # else: from random weights
 cd "$here"
-train() {  # train RUN_FOLDER DATA EPOCHS [--init MODEL]
-  local out=$1 set=$2 epochs=$3
-  shift 3
+train() {  # train RUN_FOLDER DATA EPOCHS SCHEDULER_START [more train_kws.py arguments]
+  local out=$1 set=$2 epochs=$3 start=$4
+  shift 4
   "$PYTHON" "$here/train_kws.py" --data "$set" --out "$out" "$@" --epochs "$epochs" \
-    --steps-per-epoch 150 --valid-every 2 --lr 3e-4 --scheduler-start 6 --warmup-steps 100 \
-    --workers 2 $([ -d "$out" ] && echo --resume)
+    --steps-per-epoch 150 --valid-every 2 --lr 3e-4 --scheduler-start "$start" \
+    --warmup-steps 100 --workers 2 $([ -d "$out" ] && echo --resume)
 }
-train "$runs/stage-a" "$data" "${EPOCHS_A:-24}" "${init_arg[@]}"
-train "$runs/stage-b" "$data_b" "${EPOCHS_B:-24}" --init "$runs/stage-a/best"
-model=$runs/stage-b/best  # the epoch that validation picked
-for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$model"; do
+train "$runs/stage-a" "$data" 24 6 "${init_arg[@]}"
+train "$runs/stage-b" "$data_b" 24 6 --init "$runs/stage-a/best"
+[ -f "$data_b/manifest-piper.csv" ] || "$PYTHON" "$here/add_piper.py" "$data_b" --clips-per-word 150
+train "$runs/stage-c" "$data_b" 20 4 --init "$runs/stage-b/best" --manifest manifest-piper.csv
+model=$runs/stage-c/best  # the epoch that validation picked
+for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
 done
 "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
-  "$runs/stage-a/best" "$model" --json "$runs/conditions.json" | tee "$runs/conditions.txt"
+  "$runs/stage-a/best" "$runs/stage-b/best" "$model" --json "$runs/conditions.json" |
+  tee "$runs/conditions.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
-  --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model"
+  --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
+  --loo-a "$runs/stage-a/best" --loo-b "$runs/stage-b/best"
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
   --labels "$data_b/class_labels_indices.csv" --split test | tee "$runs/test-fp16.txt"
 "$PYTHON" "$here/make_heldout.py" "$data_b" "$root/tests/data/keywords-heldout" --per-class 5 \

@@ -62,6 +62,9 @@ def main() -> int:
     parser.add_argument(
         "--valid-every", type=int, default=1, help="validate on every N-th validation clip"
     )
+    parser.add_argument(
+        "--manifest", default="manifest.csv", help="manifest file name inside --data"
+    )
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     args.data = args.data.resolve()  # augment.json keeps absolute paths for --resume
@@ -81,7 +84,7 @@ def main() -> int:
         mixup=0.0, freqm=12, timem=20, max_length=100, num_workers=args.workers, seed=args.seed,
         wa_start=args.wa[0] if args.wa else None, wa_end=args.wa[1] if args.wa else None,
     )  # fmt: skip
-    manifest, labels = args.data / "manifest.csv", args.data / "class_labels_indices.csv"
+    manifest, labels = args.data / args.manifest, args.data / "class_labels_indices.csv"
     train_spec = load_dataset_spec(manifest, labels, split="train")
     valid_spec = load_dataset_spec(manifest, labels, split="validation")
     if args.valid_every > 1:  # a cheaper validation pass each epoch on a shared CPU

