@@ -67,9 +67,10 @@ class AugmentConfig:
     freqm / timem: SpecAugment mask widths in mel bins / frames.
     mixup: probability of mixing an item with a random other one.
     noise: Speech Commands' noise-and-roll augmentation.
-    waveform: a callable ``(waveform (T,) float32, rng) -> (T,) float32`` applied to each decoded
-        clip before its filter banks (e.g. :class:`astaudio.augment.WaveformAugment`); its rng is
-        seeded from (seed, epoch, index, 2). Augmented items bypass the filter-bank cache.
+    waveform: a callable ``(waveform (T,) float32, rng) -> (T',) float32`` applied to each
+        decoded clip before its filter banks (e.g. :class:`astaudio.augment.WaveformAugment`); a
+        shorter result is padded like a short file (frames of 0 after its end); its rng is seeded
+        from (seed, epoch, index, 2). Augmented items bypass the filter-bank cache.
 
     The AST recipes: AudioSet freqm=48, timem=192, mixup=0.5; ESC-50 freqm=24, timem=96;
     Speech Commands freqm=48, timem=48, mixup=0.6, noise=True.
