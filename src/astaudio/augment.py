@@ -341,11 +341,8 @@ class WaveformAugment:
     def _trim(self, rng, x: np.ndarray) -> np.ndarray:
         """The frames within ``trim_db`` of the loudest, with a random margin on each side."""
         cfg = self.config
-        n = len(x) // _FRAME * _FRAME
-        if n == 0:
-            return x
-        power = np.mean(np.square(x[:n].reshape(-1, _FRAME)), axis=1)
-        if power.max() <= 0:
+        power = _frame_power(x)
+        if power is None:
             return x
         loud = np.nonzero(power >= power.max() * 10 ** (-rng.uniform(*cfg.trim_db) / 10))[0]
         before = int(rng.uniform(*cfg.trim_margin_s) * cfg.sample_rate)
@@ -357,11 +354,8 @@ class WaveformAugment:
     @staticmethod
     def _to_edge(x: np.ndarray, at_start: bool) -> np.ndarray:
         """Move the span of frames within 30 dB of the loudest flush to one end of the clip."""
-        n = len(x) // _FRAME * _FRAME
-        if n == 0:
-            return x
-        power = np.mean(np.square(x[:n].reshape(-1, _FRAME)), axis=1)
-        if power.max() <= 0:
+        power = _frame_power(x)
+        if power is None:
             return x
         loud = np.nonzero(power >= power.max() * 1e-3)[0]
         first, last = loud[0] * _FRAME, (loud[-1] + 1) * _FRAME
@@ -372,6 +366,16 @@ class WaveformAugment:
         else:
             out[len(x) - len(span) :] = span
         return out
+
+
+def _frame_power(x: np.ndarray) -> np.ndarray | None:
+    """Mean power of each whole 160-sample frame, (T,) -> (T // 160,); None when the clip holds no
+    whole frame or only silent ones."""
+    n = len(x) // _FRAME * _FRAME
+    if n == 0:
+        return None
+    power = np.mean(np.square(x[:n].reshape(-1, _FRAME)), axis=1)
+    return power if power.max() > 0 else None
 
 
 def _fit(y: np.ndarray, n: int) -> np.ndarray:
