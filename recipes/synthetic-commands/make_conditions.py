@@ -61,8 +61,10 @@ from kws_audio import (
     babble_noise,
     festival_voices,
     make_noise,
+    noise_recordings,
     piper_voices,
     render_audio,
+    rms,
     to_int16,
     trim_silence,
 )
@@ -70,7 +72,6 @@ from kws_audio import (
 CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec", "slow", "fast",
               "edge", "loud-clipped", "quiet", "trimmed", "trimmed-8k")  # fmt: skip
 EXTRA_NON_COMMANDS = ("front", "rear", "side", "center", "hello", "music", "answer")
-NOISE_DIRS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/sounds/alsa"))
 KLETTRES = Path("/usr/share/klettres")  # Debian klettres-data: recorded letters and syllables
 
 
@@ -232,7 +233,7 @@ def _render(task: tuple[dict, str, list[str], list[str]]) -> list[dict]:
     if row.get("file"):  # a real recording: the loud part, centred in 1 s (cut if longer)
         audio, rate = sf.read(row["file"], dtype="float64", always_2d=True)
         word = trim_silence(soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE))
-        clip = _fit(word * 10 ** (-23 / 20) / np.sqrt(np.mean(word**2)))
+        clip = _fit(word * 10 ** (-23 / 20) / rms(word))
         condition = "non-command" if row["label"] == UNKNOWN_LABEL else "clean"
         return [_write(out, row, condition, name, clip)]
     engine, base, variant = row["speaker"].split("|")
@@ -265,8 +266,7 @@ def _write(out: str, row: dict, condition: str, name: str, clip: np.ndarray) -> 
 
 def build(data: Path, out: Path, takes: int, seed: int, jobs: int) -> None:
     info = json.loads((data / "speakers.json").read_text())["test"]
-    noise_files = sorted(str(d / n) for n in info["noise_files"] for d in NOISE_DIRS
-                         if (d / n).is_file())  # fmt: skip
+    noise_files = noise_recordings(info["noise_files"])
     babble = sorted(str(p) for p in (data / "babble" / "test").glob("*.wav"))
     rows = plan(data, takes, seed)
     tasks = [(row, str(out), noise_files, babble) for row in rows]

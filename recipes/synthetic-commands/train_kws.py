@@ -18,6 +18,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from kws_audio import noise_recordings
+
 from astaudio.augment import WaveformAugment, WaveformAugmentConfig
 from astaudio.data import load_dataset_spec
 from astaudio.train import finetune, preset_config
@@ -25,14 +27,13 @@ from astaudio.train import finetune, preset_config
 MODEL_CONFIG = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
                     intermediate_size=512, num_mel_bins=64, frequency_stride=8, time_stride=8,
                     max_length=100)  # fmt: skip
-NOISE_DIRS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/sounds/alsa"))
 
 
 def augment_config(data: Path) -> WaveformAugmentConfig:
     """The recipe's augmentation: training babble pool and training noise recordings only."""
     babble = sorted(str(p) for p in (data / "babble" / "train").glob("*.wav"))
     names = json.loads((data / "speakers.json").read_text())["train"]["noise_files"]
-    noises = sorted(str(d / n) for n in names for d in NOISE_DIRS if (d / n).is_file())
+    noises = noise_recordings(names)
     if not babble:
         sys.exit(f"error: {data}/babble/train holds no babble sentences (run make_dataset.py)")
     # trim: 4 clips in 10 are cut to the word, as trimmed recordings are (the feature extractor
