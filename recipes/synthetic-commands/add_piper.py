@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, noise_recordings, piper_voices
 from make_dataset import UNKNOWN_FACTOR, _render_worker, plan_word_clip
+from tqdm import tqdm
 
 
 def main() -> int:
@@ -52,7 +53,8 @@ def main() -> int:
             specs.append(plan_word_clip(rng, speaker, text, label, "train", index, noise_files,
                                         babble))  # fmt: skip
     with multiprocessing.Pool(args.jobs) as pool:
-        rows = pool.map(_render_worker, [(spec, str(args.data)) for spec in specs], chunksize=16)
+        done = pool.imap(_render_worker, [(spec, str(args.data)) for spec in specs], chunksize=16)
+        rows = list(tqdm(done, total=len(specs), desc="piper clips", unit="clip"))
     rows = [row for row in rows if row is not None]
     with (args.data / "manifest.csv").open(newline="") as handle:
         base = list(csv.DictReader(handle))

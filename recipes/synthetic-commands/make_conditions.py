@@ -45,7 +45,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,7 @@ from kws_audio import (
     to_int16,
     trim_silence,
 )
+from tqdm import tqdm
 
 CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec", "slow", "fast",
               "edge", "loud-clipped", "quiet", "trimmed", "trimmed-8k")  # fmt: skip
@@ -271,7 +272,8 @@ def build(data: Path, out: Path, takes: int, seed: int, jobs: int) -> None:
     rows = plan(data, takes, seed)
     tasks = [(row, str(out), noise_files, babble) for row in rows]
     with multiprocessing.Pool(jobs) as pool:
-        written = [r for rs in pool.map(_render, tasks, chunksize=4) for r in rs]
+        done = pool.imap(_render, tasks, chunksize=4)
+        written = [r for rs in tqdm(done, total=len(tasks), desc="clips", unit="clip") for r in rs]
     with (out / "conditions.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(written[0]))
         writer.writeheader()
@@ -279,8 +281,10 @@ def build(data: Path, out: Path, takes: int, seed: int, jobs: int) -> None:
     print(f"wrote {len(written)} clips to {out}")
 
 
-def evaluate(out: Path, models: list[str]) -> dict:
-    """Per model: {source: {condition: accuracy}} and the non-command rejection rates."""
+def evaluate(out: Path, models: list[str]) -> tuple[dict, dict]:
+    """Per model: {source: {condition: [accuracy %, clips]}} with the non-command rejection
+    rates, and {source: {condition: Counter of (what was said, what the model heard)}} over its
+    mistakes (the text for non-commands, the label otherwise)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -291,11 +295,14 @@ def evaluate(out: Path, models: list[str]) -> dict:
     from astaudio.model import ASTForAudioClassification
 
     rows = list(csv.DictReader((out / "conditions.csv").open()))
-    results = {}
+    results, mistakes = {}, {}
     for name in models:
-        folder = resolve_bundled(name)
-        config = ASTConfig.from_pretrained(folder)
-        model = ASTForAudioClassification.from_pretrained(folder).float().eval()
+        try:
+            folder = resolve_bundled(name)
+            config = ASTConfig.from_pretrained(folder)
+            model = ASTForAudioClassification.from_pretrained(folder).float().eval()
+        except (OSError, ValueError) as error:
+            sys.exit(f"error: model {name}: {error}")
         labels = [config.id2label[i] for i in range(len(config.id2label))]
         items = [Item(str(out / r["path"]), (labels.index(r["labels"]),)) for r in rows]
         dataset = AudioDataset(
@@ -303,12 +310,17 @@ def evaluate(out: Path, models: list[str]) -> dict:
         )
         predictions = []
         with torch.inference_mode():
-            for batch in DataLoader(dataset, batch_size=64, num_workers=2):
+            batches = DataLoader(dataset, batch_size=64, num_workers=2)
+            for batch in tqdm(batches, desc=name, unit="batch"):
                 predictions += model(batch["input_values"]).logits.argmax(-1).tolist()
         table: dict = defaultdict(lambda: defaultdict(list))
+        errors: dict = defaultdict(lambda: defaultdict(Counter))
         for row, pred in zip(rows, predictions, strict=True):
             said = labels[pred]
             table[row["source"]][row["condition"]].append(said == row["labels"])
+            if said != row["labels"]:
+                spoken = row["text"] if row["labels"] == UNKNOWN_LABEL else row["labels"]
+                errors[row["source"]][row["condition"]][(spoken, said)] += 1
             if row["condition"] == "non-command":
                 table[row["source"]]["non-command (any non-command class)"].append(
                     said in (UNKNOWN_LABEL, SILENCE_LABEL)
@@ -317,7 +329,8 @@ def evaluate(out: Path, models: list[str]) -> dict:
             s: {c: [round(100 * float(np.mean(v)), 1), len(v)] for c, v in conds.items()}
             for s, conds in table.items()
         }
-    return results
+        mistakes[name] = errors
+    return results, mistakes
 
 
 def main() -> int:
@@ -329,11 +342,18 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--evaluate", nargs="+", metavar="MODEL", help="score these models")
     parser.add_argument("--json", type=Path, help="write the scores here")
+    parser.add_argument(
+        "--confusions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print each model's N most frequent mistakes per source and condition",
+    )
     args = parser.parse_args()
     if args.evaluate:
         if not (args.out / "conditions.csv").is_file():
             sys.exit(f"error: {args.out}/conditions.csv is missing: build the sets first")
-        results = evaluate(args.out, args.evaluate)
+        results, mistakes = evaluate(args.out, args.evaluate)
         if args.json:
             args.json.write_text(json.dumps(results, indent=2) + "\n")
         sources = sorted({s for r in results.values() for s in r})
@@ -346,6 +366,13 @@ def main() -> int:
                 n = results[args.evaluate[0]][source][c][1]
                 accs = " | ".join(f"{results[m][source][c][0]:.1f}" for m in args.evaluate)
                 print(f"| {c} | {n} | {accs} |")
+        for model in args.evaluate if args.confusions else ():
+            print(f"\nmistakes of {model} (said -> heard: clips)")
+            for source, conditions in sorted(mistakes[model].items()):
+                for condition, pairs in conditions.items():
+                    common = ", ".join(f"{a} -> {b}: {k}" for (a, b), k in
+                                       pairs.most_common(args.confusions))  # fmt: skip
+                    print(f"  {source} / {condition} ({sum(pairs.values())}): {common}")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     build(args.data, args.out, args.takes, args.seed, args.jobs)

@@ -62,7 +62,7 @@ for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$model"; 
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
 done
 "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
-  "$runs/stage-a/best" "$runs/stage-b/best" "$model" --json "$runs/conditions.json" |
+  "$runs/stage-a/best" "$runs/stage-b/best" "$model" --json "$runs/conditions.json" --confusions 6 |
   tee "$runs/conditions.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
   --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
