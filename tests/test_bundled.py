@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "recipes" / "synthetic-commands" / "samples"
 HELDOUT = ROOT / "tests" / "data" / "keywords-heldout"
 # The samples are made by make_samples.py and shipped whatever the model says; the packaged model
-# gets 8/8 of them. One miss is tolerated, two mean the demo broke.
-SAMPLES_RIGHT = 7
+# gets 7/8 of them ("down" is taken for _unknown_). One more miss is tolerated, two mean the demo
+# broke.
+SAMPLES_RIGHT = 6
 
 
 @pytest.fixture(autouse=True)
@@ -60,12 +61,12 @@ def test_command_line_prints_a_word_per_sample(capsys):
     assert right >= SAMPLES_RIGHT
 
 
-# Measured when the model was packaged (2026-11-30, stage C of the recipe): 86.6 % on the
+# Measured when the model was packaged (2026-11-30, stage E of the recipe): 86.6 % on the
 # 4,700-clip test split (voices never heard in training); 262/298 = 87.9 % on the committed slice,
 # which is mostly hard on purpose (babble, noise, reverberation, telephone, codecs, clips trimmed
 # to the word and at 8 kHz, non-command words, real people's letters and short words; festival's
-# and piper's voices, which this model has heard, among them). The previous model scores 70.1 % on
-# it. Below 85 % means features or model broke.
+# and piper's voices, which this model has heard, among them). Stage C scored the same, the model
+# before the trimmed-clip training 70.1 %. Below 85 % means features or model broke.
 HELDOUT_FLOOR = 0.85
 HELDOUT_ITEMS = 298
 

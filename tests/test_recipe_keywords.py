@@ -97,3 +97,59 @@ def test_trimmed_conditions_cut_to_the_word_and_the_8k_one_drops_the_top_band():
     assert 0.2 * SAMPLE_RATE <= len(narrow) <= 0.32 * SAMPLE_RATE
     assert band_power(narrow, 4500, 8000) < 1e-4 * band_power(narrow, 500, 1500)
     assert band_power(trimmed, 4500, 8000) > 0.1 * band_power(trimmed, 500, 1500)
+
+
+def test_letter_clips_are_spoken_by_the_training_split_voices_they_name():
+    import add_unknown
+
+    info = {"speakers": ["espeak:en-us+f1", "espeak:en-029+Alex", "flite:slt",
+                         "festival:kal_diphone"]}  # fmt: skip
+    speakers = add_unknown.training_speakers(info, ["espeak", "festival"])
+    assert [s.name for s in speakers] == [
+        "espeak:en-us+f1", "espeak:en-029+Alex", "festival:kal_diphone"
+    ]  # fmt: skip
+    assert [s.base for s in speakers] == ["en-us", "en-029", "kal_diphone"]
+    assert add_unknown.training_speakers(info, ["flite"])[0].voice == "slt"
+
+
+def test_extended_manifest_keeps_each_clip_once_and_adds_the_new_rows_last(tmp_path):
+    header = "path,labels,split\n"
+    (tmp_path / "a.csv").write_text(header + "x.wav,yes,train\ny.wav,no,test\n")
+    (tmp_path / "b.csv").write_text(header + "y.wav,no,test\nz.wav,_unknown_,train\n")
+    new = [{"path": "n.wav", "label": "_unknown_", "split": "train", "speaker": "espeak:x"}]
+    make_dataset.extend_manifest(tmp_path, ["a.csv", "b.csv"], "c.csv", new)
+    lines = (tmp_path / "c.csv").read_text().splitlines()
+    assert lines == [
+        "path,labels,split", "x.wav,yes,train", "y.wav,no,test", "z.wav,_unknown_,train",
+        "n.wav,_unknown_,train",
+    ]  # fmt: skip
+
+
+def test_letter_names_hold_no_command_word_or_homophone():
+    from words import FORBIDDEN, LETTER_NAMES, tokens
+
+    assert len(LETTER_NAMES) >= 25
+    assert not [name for name in LETTER_NAMES if FORBIDDEN & set(tokens(name))]
+
+
+def test_unknown_offset_moves_only_that_logit_by_the_offset(tmp_path, monkeypatch):
+    import offset_unknown
+    import torch
+    from conftest import tiny_config
+
+    from astaudio import ASTForAudioClassification
+
+    labels = {0: "yes", 1: "no", 2: "_silence_", 3: "_unknown_"}
+    torch.manual_seed(0)
+    model = ASTForAudioClassification(tiny_config(id2label=labels, num_labels=None)).eval()
+    model.save_pretrained(tmp_path / "in")
+    (tmp_path / "in" / "preprocessor_config.json").write_text("{}")
+    argv = ["offset_unknown.py", str(tmp_path / "in"), str(tmp_path / "out"), "--offset", "-0.5"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert offset_unknown.main() == 0
+    moved = ASTForAudioClassification.from_pretrained(tmp_path / "out").eval()
+    features = torch.randn(2, 128, 128)  # (B, frames, mel bins)
+    with torch.no_grad():
+        change = moved(features).logits - model(features).logits  # (B, 4)
+    assert torch.allclose(change[:, 3], torch.full((2,), -0.5), atol=1e-6)
+    assert torch.equal(change[:, :3], torch.zeros(2, 3))

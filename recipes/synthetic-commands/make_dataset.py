@@ -370,6 +370,18 @@ def write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
         writer.writerows(rows)
 
 
+def extend_manifest(data: Path, bases: list[str], name: str, rows: list[dict]) -> None:
+    """Write ``DATA/name``: the rows of the manifests ``DATA/<bases>`` (each path once, first
+    seen first) followed by ``rows`` (render_clip rows)."""
+    kept: dict[str, dict] = {}
+    for base in bases:
+        with (data / base).open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                kept.setdefault(row["path"], row)
+    added = [{"path": r["path"], "labels": r["label"], "split": r["split"]} for r in rows]
+    write_csv(data / name, [*kept.values(), *added], ["path", "labels", "split"])
+
+
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
     stale = [out / "audio", out / "babble", out / "manifest.csv", out / "metadata.csv"]
     if any(p.exists() for p in stale):

@@ -29,7 +29,9 @@ MODEL_CONFIG = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
                     max_length=100)  # fmt: skip
 
 
-def augment_config(data: Path) -> WaveformAugmentConfig:
+def augment_config(
+    data: Path, p_babble: float = 0.3, p_clip: float = 0.05
+) -> WaveformAugmentConfig:
     """The recipe's augmentation: training babble pool and training noise recordings only."""
     babble = sorted(str(p) for p in (data / "babble" / "train").glob("*.wav"))
     names = json.loads((data / "speakers.json").read_text())["train"]["noise_files"]
@@ -41,7 +43,7 @@ def augment_config(data: Path) -> WaveformAugmentConfig:
     # clips); narrowband: plain 8-kHz recordings besides the companded telephone channel.
     return WaveformAugmentConfig(
         babble_files=tuple(babble), noise_files=tuple(noises), p_trim=0.4, p_narrowband=0.15,
-        p_babble=0.3,
+        p_babble=p_babble, p_clip=p_clip,
     )  # fmt: skip
 
 
@@ -66,6 +68,12 @@ def main() -> int:
     parser.add_argument(
         "--manifest", default="manifest.csv", help="manifest file name inside --data"
     )
+    parser.add_argument(
+        "--p-babble", type=float, default=0.3, help="share of clips with background talkers"
+    )
+    parser.add_argument(
+        "--p-clip", type=float, default=0.05, help="share of gained clips driven into clipping"
+    )
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     args.data = args.data.resolve()  # augment.json keeps absolute paths for --resume
@@ -77,7 +85,7 @@ def main() -> int:
     if args.resume and saved.is_file():
         config = WaveformAugmentConfig.from_json(saved)  # absolute paths, as written
     else:
-        config = augment_config(args.data)
+        config = augment_config(args.data, args.p_babble, args.p_clip)
         saved.write_text(json.dumps(asdict(config), indent=2) + "\n")
     train_config = preset_config(
         "speechcommands", lr=args.lr, batch_size=64, epochs=args.epochs, warmup=True,

@@ -259,13 +259,22 @@ def add_parsers(commands) -> None:
     stats.set_defaults(run=run_norm_stats)
 
     average = commands.add_parser(
-        "average-checkpoints", help="average the weights of a run's epochs"
+        "average-checkpoints",
+        help="average the weights of a run's epochs",
+        description="Average the weights of a finetune run's epoch checkpoints (the AST recipe's "
+        "weight averaging) into a model folder that classify, evaluate and export take. An "
+        "average of the later epochs often generalises better than the best single epoch.",
+        epilog="example: astaudio average-checkpoints runs/kws --epochs 8-20 -o kws-avg",
     )
-    average.add_argument("run_dir", type=Path, metavar="RUN")
+    average.add_argument(
+        "run_dir", type=Path, metavar="RUN", help="a finetune output folder (holds checkpoints/)"
+    )
     average.add_argument(
         "--epochs", required=True, help="range FIRST-LAST, e.g. 6-25, or one epoch"
     )
-    average.add_argument("--output", "-o", type=Path, required=True, metavar="FOLDER")
+    average.add_argument(
+        "--output", "-o", type=Path, required=True, metavar="FOLDER", help="model folder to write"
+    )
     average.set_defaults(run=run_average)
 
 

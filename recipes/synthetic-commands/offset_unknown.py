@@ -1,0 +1,48 @@
+"""Copy a model folder with a constant added to the `_unknown_` logit (its classifier bias).
+
+    python offset_unknown.py runs/stage-e/averaged runs/stage-e/shipped --offset -0.5
+
+A keyword model trades commands heard against non-commands rejected; adding a constant to one
+class's logit moves it along that trade-off without training. A negative offset makes the model
+take fewer words for `_unknown_` (more commands right, fewer non-commands rejected). The recipe
+ships stage E at -0.5 (README: "Stage E"). Weights stay float32; everything else is copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from kws_audio import UNKNOWN_LABEL
+from safetensors.torch import load_file, save_file
+
+BIAS = "classifier.dense.bias"  # (num_labels,)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="a model folder (config.json, model.safetensors)")
+    parser.add_argument("out", type=Path, help="folder to write")
+    parser.add_argument("--offset", type=float, required=True, help="added to the logit")
+    parser.add_argument("--label", default=UNKNOWN_LABEL, help="class to move (default _unknown_)")
+    args = parser.parse_args()
+    config = json.loads((args.model / "config.json").read_text())
+    index = config["label2id"].get(args.label)
+    if index is None:
+        sys.exit(f"error: {args.model} has no class {args.label!r}")
+    weights = load_file(args.model / "model.safetensors")
+    weights[BIAS] = weights[BIAS].clone()
+    weights[BIAS][index] += args.offset
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_file(weights, args.out / "model.safetensors", metadata={"format": "pt"})
+    for name in ("config.json", "preprocessor_config.json"):
+        shutil.copy2(args.model / name, args.out / name)
+    print(f"wrote {args.out}: {args.label} logit {args.offset:+g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
