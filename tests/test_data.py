@@ -273,6 +273,15 @@ def test_bad_file_in_getitem_is_dropped_never_replaced(tmp_path: Path, clips, ca
     assert [path for path, _ in batch["dropped"]] == [str(text), str(corrupt)]
 
 
+def test_bad_file_is_dropped_with_waveform_augmentation_too(tmp_path: Path, clips) -> None:
+    text, _ = write_bad_files(tmp_path)
+    items = [Item(str(clips["yes", "en"]), (0,)), Item(str(text), (1,))]
+    spec = DatasetSpec(items, ["yes", "no"], False)
+    dataset = AudioDataset(spec, SMALL, augment=AugmentConfig(waveform=lambda w, rng: w))
+    assert dataset[1] == {"dropped": str(text), "reason": dataset[1]["reason"]}
+    assert "input_values" in dataset[0]
+
+
 def test_mix_waveforms_arithmetic() -> None:
     first = np.array([1.0, 2.0, 3.0], dtype=np.float32)  # mean removed: -1, 0, 1
     shorter = np.array([4.0, 6.0], dtype=np.float32)  # -1, 1, then a zero pad

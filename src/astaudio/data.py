@@ -387,7 +387,7 @@ class AudioDataset(Dataset):
                 partner
             )
         elif augment.waveform is not None:
-            used, waveform = self._first_readable(index)
+            waveform = self._decode_own(index)
             wave_rng = np.random.default_rng([self.seed, self.epoch, int(index), 2])
             fbank = self._fbank(np.asarray(augment.waveform(waveform, wave_rng), np.float32))
             target = self._multi_hot(used)
