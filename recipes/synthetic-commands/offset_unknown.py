@@ -29,8 +29,10 @@ def main() -> int:
     parser.add_argument("--offset", type=float, required=True, help="added to the logit")
     parser.add_argument("--label", default=UNKNOWN_LABEL, help="class to move (default _unknown_)")
     args = parser.parse_args()
+    if not (args.model / "model.safetensors").is_file():
+        sys.exit(f"error: {args.model} is not a model folder (no model.safetensors)")
     config = json.loads((args.model / "config.json").read_text())
-    index = config["label2id"].get(args.label)
+    index = config.get("label2id", {}).get(args.label)
     if index is None:
         sys.exit(f"error: {args.model} has no class {args.label!r}")
     weights = load_file(args.model / "model.safetensors")

@@ -76,6 +76,9 @@ def main() -> int:
     )
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
+    for name in ("p_babble", "p_clip"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} is a probability in [0, 1]")
     args.data = args.data.resolve()  # augment.json keeps absolute paths for --resume
 
     if not args.resume and args.out.is_dir() and any(args.out.iterdir()):
