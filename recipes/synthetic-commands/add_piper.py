@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 from pathlib import Path
 
 import numpy as np
-from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, noise_recordings, piper_voices
-from make_dataset import UNKNOWN_FACTOR, _render_worker, extend_manifest, plan_word_clip
-from tqdm import tqdm
+from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, piper_voices
+from make_dataset import UNKNOWN_FACTOR, add_training_clips, plan_word_clip, training_pools
 
 
 def main() -> int:
@@ -35,9 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     if not piper_voices():
         sys.exit("error: piper is not installed (pip install -r requirements.txt)")
-    info = json.loads((args.data / "speakers.json").read_text())["train"]
-    noise_files = noise_recordings(info["noise_files"])
-    babble = sorted(str(p) for p in (args.data / "babble" / "train").glob("*.wav"))
+    _, noise_files, babble = training_pools(args.data)
     unknown = json.loads((args.data / "unknown_words.json").read_text())["train"]
     rng = np.random.default_rng(args.seed)
     speaker = Speaker("piper", "joe", "joe")
@@ -51,13 +47,8 @@ def main() -> int:
             text = label if label != UNKNOWN_LABEL else texts[index % len(texts)]
             specs.append(plan_word_clip(rng, speaker, text, label, "train", index, noise_files,
                                         babble))  # fmt: skip
-    with multiprocessing.Pool(args.jobs) as pool:
-        done = pool.imap(_render_worker, [(spec, str(args.data)) for spec in specs], chunksize=16)
-        rows = list(tqdm(done, total=len(specs), desc="piper clips", unit="clip"))
-    rows = [row for row in rows if row is not None]
-    extend_manifest(args.data, ["manifest.csv"], "manifest-piper.csv", rows)
-    print(f"wrote {len(rows)} piper clips ({len(specs) - len(rows)} skipped) and "
-          f"{args.data / 'manifest-piper.csv'}")  # fmt: skip
+    add_training_clips(args.data, specs, ["manifest.csv"], "manifest-piper.csv", "piper clips",
+                       args.jobs)  # fmt: skip
     return 0
 
 

@@ -15,15 +15,12 @@ clips (training noise recordings and babble pool). Writes
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import sys
 from pathlib import Path
 
 import numpy as np
-from kws_audio import UNKNOWN_LABEL, Speaker, noise_recordings, piper_voices
-from make_dataset import _render_worker, extend_manifest, plan_word_clip
-from tqdm import tqdm
+from kws_audio import UNKNOWN_LABEL, Speaker, piper_voices
+from make_dataset import add_training_clips, plan_word_clip, training_pools
 from words import LETTER_NAMES
 
 ENGINES = ("espeak", "flite", "festival", "piper")
@@ -72,13 +69,11 @@ def main() -> int:
     for base in args.base:
         if not (args.data / base).is_file():
             sys.exit(f"error: {args.data / base} is missing")
-    info = json.loads((args.data / "speakers.json").read_text())["train"]
+    info, noise_files, babble = training_pools(args.data)
     speakers = training_speakers(info, args.engines)
     missing = sorted(set(args.engines) - {s.engine for s in speakers})
     if missing:
         sys.exit(f"error: the training split of {args.data} has no voice of {', '.join(missing)}")
-    noise_files = noise_recordings(info["noise_files"])
-    babble = sorted(str(p) for p in (args.data / "babble" / "train").glob("*.wav"))
     rng = np.random.default_rng(args.seed)
     by_engine = {e: [s for s in speakers if s.engine == e] for e in args.engines}
     specs = []
@@ -89,12 +84,7 @@ def main() -> int:
             index = FIRST_INDEX + take
             specs.append(plan_word_clip(rng, speaker, text, UNKNOWN_LABEL, "train", index,
                                         noise_files, babble))  # fmt: skip
-    with multiprocessing.Pool(args.jobs) as pool:
-        done = pool.imap(_render_worker, [(spec, str(args.data)) for spec in specs], chunksize=8)
-        rows = [r for r in tqdm(done, total=len(specs), desc="letter clips", unit="clip") if r]
-    extend_manifest(args.data, args.base, args.manifest, rows)
-    print(f"wrote {len(rows)} letter clips ({len(specs) - len(rows)} skipped) and "
-          f"{args.data / args.manifest}")  # fmt: skip
+    add_training_clips(args.data, specs, args.base, args.manifest, "letter clips", args.jobs)
     return 0
 
 

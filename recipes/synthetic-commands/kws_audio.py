@@ -36,10 +36,6 @@ COMMAND_WORDS = (
     "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
 )  # fmt: skip
-UNKNOWN_WORDS = (
-    "backward", "bed", "bird", "cat", "dog", "follow", "forward", "happy",
-    "house", "learn", "marvin", "sheila", "tree", "visual", "wow",
-)  # fmt: skip
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import multiprocessing
 import os
@@ -71,30 +72,15 @@ from kws_audio import (
 )
 from tqdm import tqdm
 
+from astaudio.augment import fit_length, speech_power
+
 DIGITS = COMMAND_WORDS[10:]  # zero ... nine
 
 CONDITIONS = ("clean", "noise10", "babble10", "reverb", "telephone", "codec", "slow", "fast",
               "edge", "loud-clipped", "quiet", "trimmed", "trimmed-8k")  # fmt: skip
 EXTRA_NON_COMMANDS = ("front", "rear", "side", "center", "hello", "music", "answer")
 KLETTRES = Path("/usr/share/klettres")  # Debian klettres-data: recorded letters and syllables
-
-
-def _speech_power(x: np.ndarray) -> float:
-    frames = np.mean(x[: len(x) // 160 * 160].reshape(-1, 160) ** 2, axis=1)
-    loud = frames[frames >= frames.max() * 0.01]
-    return float(loud.mean())
-
-
-def _fit(y: np.ndarray, n: int = SAMPLE_RATE) -> np.ndarray:
-    """Cut or pad ``y`` to ``n`` samples around its centre of energy."""
-    if len(y) <= n:
-        out = np.zeros(n)
-        out[(n - len(y)) // 2 : (n - len(y)) // 2 + len(y)] = y
-        return out
-    energy = y**2
-    centre = int(np.sum(np.arange(len(y)) * energy) / max(energy.sum(), 1e-20))
-    start = min(max(centre - n // 2, 0), len(y) - n)
-    return y[start : start + n]
+_fit = functools.partial(fit_length, n=SAMPLE_RATE)  # (T,) -> (16000,) around the energy centre
 
 
 def _tool(clip: np.ndarray, make_cmd, out_suffix: str = ".wav") -> np.ndarray:
@@ -124,7 +110,7 @@ def apply_condition(name: str, clip: np.ndarray, rng, noise_files: list[str], ba
             noise = make_noise("real", rng, path=noise_files[int(rng.integers(len(noise_files)))])
         else:
             noise = make_noise("pink", rng)
-        return clip + noise * np.sqrt(_speech_power(clip) / 10)
+        return clip + noise * np.sqrt(speech_power(clip) / 10)
     if name == "reverb":
         amount = int(rng.integers(40, 91))
         return _fit(_tool(clip, lambda s, d: ["sox", s, d, "reverb", str(amount), "50", "100"]))
@@ -149,9 +135,9 @@ def apply_condition(name: str, clip: np.ndarray, rng, noise_files: list[str], ba
             out[len(out) - len(word) :] = word
         return out
     if name == "loud-clipped":
-        return np.clip(clip * 10 ** ((-6 + 10) / 20) / np.sqrt(np.mean(clip**2)), -1, 1)
+        return np.clip(clip * 10 ** ((-6 + 10) / 20) / rms(clip), -1, 1)
     if name == "quiet":
-        return clip * 10 ** (-45 / 20) / np.sqrt(np.mean(clip**2))
+        return clip * 10 ** (-45 / 20) / rms(clip)
     if name == "trimmed":
         return trim_silence(clip)
     if name == "trimmed-8k":
@@ -288,34 +274,21 @@ def evaluate(out: Path, models: list[str]) -> tuple[dict, dict]:
     """Per model: {source: {condition: [accuracy %, clips]}} with the non-command rejection
     rates, and {source: {condition: Counter of (what was said, what the model heard)}} over its
     mistakes (the text for non-commands, the label otherwise)."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from astaudio.bundled import resolve_bundled
-    from astaudio.config import ASTConfig
-    from astaudio.data import AudioDataset, DatasetSpec, Item
-    from astaudio.inference import load_feature_extractor
-    from astaudio.model import ASTForAudioClassification
+    from astaudio.data import DatasetSpec, Item
+    from astaudio.evaluate import model_scores
 
     rows = list(csv.DictReader((out / "conditions.csv").open()))
+    names = sorted({r["labels"] for r in rows})  # each model's own order comes from its config
+    spec = DatasetSpec([Item(str(out / r["path"]), (names.index(r["labels"]),)) for r in rows],
+                       names, False)  # fmt: skip
     results, mistakes = {}, {}
     for name in models:
+        print(f"scoring {name}", file=sys.stderr)
         try:
-            folder = resolve_bundled(name)
-            config = ASTConfig.from_pretrained(folder)
-            model = ASTForAudioClassification.from_pretrained(folder).float().eval()
+            scores, _, labels = model_scores(name, spec, batch_size=64, progress=True)
         except (OSError, ValueError) as error:
             sys.exit(f"error: model {name}: {error}")
-        labels = [config.id2label[i] for i in range(len(config.id2label))]
-        items = [Item(str(out / r["path"]), (labels.index(r["labels"]),)) for r in rows]
-        dataset = AudioDataset(
-            DatasetSpec(items, labels, False), load_feature_extractor(folder, config)
-        )
-        predictions = []
-        with torch.inference_mode():
-            batches = DataLoader(dataset, batch_size=64, num_workers=2)
-            for batch in tqdm(batches, desc=name, unit="batch"):
-                predictions += model(batch["input_values"]).logits.argmax(-1).tolist()
+        predictions = scores.argmax(-1).tolist()  # sigmoid keeps the logits' order
         table: dict = defaultdict(lambda: defaultdict(list))
         errors: dict = defaultdict(lambda: defaultdict(Counter))
         for row, pred in zip(rows, predictions, strict=True):

@@ -45,6 +45,7 @@ from kws_audio import (
     VoiceInventory,
     discover_voices,
     festival_voices,
+    noise_recordings,
     render_clip,
     rms,
     soxr,
@@ -53,6 +54,7 @@ from kws_audio import (
     to_int16,
     trim_silence,
 )
+from tqdm import tqdm
 from words import babble_sentences, unknown_vocabulary
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "data"
@@ -181,6 +183,19 @@ def _draw_noise(
     return kind, path
 
 
+def _draw_prosody(rng, speaker: Speaker) -> tuple[float, float, float]:
+    """(speed, pitch, warp) of one take, in the engine's units (see ClipSpec)."""
+    if speaker.engine == "espeak":
+        return float(rng.integers(*ESPEAK_SPEED_WPM)), float(rng.integers(*ESPEAK_PITCH)), 1.0
+    if speaker.engine == "festival":
+        return _uniform(rng, FESTIVAL_STRETCH), 1.0, _uniform(rng, FESTIVAL_WARP)
+    if speaker.engine == "piper":
+        speed, pitch = _uniform(rng, PIPER_LENGTH_SCALE), _uniform(rng, PIPER_NOISE_SCALE)
+        return speed, pitch, _uniform(rng, PIPER_WARP)
+    speed, pitch = _uniform(rng, FLITE_STRETCH), _uniform(rng, FLITE_F0_SCALE)
+    return speed, pitch, _uniform(rng, FLITE_WARP)
+
+
 def plan_word_clip(
     rng,
     speaker: Speaker,
@@ -192,19 +207,7 @@ def plan_word_clip(
     babble_files: list[str] = (),
 ) -> ClipSpec:
     """Draw prosody, level, placement and noise for one spoken clip."""
-    if speaker.engine == "espeak":
-        speed = float(rng.integers(*ESPEAK_SPEED_WPM))
-        pitch = float(rng.integers(*ESPEAK_PITCH))
-        warp = 1.0
-    elif speaker.engine == "festival":
-        speed, pitch, warp = _uniform(rng, FESTIVAL_STRETCH), 1.0, _uniform(rng, FESTIVAL_WARP)
-    elif speaker.engine == "piper":
-        speed, pitch = _uniform(rng, PIPER_LENGTH_SCALE), _uniform(rng, PIPER_NOISE_SCALE)
-        warp = _uniform(rng, PIPER_WARP)
-    else:
-        speed = _uniform(rng, FLITE_STRETCH)
-        pitch = _uniform(rng, FLITE_F0_SCALE)
-        warp = _uniform(rng, FLITE_WARP)
+    speed, pitch, warp = _draw_prosody(rng, speaker)
     level_db = _uniform(rng, SPEECH_LEVEL_DB)
     offset_fraction = float(rng.random())
     noise, noise_file, snr_db = "none", "", None
@@ -321,15 +324,7 @@ def plan_babble(
         sentences = babble_sentences(split)
         for n in range(BABBLE_PER_SPLIT[split]):
             speaker = pool[int(rng.integers(len(pool)))]
-            if speaker.engine == "espeak":
-                speed, pitch, warp = (
-                    float(rng.integers(*ESPEAK_SPEED_WPM)),
-                    float(rng.integers(*ESPEAK_PITCH)),
-                    1.0,
-                )
-            else:
-                speed, pitch = _uniform(rng, FLITE_STRETCH), _uniform(rng, FLITE_F0_SCALE)
-                warp = _uniform(rng, FLITE_WARP)
+            speed, pitch, warp = _draw_prosody(rng, speaker)
             text = sentences[int(rng.integers(len(sentences)))]
             tasks.append((speaker, text, speed, pitch, warp, f"babble/{split}/{n:04d}.wav"))
     return tasks
@@ -380,6 +375,25 @@ def extend_manifest(data: Path, bases: list[str], name: str, rows: list[dict]) -
                 kept.setdefault(row["path"], row)
     added = [{"path": r["path"], "labels": r["label"], "split": r["split"]} for r in rows]
     write_csv(data / name, [*kept.values(), *added], ["path", "labels", "split"])
+
+
+def training_pools(data: Path) -> tuple[dict, list[str], list[str]]:
+    """A dataset's training split: (speakers.json entry, noise recordings, babble sentences)."""
+    info = json.loads((data / "speakers.json").read_text())["train"]
+    babble = sorted(str(p) for p in (data / "babble" / "train").glob("*.wav"))
+    return info, noise_recordings(info["noise_files"]), babble
+
+
+def add_training_clips(
+    data: Path, specs: list[ClipSpec], bases: list[str], name: str, what: str, jobs: int
+) -> None:
+    """Render ``specs`` into DATA with a progress bar and write ``DATA/name``: the ``bases``
+    manifests plus the clips made (a take whose synthesis fails is skipped)."""
+    with multiprocessing.Pool(jobs) as pool:
+        done = pool.imap(_render_worker, [(spec, str(data)) for spec in specs], chunksize=8)
+        rows = [row for row in tqdm(done, total=len(specs), desc=what, unit="clip") if row]
+    extend_manifest(data, bases, name, rows)
+    print(f"wrote {len(rows)} {what} ({len(specs) - len(rows)} skipped) and {data / name}")
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> None:

@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from kws_audio import noise_recordings
+from make_dataset import training_pools
 
 from astaudio.augment import WaveformAugment, WaveformAugmentConfig
 from astaudio.data import load_dataset_spec
@@ -33,9 +33,7 @@ def augment_config(
     data: Path, p_babble: float = 0.3, p_clip: float = 0.05
 ) -> WaveformAugmentConfig:
     """The recipe's augmentation: training babble pool and training noise recordings only."""
-    babble = sorted(str(p) for p in (data / "babble" / "train").glob("*.wav"))
-    names = json.loads((data / "speakers.json").read_text())["train"]["noise_files"]
-    noises = noise_recordings(names)
+    _, noises, babble = training_pools(data)
     if not babble:
         sys.exit(f"error: {data}/babble/train holds no babble sentences (run make_dataset.py)")
     # trim: 4 clips in 10 are cut to the word, as trimmed recordings are (the feature extractor

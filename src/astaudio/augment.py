@@ -112,14 +112,13 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
 
 
-def _speech_power(x: np.ndarray) -> float:
-    """Mean power of the frames within 20 dB of the loudest (the word, not the silence)."""
-    n = len(x) // _FRAME * _FRAME
-    if n == 0:
-        return float(np.mean(np.square(x))) if x.size else 0.0
-    power = np.mean(np.square(x[:n].reshape(-1, _FRAME), dtype=np.float64), axis=1)
-    loud = power[power >= power.max() * 0.01]
-    return float(loud.mean()) if loud.size else 0.0
+def speech_power(x: np.ndarray) -> float:
+    """Mean power of the 10-ms frames within 20 dB of the loudest (the word, not the silence)
+    of a (T,) float64 clip; a clip shorter than a frame: its mean power."""
+    power = _frame_power(x)
+    if power is None:  # no whole frame, or only silent ones
+        return float(np.mean(np.square(x))) if 0 < x.size < _FRAME else 0.0
+    return float(power[power >= power.max() * 0.01].mean())
 
 
 def room_impulse_response(rng: np.random.Generator, rt60_s: float, sample_rate: int) -> np.ndarray:
@@ -169,10 +168,7 @@ def telephone(x: np.ndarray, sample_rate: int, law: str = "mu") -> np.ndarray:
             np.exp(code * (1 + np.log(a)) - 1) / a,
         )
         y = np.sign(y) * mag
-    wide = soxr.resample(y / scale, 8000, sample_rate)
-    out = np.zeros(len(x))
-    out[: min(len(x), len(wide))] = wide[: len(x)]
-    return out
+    return _cut_or_pad(soxr.resample(y / scale, 8000, sample_rate), len(x))
 
 
 def narrowband(x: np.ndarray, sample_rate: int, rate: int = 8000) -> np.ndarray:
@@ -181,9 +177,7 @@ def narrowband(x: np.ndarray, sample_rate: int, rate: int = 8000) -> np.ndarray:
     import soxr
 
     wide = soxr.resample(soxr.resample(x.astype(np.float64), sample_rate, rate), rate, sample_rate)
-    out = np.zeros(len(x))
-    out[: min(len(x), len(wide))] = wide[: len(x)]
-    return out
+    return _cut_or_pad(wide, len(x))
 
 
 def _codec(x: np.ndarray, sample_rate: int, kind: str, quality: float) -> np.ndarray:
@@ -208,10 +202,7 @@ def _codec(x: np.ndarray, sample_rate: int, kind: str, quality: float) -> np.nda
         import soxr
 
         decoded = soxr.resample(decoded, rate, sample_rate)
-    out = np.zeros(len(x))
-    n = min(len(x), len(decoded))
-    out[:n] = decoded[:n] / scale
-    return out
+    return _cut_or_pad(decoded, len(x)) / scale
 
 
 @functools.lru_cache(maxsize=1024)
@@ -259,8 +250,8 @@ class WaveformAugment:
     def __repr__(self) -> str:
         return f"WaveformAugment({self.config!r})"
 
-    def _mix(self, rng, x: np.ndarray, other: np.ndarray, snr_db: float) -> np.ndarray:
-        speech = _speech_power(x)
+    def _mix(self, x: np.ndarray, other: np.ndarray, snr_db: float) -> np.ndarray:
+        speech = speech_power(x)
         level = _rms(other)
         if speech <= 0 or level <= 0:
             return x + other * 0.01  # a silent clip: the background alone at a low level
@@ -299,7 +290,7 @@ class WaveformAugment:
         if rng.random() < cfg.p_speed:
             import soxr
 
-            x = _fit(soxr.resample(x, sr, sr / rng.uniform(*cfg.speed)), n)
+            x = fit_length(soxr.resample(x, sr, sr / rng.uniform(*cfg.speed)), n)
         if rng.random() < cfg.p_edge:
             x = self._to_edge(x, bool(rng.random() < 0.5))
         elif cfg.p_trim > 0 and rng.random() < cfg.p_trim:
@@ -311,9 +302,9 @@ class WaveformAugment:
             gain = 10 ** (rng.uniform(*cfg.wet_db) / 20)
             x = x + gain * wet * (_rms(x) / (_rms(wet) + 1e-12))
         if cfg.babble_files and rng.random() < cfg.p_babble:
-            x = self._mix(rng, x, self._babble(rng, n), rng.uniform(*cfg.babble_snr_db))
+            x = self._mix(x, self._babble(rng, n), rng.uniform(*cfg.babble_snr_db))
         if rng.random() < cfg.p_noise:
-            x = self._mix(rng, x, self._noise(rng, n), rng.uniform(*cfg.noise_snr_db))
+            x = self._mix(x, self._noise(rng, n), rng.uniform(*cfg.noise_snr_db))
         if rng.random() < cfg.p_telephone:
             x = telephone(x, sr, "mu" if rng.random() < 0.5 else "a")
         elif cfg.p_narrowband > 0 and rng.random() < cfg.p_narrowband:
@@ -378,8 +369,8 @@ def _frame_power(x: np.ndarray) -> np.ndarray | None:
     return power if power.max() > 0 else None
 
 
-def _fit(y: np.ndarray, n: int) -> np.ndarray:
-    """``y`` cut or zero-padded to ``n`` samples around its centre of energy."""
+def fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    """``y`` cut or zero-padded to ``n`` samples around its centre of energy: (T,) -> (n,)."""
     if len(y) <= n:
         out = np.zeros(n)
         start = (n - len(y)) // 2
@@ -390,6 +381,13 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
     centre = int(np.sum(np.arange(len(y)) * energy) / total) if total > 0 else len(y) // 2
     start = min(max(centre - n // 2, 0), len(y) - n)
     return y[start : start + n]
+
+
+def _cut_or_pad(y: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` samples of ``y``, zero-padded at the end when shorter: (T,) -> (n,)."""
+    out = np.zeros(n)
+    out[: min(n, len(y))] = y[:n]
+    return out
 
 
 def _fftconvolve(x: np.ndarray, ir: np.ndarray) -> np.ndarray:

@@ -167,11 +167,10 @@ def run_export(args) -> int:
         )
 
     from ..bundled import resolve_bundled
-    from ..export import export_onnx, import_onnx, quantize_onnx_int8, verify_onnx
+    from ..export import export_onnx, quantize_onnx_int8, verify_onnx
     from ..inference import load_feature_extractor
     from ..model import ASTForAudioClassification
 
-    import_onnx()
     model = resolve_bundled(args.model)
     network = ASTForAudioClassification.from_pretrained(model)
     extractor = load_feature_extractor(model, network.config)
