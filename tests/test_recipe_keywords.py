@@ -112,6 +112,63 @@ def test_letter_clips_are_spoken_by_the_training_split_voices_they_name():
     assert add_unknown.training_speakers(info, ["flite"])[0].voice == "slt"
 
 
+def test_converted_clip_keeps_its_take_under_its_own_name_with_draws_in_range():
+    import add_converted
+    from kws_audio import Speaker
+
+    rng = np.random.default_rng(0)
+    speaker = Speaker("espeak", "en-us", "f1")
+    spec = make_dataset.plan_word_clip(rng, speaker, "go", "go", "train", 60_001, [])
+    converted = [add_converted.convert(rng, spec) for _ in range(300)]
+    assert converted[0].path == spec.path.replace(f"/{speaker.slug}_", f"/{speaker.slug}-vc_")
+    assert {c.text for c in converted} == {"go"} and {c.seed for c in converted} == {spec.seed}
+    for name, bounds in (("formant", add_converted.FORMANT_RATIO),
+                         ("pitch_median", add_converted.PITCH_MEDIAN),
+                         ("pitch_range", add_converted.PITCH_RANGE)):  # fmt: skip
+        draws = np.array([getattr(c, name) for c in converted])
+        assert bounds[0] <= draws.min() and draws.max() <= bounds[1]
+        span = bounds[1] - bounds[0]
+        assert draws.min() < bounds[0] + 0.1 * span and draws.max() > bounds[1] - 0.1 * span
+    assert (spec.formant, spec.pitch_median, spec.pitch_range) == (1.0, 1.0, 1.0)
+
+
+def test_every_accent_respells_every_command_in_ascii_and_no_two_alike():
+    from kws_audio import ACCENT_LANGUAGE, COMMAND_WORDS, RESPELLING
+
+    assert set(ACCENT_LANGUAGE.values()) == set(RESPELLING)
+    for spelling in RESPELLING.values():
+        assert set(spelling) == set(COMMAND_WORDS)
+        assert all(text.isascii() and text.isalpha() for text in spelling.values())
+        assert len(set(spelling.values())) == len(spelling)
+
+
+def test_accented_voice_says_commands_respelled_and_other_words_as_written(monkeypatch):
+    import kws_audio
+
+    said = []
+    monkeypatch.setattr(kws_audio, "synthesize_festival",
+                        lambda text, voice, stretch: said.append((text, voice)))  # fmt: skip
+    for voice, text in (("czech_krb", "five"), ("pc_diphone", "five"), ("czech_ph", "window")):
+        kws_audio.synthesize(kws_audio.Speaker("accent", voice, voice), text, 1.0, 1.0)
+    assert said == [("fajv", "czech_krb"), ("faiv", "pc_diphone"), ("window", "czech_ph")]
+
+
+def test_held_out_accented_clip_is_clean_and_filed_under_its_split():
+    import add_accented
+    from kws_audio import Speaker
+
+    rng = np.random.default_rng(1)
+    speaker = Speaker("accent", "czech_krb", "czech_krb")
+    for _ in range(20):  # half the planned clips are noisy
+        spec = make_dataset.plan_word_clip(rng, speaker, "nine", "nine", "train", 70_000, ["n.wav"])
+        if spec.noise != "none":
+            break
+    test = add_accented.held_out(spec, "test")
+    assert spec.noise != "none" and test.noise == "none" and test.snr_db is None
+    assert (test.split, test.path) == ("test", spec.path.replace("audio/train/", "audio/test/"))
+    assert test.path.startswith("audio/test/nine/accent-czech_krb_nine_")
+
+
 def test_extended_manifest_keeps_each_clip_once_and_adds_the_new_rows_last(tmp_path):
     header = "path,labels,split\n"
     (tmp_path / "a.csv").write_text(header + "x.wav,yes,train\ny.wav,no,test\n")
@@ -153,3 +210,69 @@ def test_unknown_offset_moves_only_that_logit_by_the_offset(tmp_path, monkeypatc
         change = moved(features).logits - model(features).logits  # (B, 4)
     assert torch.allclose(change[:, 3], torch.full((2,), -0.5), atol=1e-6)
     assert torch.equal(change[:, :3], torch.zeros(2, 3))
+
+
+def _vowel(f0: float | None, formants: tuple[float, ...], seconds: float = 0.6) -> np.ndarray:
+    """A source-filter vowel: an impulse train at ``f0`` (white noise when None, a whisper)
+    through one resonator (80 Hz bandwidth) per formant. 16 kHz float64 (T,)."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * SAMPLE_RATE)
+    if f0 is None:
+        signal = np.random.default_rng(0).standard_normal(n)
+    else:
+        signal = np.zeros(n)
+        signal[:: round(SAMPLE_RATE / f0)] = 1.0
+    radius = np.exp(-np.pi * 80 / SAMPLE_RATE)
+    for formant in formants:
+        angle = 2 * np.pi * formant / SAMPLE_RATE
+        signal = lfilter([1.0], [1.0, -2 * radius * np.cos(angle), radius**2], signal)
+    return 0.5 * signal / np.abs(signal).max()
+
+
+def _f0(audio: np.ndarray) -> float:
+    """Autocorrelation pitch of the middle half, searched over 60-400 Hz."""
+    middle = audio[len(audio) // 4 : 3 * len(audio) // 4]
+    corr = np.correlate(middle, middle, "full")[len(middle) - 1 :]
+    low, high = SAMPLE_RATE // 400, SAMPLE_RATE // 60
+    return SAMPLE_RATE / (low + int(np.argmax(corr[low:high])))
+
+
+def _first_formant(audio: np.ndarray) -> float:
+    """Lowest LPC resonance (order 12, autocorrelation method) above 200 Hz of the middle half."""
+    from scipy.linalg import solve_toeplitz
+
+    middle = audio[len(audio) // 4 : 3 * len(audio) // 4] * np.hamming(len(audio) // 2)
+    corr = np.correlate(middle, middle, "full")[len(middle) - 1 :][:13]
+    coefficients = solve_toeplitz(corr[:12], corr[1:13])
+    roots = np.roots(np.concatenate([[1.0], -coefficients]))
+    freqs = np.angle(roots[np.imag(roots) > 0]) * SAMPLE_RATE / (2 * np.pi)
+    return float(np.min(freqs[freqs > 200]))
+
+
+@pytest.mark.parametrize(
+    ("formant", "pitch_median", "f0_ratio", "formant_ratio"),
+    [(1.2, 1.0, 1.0, 1.2), (0.85, 1.0, 1.0, 0.85), (1.0, 1.5, 1.5, 1.0), (1.0, 0.7, 0.7, 1.0)],
+)
+def test_voice_conversion_moves_formants_and_pitch_each_on_its_own(
+    formant, pitch_median, f0_ratio, formant_ratio
+):
+    pytest.importorskip("parselmouth")
+    from kws_audio import change_voice
+
+    vowel = _vowel(120.0, (600.0, 1400.0, 2500.0))
+    converted = change_voice(vowel, formant, pitch_median, 1.0)
+    assert abs(len(converted) - len(vowel)) < 0.02 * len(vowel)  # PSOLA keeps the length
+    assert _f0(converted) / _f0(vowel) == pytest.approx(f0_ratio, rel=0.05)
+    formants = _first_formant(converted) / _first_formant(vowel)
+    assert formants == pytest.approx(formant_ratio, rel=0.06)
+
+
+def test_whispered_take_has_its_formants_moved_by_resampling():
+    pytest.importorskip("parselmouth")
+    from kws_audio import change_voice
+
+    whisper = _vowel(None, (600.0, 1400.0, 2500.0))
+    converted = change_voice(whisper, 1.2, 1.5, 1.0)
+    assert len(converted) == pytest.approx(len(whisper) / 1.2, abs=2)
+    assert _first_formant(converted) / _first_formant(whisper) == pytest.approx(1.2, rel=0.06)

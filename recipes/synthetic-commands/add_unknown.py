@@ -14,13 +14,18 @@ clips (training noise recordings and babble pool). Writes
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 from kws_audio import UNKNOWN_LABEL, Speaker, piper_voices
-from make_dataset import add_training_clips, plan_word_clip, training_pools
+from make_dataset import (
+    add_training_clips,
+    added_clips_parser,
+    check_added_clips_args,
+    plan_word_clip,
+    training_pools,
+)
 from words import LETTER_NAMES
 
 ENGINES = ("espeak", "flite", "festival", "piper")
@@ -43,43 +48,39 @@ def training_speakers(info: dict, engines: list[str]) -> list[Speaker]:
     return speakers
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n\n".join(__doc__.split("\n\n")[1:2]),
-    )  # fmt: skip
-    parser.add_argument("data", type=Path, help="a make_dataset.py output folder")
+def add_engine_arguments(parser, what: str) -> None:
+    """--engines (whose training voices ``what``, e.g. "speak the letters") and --manifest."""
     parser.add_argument(
         "--engines", nargs="+", choices=ENGINES, default=["espeak", "flite", "festival"],
-        help="voices that speak the letters (default: espeak flite festival)",
-    )  # fmt: skip
-    parser.add_argument("--clips-per-word", type=int, default=36, help="clips per letter name")
-    parser.add_argument(
-        "--base", nargs="+", default=["manifest.csv"],
-        help="manifests in DATA to extend (several are merged, each clip once)",
+        help=f"voices that {what} (default: espeak flite festival)",
     )  # fmt: skip
     parser.add_argument("--manifest", required=True, help="manifest file to write in DATA")
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--jobs", type=int, default=2)
-    args = parser.parse_args()
-    if args.clips_per_word < 1:
-        parser.error("--clips-per-word must be >= 1")
-    if args.manifest in args.base:
-        parser.error("--manifest must differ from --base")
-    for base in args.base:
-        if not (args.data / base).is_file():
-            sys.exit(f"error: {args.data / base} is missing")
-    info, noise_files, babble = training_pools(args.data)
-    speakers = training_speakers(info, args.engines)
-    missing = sorted(set(args.engines) - {s.engine for s in speakers})
+
+
+def engine_pools(
+    data: Path, engines: list[str]
+) -> tuple[list[list[Speaker]], list[str], list[str]]:
+    """(the training split's speakers of each engine, in ``engines`` order; its noise
+    recordings; its babble pool); exits with an error line when an engine has no voice there."""
+    info, noise_files, babble = training_pools(data)
+    speakers = training_speakers(info, engines)
+    missing = sorted(set(engines) - {s.engine for s in speakers})
     if missing:
-        sys.exit(f"error: the training split of {args.data} has no voice of {', '.join(missing)}")
+        sys.exit(f"error: the training split of {data} has no voice of {', '.join(missing)}")
+    return [[s for s in speakers if s.engine == e] for e in engines], noise_files, babble
+
+
+def main() -> int:
+    parser = added_clips_parser(__doc__, clips_per_word=36, seed=11)
+    add_engine_arguments(parser, "speak the letters")
+    args = parser.parse_args()
+    check_added_clips_args(parser, args, args.manifest, args.base)
+    pools, noise_files, babble = engine_pools(args.data, args.engines)
     rng = np.random.default_rng(args.seed)
-    by_engine = {e: [s for s in speakers if s.engine == e] for e in args.engines}
     specs = []
     for text in LETTER_NAMES:
         for take in range(args.clips_per_word):
-            pool = by_engine[args.engines[take % len(args.engines)]]  # engines take turns
+            pool = pools[take % len(pools)]  # engines take turns
             speaker = pool[int(rng.integers(len(pool)))]
             index = FIRST_INDEX + take
             specs.append(plan_word_clip(rng, speaker, text, UNKNOWN_LABEL, "train", index,

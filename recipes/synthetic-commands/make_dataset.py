@@ -187,7 +187,7 @@ def _draw_prosody(rng, speaker: Speaker) -> tuple[float, float, float]:
     """(speed, pitch, warp) of one take, in the engine's units (see ClipSpec)."""
     if speaker.engine == "espeak":
         return float(rng.integers(*ESPEAK_SPEED_WPM)), float(rng.integers(*ESPEAK_PITCH)), 1.0
-    if speaker.engine == "festival":
+    if speaker.engine in ("festival", "accent"):
         return _uniform(rng, FESTIVAL_STRETCH), 1.0, _uniform(rng, FESTIVAL_WARP)
     if speaker.engine == "piper":
         speed, pitch = _uniform(rng, PIPER_LENGTH_SCALE), _uniform(rng, PIPER_NOISE_SCALE)
@@ -230,6 +230,35 @@ def plan_word_clip(
         snr_db=snr_db,
         seed=int(rng.integers(2**62)),
     )
+
+
+def plan_training_words(
+    rng,
+    pools: list[list[Speaker]],
+    clips_per_word: int,
+    unknown_texts: list[str],
+    first_index: int,
+    noise_files: list[str],
+    babble_files: list[str],
+    transform=None,
+) -> list[ClipSpec]:
+    """Training clips of every command (``clips_per_word`` each) and UNKNOWN_FACTOR times as
+    many of ``unknown_texts``: the pools take turns, a random speaker of the pool speaks;
+    ``transform(spec)``, when given, is applied to each clip as it is planned."""
+    specs = []
+    for label in (*COMMAND_WORDS, UNKNOWN_LABEL):
+        count = clips_per_word
+        if label == UNKNOWN_LABEL:
+            count = round(count * UNKNOWN_FACTOR)
+        texts = [unknown_texts[i] for i in rng.permutation(len(unknown_texts))]
+        for take in range(count):
+            pool = pools[take % len(pools)]
+            speaker = pool[int(rng.integers(len(pool)))]
+            text = label if label != UNKNOWN_LABEL else texts[take % len(texts)]
+            spec = plan_word_clip(rng, speaker, text, label, "train", first_index + take,
+                                  noise_files, babble_files)  # fmt: skip
+            specs.append(transform(spec) if transform else spec)
+    return specs
 
 
 def plan_silence_clip(
@@ -382,6 +411,38 @@ def training_pools(data: Path) -> tuple[dict, list[str], list[str]]:
     info = json.loads((data / "speakers.json").read_text())["train"]
     babble = sorted(str(p) for p in (data / "babble" / "train").glob("*.wav"))
     return info, noise_recordings(info["noise_files"]), babble
+
+
+def added_clips_parser(doc: str, clips_per_word: int, seed: int, epilog: slice = slice(1, 2)):
+    """The arguments that the add_*.py scripts share: DATA, --clips-per-word, --base, --seed,
+    --jobs; description and epilog from the script's docstring ``doc`` (its paragraphs)."""
+    paragraphs = doc.split("\n\n")
+    parser = argparse.ArgumentParser(
+        description=paragraphs[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(paragraphs[epilog]),
+    )  # fmt: skip
+    parser.add_argument("data", type=Path, help="a make_dataset.py output folder")
+    parser.add_argument("--clips-per-word", type=int, default=clips_per_word,
+                        help=f"clips per word (default {clips_per_word})")  # fmt: skip
+    parser.add_argument(
+        "--base", nargs="+", default=["manifest.csv"],
+        help="manifests in DATA to extend (several are merged, each clip once)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--jobs", type=int, default=2)
+    return parser
+
+
+def check_added_clips_args(parser, args, manifest: str | None, bases: list[str]) -> None:
+    """Usage errors of an add_*.py command line: --clips-per-word under 1, a ``manifest`` to
+    write that is one of its ``bases``, a missing base manifest."""
+    if args.clips_per_word < 1:
+        parser.error("--clips-per-word must be >= 1")
+    if manifest in bases:
+        parser.error("--manifest must differ from --base")
+    for base in bases:
+        if not (args.data / base).is_file():
+            sys.exit(f"error: {args.data / base} is missing")
 
 
 def add_training_clips(

@@ -1,0 +1,79 @@
+"""Add accented real voices to a make_dataset.py dataset: festival's Czech and Italian speakers.
+
+    python add_accented.py data-festival --base manifest.csv --manifest manifest-accent.csv
+    python add_accented.py data-festival --voices czech_krb pc_diphone --test accent-test.csv
+
+festival's Czech (dita, krb: a child, machac, ph) and Italian (lp, pc) voices are diphones cut
+from real people's recordings. They say the commands respelled in their own language's spelling
+(kws_audio.RESPELLING: "fajv", "najn"), which is how a Czech or Italian speaker's English
+sounds, and the `_unknown_` words as their letter-to-sound rules read the English spelling.
+Planned like make_dataset.py's training clips (noise recordings, babble pool, 2.5x as many
+`_unknown_` clips as a command). Needs ``apt-get install festival festival-czech
+festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
+festvox-itapc16k``.
+
+Without ``--test`` the clips join the training split (``DATA/<--manifest>``: the ``--base``
+manifests plus the new rows). With ``--test NAME`` they are a held-out set instead: clean
+takes (no noise), split ``test``, the commands and the test split's `_unknown_` words, listed
+alone in ``DATA/NAME`` (``astaudio evaluate MODEL --data DATA/NAME --split test``). The
+recipe trains on dita, machac, ph and lp and holds out krb and pc, a child and a man of the
+other language, as voices never heard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import numpy as np
+from kws_audio import ACCENT_LANGUAGE, Speaker, festival_voices
+from make_dataset import (
+    add_training_clips,
+    added_clips_parser,
+    check_added_clips_args,
+    plan_training_words,
+    training_pools,
+)
+
+TRAIN_VOICES = ("czech_dita", "czech_machac", "czech_ph", "lp_diphone")
+FIRST_INDEX = 70_000  # file names stay clear of the other scripts' clips
+
+
+def held_out(spec, split: str):
+    """``spec`` as a clean clip of ``split``: no noise, filed under ``audio/<split>/``."""
+    path = spec.path.replace("audio/train/", f"audio/{split}/", 1)
+    return dataclasses.replace(spec, split=split, path=path, noise="none", noise_file="",
+                               snr_db=None)  # fmt: skip
+
+
+def main() -> int:
+    parser = added_clips_parser(__doc__, clips_per_word=150, seed=17, epilog=slice(1, 3))
+    parser.add_argument(
+        "--voices", nargs="+", choices=sorted(ACCENT_LANGUAGE), default=list(TRAIN_VOICES),
+        help=f"festival voices (default: {' '.join(TRAIN_VOICES)})",
+    )  # fmt: skip
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--manifest", help="training manifest file to write in DATA")
+    target.add_argument("--test", help="held-out manifest file to write in DATA (clean clips)")
+    args = parser.parse_args()
+    check_added_clips_args(parser, args, args.manifest, [] if args.test else args.base)
+    missing = sorted(set(args.voices) - set(festival_voices(tuple(args.voices))))
+    if missing:
+        sys.exit(f"error: festival voices not installed: {' '.join(missing)} (see --help)")
+    _, noise_files, babble = training_pools(args.data)
+    split = "test" if args.test else "train"
+    unknown = json.loads((args.data / "unknown_words.json").read_text())[split]
+    rng = np.random.default_rng(args.seed)
+    pools = [[Speaker("accent", voice, voice)] for voice in args.voices]  # voices take turns
+    transform = (lambda spec: held_out(spec, split)) if args.test else None
+    specs = plan_training_words(rng, pools, args.clips_per_word, unknown, FIRST_INDEX,
+                                noise_files, babble, transform=transform)  # fmt: skip
+    bases = [] if args.test else args.base
+    add_training_clips(args.data, specs, bases, args.test or args.manifest, "accented clips",
+                       args.jobs)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
