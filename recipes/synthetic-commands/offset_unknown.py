@@ -1,11 +1,12 @@
 """Copy a model folder with a constant added to the `_unknown_` logit (its classifier bias).
 
-    python offset_unknown.py runs/stage-e/averaged runs/stage-e/shipped --offset -0.5
+    python offset_unknown.py runs/stage-g/averaged runs/stage-g/shipped --offset -0.25
 
 A keyword model trades commands heard against non-commands rejected; adding a constant to one
 class's logit moves it along that trade-off without training. A negative offset makes the model
 take fewer words for `_unknown_` (more commands right, fewer non-commands rejected). The recipe
-ships stage E at -0.5 (README: "Stage E"). Weights stay float32; everything else is copied.
+ships stage G at -0.25 (README: "Stage G"; stage E shipped at -0.5). Weights stay float32;
+everything else is copied.
 """
 
 from __future__ import annotations

@@ -10,14 +10,20 @@
 #    recipe's unseen-engine estimate),
 # 4. stage C: continue from stage B with piper's voice added to the training split
 #    (add_piper.py),
-# 5. stage E (the bundled model): continue from stage C with more background talkers and
-#    clipping, weights of its later epochs averaged, the _unknown_ logit lowered by 0.5; E-loo,
-#    the same from stage B without piper, is the unseen-voice estimate for it,
-# 6. evaluate the previous model and every stage on the test split and the condition sets,
-# 7. package E (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
+# 5. stage E: continue from stage C with more background talkers and clipping, weights of its
+#    later epochs averaged, the _unknown_ logit lowered by 0.5; E-loo, the same from stage B
+#    without piper, is the unseen-voice estimate for it,
+# 6. stage G (the bundled model): E's training plus four real people's voices with an accent
+#    (festival's Czech and Italian diphones, add_accented.py), the _unknown_ logit lowered by
+#    0.25; G-loo, the same from stage B without piper; two more accented voices are held out,
+# 7. evaluate the previous model and every stage on the test split, the held-out accented voices
+#    and the condition sets,
+# 8. package G (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
 # Needs the Debian packages espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
-# festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh) and, for the piper source of the
-# condition sets and stage C, `pip install -r recipes/synthetic-commands/requirements.txt`;
+# festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh), festival-czech
+# festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
+# festvox-itapc16k for stage G and, for the piper source of the condition sets and stage C,
+# `pip install -r recipes/synthetic-commands/requirements.txt`;
 # klettres-data (real people: letters and short words) for the condition sets' klettres source. Uses the
 # repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
 # what is already done, and a stopped training stage resumes where it stopped: rerun the script.
@@ -66,25 +72,44 @@ stage_e=(--p-babble 0.5 --p-clip 0.15 --wa 8 20)
 train "$runs/stage-e-loo" "$data_b" 20 4 --init "$runs/stage-b/best" "${stage_e[@]}"
 train "$runs/stage-e" "$data_b" 20 4 --init "$runs/stage-c/best" --manifest manifest-piper.csv \
   "${stage_e[@]}"
-# The shipped operating point: the _unknown_ logit -0.5 (README, "Stage E"), for both.
-for stage in stage-e-loo stage-e; do
+# Stage G: E's training plus four real people's voices with an accent (festival's Czech and
+# Italian diphones, add_accented.py); two more of them (krb, pc) are held out as a test set.
+# G-loo does the same from stage B without piper.
+[ -f "$data_b/manifest-accent.csv" ] ||
+  "$PYTHON" "$here/add_accented.py" "$data_b" --base manifest.csv --manifest manifest-accent.csv
+[ -f "$data_b/manifest-piper-accent.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  --base manifest-piper.csv --manifest manifest-piper-accent.csv  # the same accented clips
+[ -f "$data_b/accent-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  --voices czech_krb pc_diphone --clips-per-word 20 --test accent-test.csv
+train "$runs/stage-g-loo" "$data_b" 20 4 --init "$runs/stage-b/best" --manifest manifest-accent.csv \
+  "${stage_e[@]}"
+train "$runs/stage-g" "$data_b" 20 4 --init "$runs/stage-c/best" \
+  --manifest manifest-piper-accent.csv "${stage_e[@]}"
+# The shipped operating points (README, "Stage E" and "Stage G"): the _unknown_ logit lowered.
+for stage_offset in stage-e-loo:-0.5 stage-e:-0.5 stage-g-loo:-0.25 stage-g:-0.25; do
+  stage=${stage_offset%%:*}
   [ -f "$runs/$stage/shipped/model.safetensors" ] || "$PYTHON" "$here/offset_unknown.py" \
-    "$runs/$stage/averaged" "$runs/$stage/shipped" --offset -0.5
+    "$runs/$stage/averaged" "$runs/$stage/shipped" --offset "${stage_offset#*:}"
 done
-model=$runs/stage-e/shipped
+model=$runs/stage-g/shipped
 for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" \
-  "$runs/stage-e-loo/shipped" "$model"; do
+  "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
+  [ -f "$m/accent/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" \
+    --data "$data_b/accent-test.csv" --labels "$data_b/class_labels_indices.csv" --split test \
+    -o "$m/accent" | tee "$m/accent.txt"
 done
 "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
   "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" "$runs/stage-e-loo/averaged" \
-  "$runs/stage-e-loo/shipped" "$runs/stage-e/averaged" "$model" --json "$runs/conditions.json" \
-  --confusions 6 | tee "$runs/conditions.txt"
+  "$runs/stage-e-loo/shipped" "$runs/stage-e/averaged" "$runs/stage-e/shipped" \
+  "$runs/stage-g-loo/averaged" "$runs/stage-g-loo/shipped" "$runs/stage-g/averaged" "$model" \
+  --json "$runs/conditions.json" --confusions 6 | tee "$runs/conditions.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
   --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
+  --accented "$model/accent/metrics.json" \
   --unseen "$runs/stage-a/best" festival A --unseen "$runs/stage-a/best" piper A \
-  --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-e-loo/shipped" piper E-loo
+  --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-g-loo/shipped" piper G-loo
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
   --labels "$data_b/class_labels_indices.csv" --split test | tee "$runs/test-fp16.txt"
 "$PYTHON" "$here/make_heldout.py" "$data_b" "$root/tests/data/keywords-heldout" --per-class 5 \
