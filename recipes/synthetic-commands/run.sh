@@ -81,10 +81,15 @@ train "$runs/stage-e" "$data_b" 20 4 --init "$runs/stage-c/best" --manifest mani
   "$PYTHON" "$here/add_accented.py" "$data_b" --base manifest.csv --manifest manifest-accent.csv
 [ -f "$data_b/manifest-piper-accent.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
   --base manifest-piper.csv --manifest manifest-piper-accent.csv  # the same accented clips
-[ -f "$data_b/accent-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
-  --voices czech_krb pc_diphone --clips-per-word 20 --test accent-test.csv
-[ -f "$data_b/accent-unheard-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
-  --voices suo_fi_lj_diphone hy_fi_mv_diphone --clips-per-word 20 --test accent-unheard-test.csv
+for condition in clean trimmed-8k; do  # trimmed-8k: the layout of the issue's real-speaker set
+  suffix=$([ $condition = clean ] || echo -$condition)
+  [ -f "$data_b/accent$suffix-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+    --voices czech_krb pc_diphone --clips-per-word 20 --test "accent$suffix-test.csv" \
+    --condition $condition
+  [ -f "$data_b/accent-unheard$suffix-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+    --voices suo_fi_lj_diphone hy_fi_mv_diphone --clips-per-word 20 \
+    --test "accent-unheard$suffix-test.csv" --condition $condition
+done
 train "$runs/stage-g-loo" "$data_b" 20 4 --init "$runs/stage-b/best" --manifest manifest-accent.csv \
   "${stage_e[@]}"
 train "$runs/stage-g" "$data_b" 20 4 --init "$runs/stage-c/best" \
@@ -100,7 +105,7 @@ for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/sta
   "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
-  for set in accent accent-unheard; do
+  for set in accent accent-unheard accent-trimmed-8k accent-unheard-trimmed-8k; do
     [ -f "$m/$set/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" \
       --data "$data_b/$set-test.csv" --labels "$data_b/class_labels_indices.csv" --split test \
       -o "$m/$set" | tee "$m/$set.txt"
@@ -115,6 +120,8 @@ done
   --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
   --accented heard "$model/accent/metrics.json" \
   --accented unheard "$model/accent-unheard/metrics.json" \
+  --accented heard-trimmed-8k "$model/accent-trimmed-8k/metrics.json" \
+  --accented unheard-trimmed-8k "$model/accent-unheard-trimmed-8k/metrics.json" \
   --unseen "$runs/stage-a/best" festival A --unseen "$runs/stage-a/best" piper A \
   --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-g-loo/shipped" piper G-loo
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
