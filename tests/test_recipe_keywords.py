@@ -167,6 +167,26 @@ def test_held_out_accented_clip_is_clean_and_filed_under_its_split():
     assert spec.noise != "none" and test.noise == "none" and test.snr_db is None
     assert (test.split, test.path) == ("test", spec.path.replace("audio/train/", "audio/test/"))
     assert test.path.startswith("audio/test/nine/accent-czech_krb_nine_")
+    narrow = add_accented.held_out(spec, "test", "test-trimmed-8k")  # a --condition set
+    assert narrow.split == "test" and narrow.path.startswith("audio/test-trimmed-8k/nine/")
+
+
+def test_condition_is_applied_to_every_clip_of_a_held_out_set(tmp_path):
+    import add_accented
+    import soundfile as sf
+
+    (tmp_path / "speakers.json").write_text('{"test": {"noise_files": []}}')
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    lines = ["path,labels,split"]
+    for n, (start, seconds) in enumerate([(0.2, 0.3), (0.5, 0.45)]):  # a tone burst in 1 s
+        clip = np.where((t >= start) & (t < start + seconds), 0.3 * np.sin(2 * np.pi * 440 * t), 0)
+        sf.write(tmp_path / f"{n}.wav", clip, SAMPLE_RATE, subtype="PCM_16")
+        lines.append(f"{n}.wav,yes,test")
+    (tmp_path / "set.csv").write_text("\n".join(lines) + "\n")
+    add_accented.apply_to_set(tmp_path, "set.csv", "trimmed", seed=0)
+    lengths = [len(sf.read(tmp_path / f"{n}.wav")[0]) for n in range(2)]
+    assert lengths[0] == pytest.approx(0.3 * SAMPLE_RATE, abs=320)  # to the 10-ms frame
+    assert lengths[1] == pytest.approx(0.45 * SAMPLE_RATE, abs=320)
 
 
 def test_extended_manifest_keeps_each_clip_once_and_adds_the_new_rows_last(tmp_path):
