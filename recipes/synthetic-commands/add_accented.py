@@ -29,9 +29,10 @@ import json
 import sys
 from pathlib import Path
 
+import make_conditions
 import numpy as np
-from kws_audio import ACCENT_LANGUAGE, Speaker, festival_voices
-from make_conditions import CONDITIONS
+import soundfile as sf
+from kws_audio import ACCENT_LANGUAGE, Speaker, festival_voices, noise_recordings, to_int16
 from make_dataset import (
     add_training_clips,
     added_clips_parser,
@@ -55,10 +56,6 @@ def held_out(spec, split: str, folder: str | None = None):
 def apply_to_set(data: Path, manifest: str, condition: str, seed: int) -> None:
     """Change every clip of ``DATA/manifest`` in place by a make_conditions.py ``condition``,
     with the test split's noise recordings and babble pool (as make_conditions.py does)."""
-    import make_conditions
-    import soundfile as sf
-    from kws_audio import noise_recordings, to_int16
-
     info = json.loads((data / "speakers.json").read_text())["test"]
     noise_files = noise_recordings(info["noise_files"])
     babble = sorted(str(p) for p in (data / "babble" / "test").glob("*.wav"))
@@ -81,12 +78,14 @@ def main() -> int:
     target.add_argument("--manifest", help="training manifest file to write in DATA")
     target.add_argument("--test", help="held-out manifest file to write in DATA (clean clips)")
     parser.add_argument(
-        "--condition", choices=CONDITIONS, default="clean",
+        "--condition", choices=make_conditions.CONDITIONS, default="clean",
         help="with --test: change every clip by this make_conditions.py condition, e.g. "
         "trimmed-8k (recorded at 8 kHz, cut to the word); its clips go to audio/test-CONDITION/",
     )  # fmt: skip
     args = parser.parse_args()
     check_added_clips_args(parser, args, args.manifest, [] if args.test else args.base)
+    if args.condition != "clean" and not args.test:
+        parser.error("--condition needs --test")
     missing = sorted(set(args.voices) - set(festival_voices(tuple(args.voices))))
     if missing:
         sys.exit(f"error: festival voices not installed: {' '.join(missing)} (see --help)")
@@ -95,8 +94,6 @@ def main() -> int:
     unknown = json.loads((args.data / "unknown_words.json").read_text())[split]
     rng = np.random.default_rng(args.seed)
     pools = [[Speaker("accent", voice, voice)] for voice in args.voices]  # voices take turns
-    if args.condition != "clean" and not args.test:
-        parser.error("--condition needs --test")
     folder = f"test-{args.condition}" if args.condition != "clean" else None
     transform = (lambda spec: held_out(spec, split, folder)) if args.test else None
     specs = plan_training_words(rng, pools, args.clips_per_word, unknown, FIRST_INDEX,

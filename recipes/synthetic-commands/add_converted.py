@@ -18,6 +18,7 @@ recordings and babble pool). Writes ``DATA/audio/train/<label>/<voice>-vc_<text>
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 
@@ -54,6 +55,10 @@ def main() -> int:
     add_engine_arguments(parser, "are converted")
     args = parser.parse_args()
     check_added_clips_args(parser, args, args.manifest, args.base)
+    if importlib.util.find_spec("parselmouth") is None:  # checked here: a worker would hang
+        sys.exit(
+            "error: voice conversion needs praat-parselmouth (pip install -r requirements.txt)"
+        )
     pools, noise_files, babble = engine_pools(args.data, args.engines)  # engines take turns
     unknown = json.loads((args.data / "unknown_words.json").read_text())["train"]
     rng = np.random.default_rng(args.seed)

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL, Speaker, piper_voices
-from make_dataset import UNKNOWN_FACTOR, add_training_clips, plan_word_clip, training_pools
+from kws_audio import Speaker, piper_voices
+from make_dataset import add_training_clips, plan_training_words, training_pools
 
 
 def main() -> int:
@@ -36,17 +36,8 @@ def main() -> int:
     _, noise_files, babble = training_pools(args.data)
     unknown = json.loads((args.data / "unknown_words.json").read_text())["train"]
     rng = np.random.default_rng(args.seed)
-    speaker = Speaker("piper", "joe", "joe")
-    specs = []
-    for label in (*COMMAND_WORDS, UNKNOWN_LABEL):
-        count = args.clips_per_word
-        if label == UNKNOWN_LABEL:
-            count = round(count * UNKNOWN_FACTOR)
-        texts = [unknown[i] for i in rng.permutation(len(unknown))]
-        for index in range(count):
-            text = label if label != UNKNOWN_LABEL else texts[index % len(texts)]
-            specs.append(plan_word_clip(rng, speaker, text, label, "train", index, noise_files,
-                                        babble))  # fmt: skip
+    pools = [[Speaker("piper", "joe", "joe")]]
+    specs = plan_training_words(rng, pools, args.clips_per_word, unknown, 0, noise_files, babble)
     add_training_clips(args.data, specs, ["manifest.csv"], "manifest-piper.csv", "piper clips",
                        args.jobs)  # fmt: skip
     return 0

@@ -360,13 +360,9 @@ def change_voice(
     (0 monotone, 1 as spoken, > 1 livelier). Unlike the resampling ``warp``, each moves on its
     own. A take with (almost) no voiced frame, a whisper, is resampled: formants and length.
     """
-    try:
-        import parselmouth
-        from parselmouth.praat import call
-    except ImportError:
-        raise SystemExit(
-            "error: voice conversion needs praat-parselmouth (pip install -r requirements.txt)"
-        ) from None
+    import parselmouth  # praat-parselmouth, recipes/synthetic-commands/requirements.txt
+    from parselmouth.praat import call
+
     sound = parselmouth.Sound(audio, SAMPLE_RATE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", parselmouth.PraatWarning)  # "no voiced segments found"
