@@ -132,27 +132,6 @@ def test_converted_clip_keeps_its_take_under_its_own_name_with_draws_in_range():
     assert (spec.formant, spec.pitch_median, spec.pitch_range) == (1.0, 1.0, 1.0)
 
 
-def test_every_accent_respells_every_command_in_ascii_and_no_two_alike():
-    from kws_audio import ACCENT_LANGUAGE, COMMAND_WORDS, RESPELLING
-
-    assert set(ACCENT_LANGUAGE.values()) == set(RESPELLING)
-    for spelling in RESPELLING.values():
-        assert set(spelling) == set(COMMAND_WORDS)
-        assert all(text.isascii() and text.isalpha() for text in spelling.values())
-        assert len(set(spelling.values())) == len(spelling)
-
-
-def test_accented_voice_says_commands_respelled_and_other_words_as_written(monkeypatch):
-    import kws_audio
-
-    said = []
-    monkeypatch.setattr(kws_audio, "synthesize_festival",
-                        lambda text, voice, stretch: said.append((text, voice)))  # fmt: skip
-    for voice, text in (("czech_krb", "five"), ("pc_diphone", "five"), ("czech_ph", "window")):
-        kws_audio.synthesize(kws_audio.Speaker("accent", voice, voice), text, 1.0, 1.0)
-    assert said == [("fajv", "czech_krb"), ("faiv", "pc_diphone"), ("window", "czech_ph")]
-
-
 def test_held_out_accented_clip_is_clean_and_filed_under_its_split():
     import add_accented
     from kws_audio import Speaker

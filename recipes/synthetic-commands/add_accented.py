@@ -1,23 +1,25 @@
-"""Add accented real voices to a make_dataset.py dataset: festival's Czech, Italian, Finnish.
+"""Add accented real voices to a make_dataset.py dataset: festival's voices of other languages.
 
     python add_accented.py data-festival --base manifest.csv --manifest manifest-accent.csv
     python add_accented.py data-festival --voices czech_krb pc_diphone --test accent-test.csv
 
-festival's Czech (dita, krb: a child, machac, ph), Italian (lp, pc) and Finnish (lj, mv) voices
-are diphones cut from real people's recordings. They say the commands respelled in their own
-language's spelling (kws_audio.RESPELLING: "fajv", "najn"), which is how a Czech, Italian or
-Finnish speaker's English sounds, and the `_unknown_` words as their letter-to-sound rules read
-the English spelling. Planned like make_dataset.py's training clips (noise recordings, babble
-pool, 2.5x as many `_unknown_` clips as a command). Needs ``apt-get install festival
-festival-czech festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph
-festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv``.
+festival's Czech (dita, krb: a child, machac, ph), Italian (lp, pc), Finnish (lj, mv), Hindi,
+Marathi and Telugu (one man, NSK, in three languages) and Russian (nsh) voices are cut from real
+people's recordings. They say the commands respelled as their own language writes them
+(accents.py: "fajv", "najn", "फाइव्", "файв"), which is how such a speaker's English sounds.
+Latin-script voices read the `_unknown_` words as written, by their own letter-to-sound rules;
+the others read them transliterated from espeak-ng's English phonemes into their own script.
+Planned like make_dataset.py's training clips (noise recordings, babble pool, 2.5x as many
+`_unknown_` clips as a command). Needs ``apt-get install festival festival-czech
+festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
+festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-hi-nsk festvox-mr-nsk
+festvox-te-nsk festvox-ru`` (only the voices asked for).
 
 Without ``--test`` the clips join the training split (``DATA/<--manifest>``: the ``--base``
 manifests plus the new rows). With ``--test NAME`` they are a held-out set instead: clean
 takes (no noise), split ``test``, the commands and the test split's `_unknown_` words, listed
 alone in ``DATA/NAME`` (``astaudio evaluate MODEL --data DATA/NAME --split test``). The
-recipe trains on dita, machac, ph and lp and holds out krb and pc, a child and a man of the
-other language, as voices never heard, and the Finnish pair, a language never heard;
+recipe README says which voices each stage trains on and which it holds out;
 ``--condition trimmed-8k`` makes a held-out set recorded at 8 kHz and cut to the word.
 """
 
@@ -32,7 +34,8 @@ from pathlib import Path
 import make_conditions
 import numpy as np
 import soundfile as sf
-from kws_audio import ACCENT_LANGUAGE, Speaker, festival_voices, noise_recordings, to_int16
+from accents import ACCENT_LANGUAGE, ESPEAK_ACCENT_SPELLING
+from kws_audio import Speaker, festival_voices, noise_recordings, to_int16
 from make_dataset import (
     add_training_clips,
     added_clips_parser,
@@ -71,8 +74,14 @@ def apply_to_set(data: Path, manifest: str, condition: str, seed: int) -> None:
 def main() -> int:
     parser = added_clips_parser(__doc__, clips_per_word=150, seed=17, epilog=slice(1, 3))
     parser.add_argument(
-        "--voices", nargs="+", choices=sorted(ACCENT_LANGUAGE), default=list(TRAIN_VOICES),
-        help=f"festival voices (default: {' '.join(TRAIN_VOICES)})",
+        "--voices", nargs="+", choices=sorted(ACCENT_LANGUAGE), metavar="VOICE",
+        help=f"festival voices, of {', '.join(sorted(ACCENT_LANGUAGE))} "
+        f"(default, without --espeak: {' '.join(TRAIN_VOICES)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--espeak", nargs="+", choices=sorted(ESPEAK_ACCENT_SPELLING), metavar="LANGUAGE",
+        help="instead of festival: espeak-ng's voices of these languages, each with the split's "
+        f"espeak-ng voice variants (of {', '.join(sorted(ESPEAK_ACCENT_SPELLING))})",
     )  # fmt: skip
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--manifest", help="training manifest file to write in DATA")
@@ -86,14 +95,22 @@ def main() -> int:
     check_added_clips_args(parser, args, args.manifest, [] if args.test else args.base)
     if args.condition != "clean" and not args.test:
         parser.error("--condition needs --test")
-    missing = sorted(set(args.voices) - set(festival_voices(tuple(args.voices))))
+    if args.voices and args.espeak:
+        parser.error("--voices and --espeak: choose one")
+    if not args.espeak:
+        args.voices = args.voices or list(TRAIN_VOICES)
+    missing = sorted(set(args.voices or ()) - set(festival_voices(tuple(args.voices or ()))))
     if missing:
         sys.exit(f"error: festival voices not installed: {' '.join(missing)} (see --help)")
     _, noise_files, babble = training_pools(args.data)
     split = "test" if args.test else "train"
     unknown = json.loads((args.data / "unknown_words.json").read_text())[split]
     rng = np.random.default_rng(args.seed)
-    pools = [[Speaker("accent", voice, voice)] for voice in args.voices]  # voices take turns
+    if args.espeak:  # languages take turns, a random variant of the split speaks
+        variants = json.loads((args.data / "speakers.json").read_text())[split]["espeak_variants"]
+        pools = [[Speaker("espeak-accent", lang, v) for v in variants] for lang in args.espeak]
+    else:
+        pools = [[Speaker("accent", voice, voice)] for voice in args.voices]  # voices take turns
     folder = f"test-{args.condition}" if args.condition != "clean" else None
     transform = (lambda spec: held_out(spec, split, folder)) if args.test else None
     specs = plan_training_words(rng, pools, args.clips_per_word, unknown, FIRST_INDEX,

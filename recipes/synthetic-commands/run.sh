@@ -13,17 +13,20 @@
 # 5. stage E: continue from stage C with more background talkers and clipping, weights of its
 #    later epochs averaged, the _unknown_ logit lowered by 0.5; E-loo, the same from stage B
 #    without piper, is the unseen-voice estimate for it,
-# 6. stage G (the bundled model): E's training plus four real people's voices with an accent
-#    (festival's Czech and Italian diphones, add_accented.py), the _unknown_ logit lowered by
-#    0.25; G-loo, the same from stage B without piper; two more Czech/Italian voices and two
-#    Finnish ones are held out,
+# 6. stage G: E's training plus four real people's voices with an accent (festival's Czech and
+#    Italian diphones, add_accented.py), the _unknown_ logit lowered by 0.25; G-loo, the same
+#    from stage B without piper; two more Czech/Italian voices and two Finnish ones are held
+#    out; stage H: G's training plus one man's Hindi and Telugu voice (NSK); stage I (the
+#    bundled model): H's training plus the Finnish pair, as trained; I-loo, the same from stage
+#    B without piper; Russian (nsh) is held out,
 # 7. evaluate the previous model and every stage on the test split, the held-out accented voices
 #    and the condition sets,
-# 8. package G (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
+# 8. package I (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
 # Needs the Debian packages espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
 # festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh), festival-czech
 # festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
-# festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv for stage G and, for the piper source of the condition sets and stage C,
+# festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-hi-nsk festvox-te-nsk festvox-ru
+# for stages G to I and, for the piper source of the condition sets and stage C,
 # `pip install -r recipes/synthetic-commands/requirements.txt`;
 # klettres-data (real people: letters and short words) for the condition sets' klettres source. Uses the
 # repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
@@ -94,18 +97,46 @@ train "$runs/stage-g-loo" "$data_b" 20 4 --init "$runs/stage-b/best" --manifest 
   "${stage_e[@]}"
 train "$runs/stage-g" "$data_b" 20 4 --init "$runs/stage-c/best" \
   --manifest manifest-piper-accent.csv "${stage_e[@]}"
-# The shipped operating points (README, "Stage E" and "Stage G"): the _unknown_ logit lowered.
-for stage_offset in stage-e-loo:-0.5 stage-e:-0.5 stage-g-loo:-0.25 stage-g:-0.25; do
+# Stages H and I: more real people's voices with an accent (H: NSK's Hindi and Telugu; I: and the
+# Finnish pair, so that Russian is the language never heard); I-loo is I's training without piper.
+nsk=(--voices hindi_NSK_diphone telugu_NSK_diphone --clips-per-word 75)
+finnish=(--voices suo_fi_lj_diphone hy_fi_mv_diphone --clips-per-word 75)
+[ -f "$data_b/manifest-piper-accent-nsk.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  "${nsk[@]}" --base manifest-piper-accent.csv --manifest manifest-piper-accent-nsk.csv
+[ -f "$data_b/manifest-piper-accent-nsk-fi.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  "${finnish[@]}" --base manifest-piper-accent-nsk.csv --manifest manifest-piper-accent-nsk-fi.csv
+[ -f "$data_b/manifest-accent-nsk.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  "${nsk[@]}" --base manifest-accent.csv --manifest manifest-accent-nsk.csv  # the same clips
+[ -f "$data_b/manifest-accent-nsk-fi.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+  "${finnish[@]}" --base manifest-accent-nsk.csv --manifest manifest-accent-nsk-fi.csv
+for condition in clean trimmed-8k; do
+  suffix=$([ $condition = clean ] || echo -$condition)
+  [ -f "$data_b/accent-ru$suffix-test.csv" ] || "$PYTHON" "$here/add_accented.py" "$data_b" \
+    --voices msu_ru_nsh_clunits --clips-per-word 20 --test "accent-ru$suffix-test.csv" \
+    --condition $condition
+done
+train "$runs/stage-h" "$data_b" 20 4 --init "$runs/stage-c/best" \
+  --manifest manifest-piper-accent-nsk.csv "${stage_e[@]}"
+train "$runs/stage-i-loo" "$data_b" 20 4 --init "$runs/stage-b/best" \
+  --manifest manifest-accent-nsk-fi.csv "${stage_e[@]}"
+train "$runs/stage-i" "$data_b" 20 4 --init "$runs/stage-c/best" \
+  --manifest manifest-piper-accent-nsk-fi.csv "${stage_e[@]}"
+# The shipped operating points (README, "Stage E", "Stage G" and "Stage I"): the _unknown_ logit
+# lowered, or (I-loo, I) left as trained.
+for stage_offset in stage-e-loo:-0.5 stage-e:-0.5 stage-g-loo:-0.25 stage-g:-0.25 stage-h:-0.25 \
+  stage-i-loo:0 stage-i:0; do
   stage=${stage_offset%%:*}
   [ -f "$runs/$stage/shipped/model.safetensors" ] || "$PYTHON" "$here/offset_unknown.py" \
     "$runs/$stage/averaged" "$runs/$stage/shipped" --offset "${stage_offset#*:}"
 done
-model=$runs/stage-g/shipped
+model=$runs/stage-i/shipped
 for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" \
-  "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" "$model"; do
+  "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" \
+  "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
-  for set in accent accent-unheard accent-trimmed-8k accent-unheard-trimmed-8k; do
+  for set in accent accent-unheard accent-ru accent-trimmed-8k accent-unheard-trimmed-8k \
+    accent-ru-trimmed-8k; do
     [ -f "$m/$set/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" \
       --data "$data_b/$set-test.csv" --labels "$data_b/class_labels_indices.csv" --split test \
       -o "$m/$set" | tee "$m/$set.txt"
@@ -114,16 +145,18 @@ done
 "$PYTHON" "$here/make_conditions.py" "$data" "$conditions" --evaluate ${init_arg[@]:1} \
   "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" "$runs/stage-e-loo/averaged" \
   "$runs/stage-e-loo/shipped" "$runs/stage-e/averaged" "$runs/stage-e/shipped" \
-  "$runs/stage-g-loo/averaged" "$runs/stage-g-loo/shipped" "$runs/stage-g/averaged" "$model" \
+  "$runs/stage-g-loo/averaged" "$runs/stage-g-loo/shipped" "$runs/stage-g/averaged" \
+  "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" "$model" \
   --json "$runs/conditions.json" --confusions 6 | tee "$runs/conditions.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
   --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
   --accented heard "$model/accent/metrics.json" \
-  --accented unheard "$model/accent-unheard/metrics.json" \
+  --accented russian "$model/accent-ru/metrics.json" \
   --accented heard-trimmed-8k "$model/accent-trimmed-8k/metrics.json" \
-  --accented unheard-trimmed-8k "$model/accent-unheard-trimmed-8k/metrics.json" \
+  --accented russian-trimmed-8k "$model/accent-ru-trimmed-8k/metrics.json" \
   --unseen "$runs/stage-a/best" festival A --unseen "$runs/stage-a/best" piper A \
-  --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-g-loo/shipped" piper G-loo
+  --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-g-loo/shipped" piper G-loo \
+  --unseen "$runs/stage-i-loo/shipped" piper I-loo
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
   --labels "$data_b/class_labels_indices.csv" --split test | tee "$runs/test-fp16.txt"
 "$PYTHON" "$here/make_heldout.py" "$data_b" "$root/tests/data/keywords-heldout" --per-class 5 \
