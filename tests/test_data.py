@@ -407,3 +407,19 @@ def test_user_errors_are_clear(tmp_path: Path) -> None:
     spec = DatasetSpec([Item("x.wav", (0, 1))], ["a", "b"], multi_label=True)
     with pytest.raises(ValueError, match="index labels"):
         AudioDataset(spec, label_format="index")
+
+
+def test_dataset_centres_short_clips_as_the_feature_extractor_does(clips, tmp_path) -> None:
+    from astaudio.features import ASTFeatureExtractor
+
+    path = clips["yes", "en"]  # ~0.5-0.7 s, shorter than the 0.96-s window
+    spec = DatasetSpec([Item(str(path), (0,))], ["yes"], False)
+    extractor = ASTFeatureExtractor(max_length=96, center_short_clips=True)
+    waveform = load_audio(path, 16000)
+    expected = extractor(waveform - waveform.mean(), sampling_rate=16000)["input_values"][0]
+    for cache in (None, tmp_path / "cache"):  # computed, then read back from the cache
+        for _ in range(2):
+            got = AudioDataset(spec, extractor, cache_dir=cache)[0]["input_values"].numpy()
+            np.testing.assert_allclose(got, expected, atol=1e-5)
+    plain = AudioDataset(spec, ASTFeatureExtractor(max_length=96), cache_dir=tmp_path / "cache")
+    assert np.abs(plain[0]["input_values"].numpy() - expected).max() > 0.1  # not the centred one

@@ -539,3 +539,38 @@ def test_transformers_reads_ours_and_we_read_theirs(hf_module, tmp_path):
     assert loaded == ASTFeatureExtractor(max_length=256, foo="bar")
     their_json = json.loads((tmp_path / "theirs" / "preprocessor_config.json").read_text())
     assert set(their_json) <= set(loaded.to_dict())
+
+
+# -- (g) short clips centred in the window (astaudio's own setting) ------------------------------
+def test_centred_short_clip_equals_the_clip_padded_by_hand_around_the_middle():
+    rng = np.random.default_rng(3)
+    word = (0.3 * rng.standard_normal(5000)).astype(np.float32)  # 0.31 s, window 1.00 s
+    by_hand = np.zeros(16000, np.float32)
+    by_hand[5500:10500] = word  # (16000 - 5000) // 2 = 5500 zeros before it
+    plain = ASTFeatureExtractor(max_length=100)
+    centred = ASTFeatureExtractor(max_length=100, center_short_clips=True)
+    expected = plain(by_hand, sampling_rate=16000, return_tensors="np")["input_values"]
+    got = centred(word, sampling_rate=16000, return_tensors="np")["input_values"]
+    np.testing.assert_array_equal(got, expected)
+    # the default stays transformers': filter banks of the clip, then padded frames
+    assert not np.array_equal(plain(word, sampling_rate=16000)["input_values"][0], expected[0])
+    long = (0.3 * rng.standard_normal(20000)).astype(np.float32)  # longer than the window
+    np.testing.assert_array_equal(
+        centred(long, sampling_rate=16000)["input_values"][0],
+        plain(long, sampling_rate=16000)["input_values"][0],
+    )
+    # batched, and through the pipelines' tensor path, each clip is centred on its own length
+    batch = centred([word, long[:12000]], sampling_rate=16000, return_tensors="np")
+    np.testing.assert_array_equal(batch["input_values"][0], expected[0])
+    padded = torch.zeros(2, 12000)
+    padded[0, :5000], padded[1] = torch.from_numpy(word), torch.from_numpy(long[:12000])
+    tensor_path = centred.extract(padded, torch.tensor([5000, 12000])).numpy()
+    np.testing.assert_array_equal(tensor_path, batch["input_values"])
+
+
+def test_centring_is_saved_only_when_set_and_read_back(tmp_path):
+    ASTFeatureExtractor(max_length=100).save_pretrained(tmp_path / "plain")
+    assert "center_short_clips" not in (tmp_path / "plain" / "preprocessor_config.json").read_text()
+    ASTFeatureExtractor(max_length=100, center_short_clips=True).save_pretrained(tmp_path / "c")
+    loaded = ASTFeatureExtractor.from_pretrained(tmp_path / "c")
+    assert loaded.center_short_clips is True and loaded.extra == {}

@@ -29,6 +29,11 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="folder to write")
     parser.add_argument("--offset", type=float, required=True, help="added to the logit")
     parser.add_argument("--label", default=UNKNOWN_LABEL, help="class to move (default _unknown_)")
+    parser.add_argument(
+        "--center-short-clips", action="store_true",
+        help="also set center_short_clips in preprocessor_config.json: clips shorter than the "
+        "window are zero-padded around the middle before the filter banks",
+    )  # fmt: skip
     args = parser.parse_args()
     if not (args.model / "model.safetensors").is_file():
         sys.exit(f"error: {args.model} is not a model folder (no model.safetensors)")
@@ -43,6 +48,11 @@ def main() -> int:
     save_file(weights, args.out / "model.safetensors", metadata={"format": "pt"})
     for name in ("config.json", "preprocessor_config.json"):
         shutil.copy2(args.model / name, args.out / name)
+    if args.center_short_clips:
+        preprocessor = json.loads((args.out / "preprocessor_config.json").read_text())
+        preprocessor["center_short_clips"] = True
+        text = json.dumps(preprocessor, indent=2, sort_keys=True) + "\n"
+        (args.out / "preprocessor_config.json").write_text(text)
     print(f"wrote {args.out}: {args.label} logit {args.offset:+g}")
     return 0
 

@@ -127,7 +127,8 @@ for stage_offset in stage-e-loo:-0.5 stage-e:-0.5 stage-g-loo:-0.25 stage-g:-0.2
   stage-i-loo:0 stage-i:0; do
   stage=${stage_offset%%:*}
   [ -f "$runs/$stage/shipped/model.safetensors" ] || "$PYTHON" "$here/offset_unknown.py" \
-    "$runs/$stage/averaged" "$runs/$stage/shipped" --offset "${stage_offset#*:}"
+    "$runs/$stage/averaged" "$runs/$stage/shipped" --offset "${stage_offset#*:}" \
+    $([ "$stage" = stage-i ] && echo --center-short-clips)  # the bundled model's preprocessor
 done
 model=$runs/stage-i/shipped
 for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" \

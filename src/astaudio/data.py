@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 from .audio import load_audio
 from .constants import AUDIOSET_MEAN, AUDIOSET_STD, SAMPLE_RATE
 from .errors import AstAudioError, AudioLoadError
-from .fbank import frame_geometry, kaldi_fbank
+from .fbank import frame_geometry, kaldi_fbank, window_samples
 from .labels import read_label_csv  # noqa: F401 (re-exported)
 from .manifests import (  # noqa: F401 (re-exported)
     SPLIT_ALIASES,
@@ -160,6 +160,7 @@ class FeatureParams:
     mean: float = AUDIOSET_MEAN
     std: float = AUDIOSET_STD
     do_normalize: bool = True
+    center_short_clips: bool = False  # pad clips shorter than the window around the middle
 
     @classmethod
     def from_extractor(cls, extractor: Any) -> FeatureParams:
@@ -171,6 +172,7 @@ class FeatureParams:
             mean=float(extractor.mean),
             std=float(extractor.std),
             do_normalize=bool(extractor.do_normalize),
+            center_short_clips=bool(getattr(extractor, "center_short_clips", False)),
         )
 
 
@@ -322,6 +324,10 @@ class AudioDataset(Dataset):
     def _fbank(self, waveform: np.ndarray) -> torch.Tensor:
         """(T, M) unnormalised log-mel filter banks of a 1-D waveform (T may be below max_length)."""
         frame_length, _, _ = frame_geometry(self.params.sampling_rate)
+        window = window_samples(self.params.max_length, self.params.sampling_rate)
+        if self.params.center_short_clips and waveform.shape[0] < window:
+            missing = window - waveform.shape[0]
+            waveform = np.pad(waveform, (missing // 2, missing - missing // 2))
         if waveform.shape[0] < frame_length:  # too short for one frame: pad to one
             waveform = np.pad(waveform, (0, frame_length - waveform.shape[0]))
         fbank, num_frames = kaldi_fbank(
@@ -347,6 +353,8 @@ class AudioDataset(Dataset):
                 self.params.sampling_rate, self.params.num_mel_bins, self._max_samples(),
             )
         )  # fmt: skip
+        if self.params.center_short_clips:  # other keys stay those of earlier caches
+            key += "|centred"
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
     def _unmixed_fbank(self, index: int) -> torch.Tensor:

@@ -66,6 +66,32 @@ def frame_geometry(sampling_rate: int = SAMPLE_RATE) -> tuple[int, int, int]:
     return frame_length, frame_shift, n_fft
 
 
+def window_samples(max_length: int, sampling_rate: int = SAMPLE_RATE) -> int:
+    """Samples in ``max_length`` frames of 10 ms: the model's window (16,000 for 100 frames)."""
+    return int(max_length) * frame_geometry(sampling_rate)[1]
+
+
+def center_short_clips(waveforms: Tensor, lengths: Tensor, window: int) -> tuple[Tensor, Tensor]:
+    """Clips shorter than ``window`` samples, moved to the middle of ``window`` samples of zeros.
+
+    ``waveforms`` (B, N) holds each clip from sample 0, zeros after its ``lengths`` (B,); the
+    result is (B, max(N, window)) with each short clip centred and its length ``window``.
+    Longer clips are unchanged. A word cut to its own length then looks like a 1-s keyword
+    clip (silence around the word), not like a clip whose filter banks end early.
+    """
+    short = lengths < window
+    if not bool(short.any()):
+        return waveforms, lengths
+    out = waveforms.new_zeros(waveforms.shape[0], max(waveforms.shape[1], window))
+    out[:, : waveforms.shape[1]] = waveforms
+    for row in short.nonzero().flatten().tolist():
+        n = int(lengths[row])
+        start = (window - n) // 2
+        out[row, :window] = 0.0
+        out[row, start : start + n] = waveforms[row, :n]
+    return out, torch.where(short, torch.full_like(lengths, window), lengths)
+
+
 def count_frames(num_samples: int | Tensor, sampling_rate: int = SAMPLE_RATE) -> int | Tensor:
     """Frames in a clip of ``num_samples`` with snip_edges: 1 + (N - 400) // 160, or 0 if N < 400."""
     frame_length, frame_shift, _ = frame_geometry(sampling_rate)

@@ -38,10 +38,12 @@ from .fbank import (  # noqa: F401 (re-exported)
     _hann_window,
     _log_mel_into,
     _mel_filterbank_cached,
+    center_short_clips,
     count_frames,
     frame_geometry,
     kaldi_fbank,
     mel_filterbank,
+    window_samples,
 )
 from .hub import resolve_file
 
@@ -216,6 +218,11 @@ class ASTFeatureExtractor:
     The log-mels equal torchaudio's ``kaldi.fbank`` (the original recipe) to ~1e-6; transformers'
     own numpy fallback differs from torchaudio by up to ~7e-3 before normalisation.
     Unknown keyword arguments are kept and written back by ``save_pretrained``.
+
+    ``center_short_clips=True`` (astaudio's own, off by default; transformers ignores the key)
+    zero-pads a clip shorter than ``max_length`` frames' samples around the middle to that many
+    samples before the filter banks, so that a word cut to its length looks like the keyword
+    clips a short-window model was trained on (the bundled keyword model sets it).
     """
 
     model_input_names = ["input_values", "attention_mask"]
@@ -231,6 +238,7 @@ class ASTFeatureExtractor:
         mean: float = AUDIOSET_MEAN,
         std: float = AUDIOSET_STD,
         return_attention_mask: bool = False,
+        center_short_clips: bool = False,
         **kwargs,
     ):
         kind = kwargs.pop("feature_extractor_type", FEATURE_EXTRACTOR_TYPE)
@@ -260,6 +268,9 @@ class ASTFeatureExtractor:
         self.mean = float(mean)
         self.std = float(std)
         self.return_attention_mask = bool(return_attention_mask)
+        # astaudio's own setting (transformers ignores it): clips shorter than the window are
+        # zero-padded around the middle before the filter banks, as keyword clips are recorded
+        self.center_short_clips = bool(center_short_clips)
         self.extra: dict = kwargs
 
     # -- features -----------------------------------------------------------------------------
@@ -270,6 +281,13 @@ class ASTFeatureExtractor:
     def _features_and_mask(
         self, waveforms: Tensor, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor]:
+        if self.center_short_clips:
+            if lengths is None:
+                lengths = torch.full((waveforms.shape[0],), waveforms.shape[-1], dtype=torch.long)
+            window = window_samples(self.max_length, self.sampling_rate)
+            waveforms, lengths = center_short_clips(
+                waveforms.reshape(-1, waveforms.shape[-1]), lengths.to(waveforms.device), window
+            )
         waveforms, num_frames = _clips_and_frames(
             waveforms, lengths, self.sampling_rate, self.max_length
         )  # (B, N), (B,) real frames, truncated
@@ -372,6 +390,8 @@ class ASTFeatureExtractor:
             "std": self.std,
             "return_attention_mask": self.return_attention_mask,
         }
+        if self.center_short_clips:  # written only when set: other configs stay transformers'
+            out["center_short_clips"] = True
         out.update(copy.deepcopy(self.extra))
         return out
 
