@@ -352,3 +352,18 @@ def test_python_api_and_command_train_the_same_model(keywords, tmp_path):
     assert all(torch.equal(one[key], two[key]) for key in one)
     for name in ("dropped_files.txt", "metrics.csv", "train_config.json"):
         assert (command / name).read_text() == (python / name).read_text(), name
+
+
+def test_finetuning_a_model_that_centres_short_clips_keeps_centring(keywords, tmp_path):
+    # the bundled keyword model centres clips shorter than its window; a model fine-tuned from it
+    # trains on centred clips and saves the setting, so it is scored the same way
+    run = tmp_path / "run"
+    args = ["finetune", "--model", "keywords", "--train", str(keywords), "--output-dir", str(run),
+            "--batch-size", "8", "--lr", "1e-4", "--loss", "ce", "--mixup", "0", "--epochs", "1",
+            "--workers", "0", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    saved = json.loads((run / "last" / "preprocessor_config.json").read_text())
+    assert saved.get("center_short_clips") is True
+    plain = tmp_path / "plain"
+    assert main(tune_args(keywords, plain, "--epochs", "1")) == 0
+    assert "center_short_clips" not in (plain / "last" / "preprocessor_config.json").read_text()

@@ -110,6 +110,16 @@ def resolve_recipe(
     return dataclasses.replace(train, **values), origin
 
 
+def _centres_short_clips(source: str | None, config: ASTConfig) -> bool:
+    """Whether the model fine-tuned from centres short clips (its preprocessor says so): the
+    run trains that way and its saved preprocessor keeps the setting."""
+    if source is None:
+        return False
+    from .inference import load_feature_extractor
+
+    return bool(getattr(load_feature_extractor(source, config), "center_short_clips", False))
+
+
 def describe_recipe(train: TrainConfig, origin: dict[str, str] | None = None) -> str:
     """One line per group of settings, for the start of a run's log."""
     origin = origin or {}
@@ -471,7 +481,8 @@ def finetune(
     network.to(device_)
     say("recipe:\n" + describe_recipe(train, origin))
     extractor = ASTFeatureExtractor(num_mel_bins=network.config.num_mel_bins, max_length=train.max_length,
-                                    mean=train.mean, std=train.std)  # fmt: skip
+                                    mean=train.mean, std=train.std,
+                                    center_short_clips=_centres_short_clips(source, network.config))  # fmt: skip
     augment = AugmentConfig(
         freqm=train.freqm,
         timem=train.timem,
