@@ -97,9 +97,8 @@ def main() -> int:
         parser.error("--condition needs --test")
     if args.voices and args.espeak:
         parser.error("--voices and --espeak: choose one")
-    if not args.espeak:
-        args.voices = args.voices or list(TRAIN_VOICES)
-    missing = sorted(set(args.voices or ()) - set(festival_voices(tuple(args.voices or ()))))
+    voices = [] if args.espeak else args.voices or list(TRAIN_VOICES)
+    missing = sorted(set(voices) - set(festival_voices(tuple(voices))))
     if missing:
         sys.exit(f"error: festival voices not installed: {' '.join(missing)} (see --help)")
     _, noise_files, babble = training_pools(args.data)
@@ -110,7 +109,7 @@ def main() -> int:
         variants = json.loads((args.data / "speakers.json").read_text())[split]["espeak_variants"]
         pools = [[Speaker("espeak-accent", lang, v) for v in variants] for lang in args.espeak]
     else:
-        pools = [[Speaker("accent", voice, voice)] for voice in args.voices]  # voices take turns
+        pools = [[Speaker("accent", voice, voice)] for voice in voices]  # voices take turns
     folder = f"test-{args.condition}" if args.condition != "clean" else None
     transform = (lambda spec: held_out(spec, split, folder)) if args.test else None
     specs = plan_training_words(rng, pools, args.clips_per_word, unknown, FIRST_INDEX,

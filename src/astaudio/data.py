@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 from .audio import load_audio
 from .constants import AUDIOSET_MEAN, AUDIOSET_STD, SAMPLE_RATE
 from .errors import AstAudioError, AudioLoadError
-from .fbank import frame_geometry, kaldi_fbank, window_samples
+from .fbank import center_short_clips, frame_geometry, kaldi_fbank, window_samples
 from .labels import read_label_csv  # noqa: F401 (re-exported)
 from .manifests import (  # noqa: F401 (re-exported)
     SPLIT_ALIASES,
@@ -324,14 +324,14 @@ class AudioDataset(Dataset):
     def _fbank(self, waveform: np.ndarray) -> torch.Tensor:
         """(T, M) unnormalised log-mel filter banks of a 1-D waveform (T may be below max_length)."""
         frame_length, _, _ = frame_geometry(self.params.sampling_rate)
-        window = window_samples(self.params.max_length, self.params.sampling_rate)
-        if self.params.center_short_clips and waveform.shape[0] < window:
-            missing = window - waveform.shape[0]
-            waveform = np.pad(waveform, (missing // 2, missing - missing // 2))
-        if waveform.shape[0] < frame_length:  # too short for one frame: pad to one
-            waveform = np.pad(waveform, (0, frame_length - waveform.shape[0]))
+        samples = torch.from_numpy(np.ascontiguousarray(waveform)).unsqueeze(0)  # (1, N)
+        if self.params.center_short_clips:
+            window = window_samples(self.params.max_length, self.params.sampling_rate)
+            samples, _ = center_short_clips(samples, torch.tensor([samples.shape[1]]), window)
+        if samples.shape[1] < frame_length:  # too short for one frame: pad to one
+            samples = torch.nn.functional.pad(samples, (0, frame_length - samples.shape[1]))
         fbank, num_frames = kaldi_fbank(
-            torch.from_numpy(np.ascontiguousarray(waveform)).unsqueeze(0),
+            samples,
             sampling_rate=self.params.sampling_rate,
             num_mel_bins=self.params.num_mel_bins,
             max_frames=self.params.max_length,

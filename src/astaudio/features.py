@@ -278,16 +278,23 @@ class ASTFeatureExtractor:
         """(x - mean) / (2 std), for numpy arrays and tensors alike (dtype kept)."""
         return (input_values - self.mean) / (self.std * 2)
 
+    def place_short_clips(
+        self, waveforms: Tensor, lengths: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """(B, N) clips zero-padded at the end and their (B,) lengths (None: all N), with clips
+        shorter than the window centred in it when ``center_short_clips`` is set (else as given)."""
+        if not self.center_short_clips:
+            return waveforms, lengths
+        waveforms = waveforms.reshape(-1, waveforms.shape[-1])
+        if lengths is None:
+            lengths = torch.full((waveforms.shape[0],), waveforms.shape[-1], dtype=torch.long)
+        window = window_samples(self.max_length, self.sampling_rate)
+        return center_short_clips(waveforms, lengths.to(waveforms.device), window)
+
     def _features_and_mask(
         self, waveforms: Tensor, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        if self.center_short_clips:
-            if lengths is None:
-                lengths = torch.full((waveforms.shape[0],), waveforms.shape[-1], dtype=torch.long)
-            window = window_samples(self.max_length, self.sampling_rate)
-            waveforms, lengths = center_short_clips(
-                waveforms.reshape(-1, waveforms.shape[-1]), lengths.to(waveforms.device), window
-            )
+        waveforms, lengths = self.place_short_clips(waveforms, lengths)
         waveforms, num_frames = _clips_and_frames(
             waveforms, lengths, self.sampling_rate, self.max_length
         )  # (B, N), (B,) real frames, truncated

@@ -27,7 +27,6 @@ import torch
 
 from .constants import DEFAULT_MODEL
 from .events import DEFAULT_EVENT_THRESHOLD, Thresholds, merge_events, threshold_vector
-from .fbank import center_short_clips, window_samples
 from .features import FRAME_SHIFT, ASTFeatureExtractor, count_frames, frame_geometry
 from .model import ASTForAudioClassification
 from .results import (  # noqa: F401 (re-exported)
@@ -240,9 +239,7 @@ class AudioClassifier:
         if getattr(self.network, "takes_waveforms", False):  # the graph makes its own features
             if tokens:
                 raise ValueError("tokens=True needs the torch model")
-            if getattr(self.feature_extractor, "center_short_clips", False):  # as extract() does
-                window = window_samples(self.config.max_length, self.sampling_rate)
-                waveforms, lengths = center_short_clips(waveforms, lengths, window)
+            waveforms, lengths = self.feature_extractor.place_short_clips(waveforms, lengths)
             logits, pooled = self.network(waveforms, lengths)
             return logits.float(), pooled.float(), None
         features = self.feature_extractor.extract(
