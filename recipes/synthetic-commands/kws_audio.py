@@ -87,7 +87,8 @@ class Speaker:
     """
 
     # "espeak", "flite", "festival", "accent" (festival, respelled), "espeak-accent" (espeak-ng's
-    # voice of another language, respelled) or "piper"
+    # voice of another language, respelled), "piper" or "recording" (a recorded word: ``variant``
+    # is its file, ``base`` the collection and language it comes from)
     engine: str
     base: str
     variant: str
@@ -104,7 +105,8 @@ class Speaker:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.engine}-{self.voice.replace('+', '-')}")
+        voice = self.base if self.engine == "recording" else self.voice.replace("+", "-")
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.engine}-{voice}")
 
 
 @dataclass
@@ -388,6 +390,9 @@ def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitud
         )
     if speaker.engine == "piper":
         return synthesize_piper(text, speed, pitch)
+    if speaker.engine == "recording":  # the recorded word as it is; the take's warp still applies
+        audio, rate = sf.read(speaker.variant, dtype="float64", always_2d=True)
+        return audio.mean(axis=1), rate
     return synthesize_flite(text, speaker.voice, speed, pitch)
 
 

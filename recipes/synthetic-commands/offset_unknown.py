@@ -5,8 +5,8 @@
 A keyword model trades commands heard against non-commands rejected; adding a constant to one
 class's logit moves it along that trade-off without training. A negative offset makes the model
 take fewer words for `_unknown_` (more commands right, fewer non-commands rejected). Stage E
-shipped at -0.5, stage G at -0.25; the bundled stage I ships as trained (``--offset 0``, a
-plain copy; README: "Stages H and I"). Weights stay float32; everything else is copied.
+shipped at -0.5, stage G at -0.25; stage I and the bundled stage L ship as trained
+(``--offset 0``, a plain copy; README: "Stages H and I", "Stage L"). Weights stay float32; everything else is copied.
 """
 
 from __future__ import annotations

@@ -16,19 +16,22 @@
 # 6. stage G: E's training plus four real people's voices with an accent (festival's Czech and
 #    Italian diphones, add_accented.py), the _unknown_ logit lowered by 0.25; G-loo, the same
 #    from stage B without piper; two more Czech/Italian voices and two Finnish ones are held
-#    out; stage H: G's training plus one man's Hindi and Telugu voice (NSK); stage I (the
-#    bundled model): H's training plus the Finnish pair, as trained; I-loo, the same from stage
-#    B without piper; Russian (nsh) is held out,
-# 7. evaluate the previous model and every stage on the test split, the held-out accented voices
-#    and the condition sets,
-# 8. package I (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
+#    out; stage H: G's training plus one man's Hindi and Telugu voice (NSK); stage I: H's
+#    training plus the Finnish pair, as trained; I-loo, the same from stage B without piper;
+#    Russian (nsh) is held out,
+# 7. stage L (the bundled model): stage I grown to 8 layers (grow_model.py) and trained again on
+#    I's data, as trained,
+# 8. evaluate the previous model and every stage on the test split, the held-out accented
+#    voices, the condition sets and real people's English (make_real_tests.py),
+# 9. package L (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
 # Needs the Debian packages espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
 # festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh), festival-czech
 # festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
 # festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-hi-nsk festvox-te-nsk festvox-ru
 # for stages G to I and, for the piper source of the condition sets and stage C,
 # `pip install -r recipes/synthetic-commands/requirements.txt`;
-# klettres-data (real people: letters and short words) for the condition sets' klettres source. Uses the
+# klettres-data (real people: letters and short words) for the condition sets' klettres source;
+# asterisk-core-sounds-en-wav pocketsphinx-testdata ktuberling-data for the real people's sets. Uses the
 # repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
 # what is already done, and a stopped training stage resumes where it stopped: rerun the script.
 set -euo pipefail
@@ -121,19 +124,26 @@ train "$runs/stage-i-loo" "$data_b" 20 4 --init "$runs/stage-b/best" \
   --manifest manifest-accent-nsk-fi.csv "${stage_e[@]}"
 train "$runs/stage-i" "$data_b" 20 4 --init "$runs/stage-c/best" \
   --manifest manifest-piper-accent-nsk-fi.csv "${stage_e[@]}"
+# Stage L: stage I's averaged weights grown to 8 layers (each new layer starts as the identity)
+# and trained again on I's clips.
+[ -f "$runs/grown-i8/model.safetensors" ] ||
+  "$PYTHON" "$here/grow_model.py" "$runs/stage-i/averaged" "$runs/grown-i8" --layers 8
+train "$runs/stage-l" "$data_b" 20 4 --init "$runs/grown-i8" \
+  --manifest manifest-piper-accent-nsk-fi.csv "${stage_e[@]}"
 # The shipped operating points (README, "Stage E", "Stage G" and "Stage I"): the _unknown_ logit
 # lowered, or (I-loo, I) left as trained.
 for stage_offset in stage-e-loo:-0.5 stage-e:-0.5 stage-g-loo:-0.25 stage-g:-0.25 stage-h:-0.25 \
-  stage-i-loo:0 stage-i:0; do
+  stage-i-loo:0 stage-i:0 stage-l:0; do
   stage=${stage_offset%%:*}
   [ -f "$runs/$stage/shipped/model.safetensors" ] || "$PYTHON" "$here/offset_unknown.py" \
     "$runs/$stage/averaged" "$runs/$stage/shipped" --offset "${stage_offset#*:}" \
-    $([ "$stage" = stage-i ] && echo --center-short-clips)  # the bundled model's preprocessor
+    $([[ "$stage" = stage-[il] ]] && echo --center-short-clips)  # the bundled model's preprocessor
 done
-model=$runs/stage-i/shipped
+model=$runs/stage-l/shipped
 for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" \
   "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" \
-  "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" "$model"; do
+  "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" \
+  "$runs/stage-i/shipped" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
   for set in accent accent-unheard accent-ru accent-trimmed-8k accent-unheard-trimmed-8k \
@@ -147,10 +157,16 @@ done
   "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" "$runs/stage-e-loo/averaged" \
   "$runs/stage-e-loo/shipped" "$runs/stage-e/averaged" "$runs/stage-e/shipped" \
   "$runs/stage-g-loo/averaged" "$runs/stage-g-loo/shipped" "$runs/stage-g/averaged" \
-  "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" "$model" \
+  "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" \
+  "$runs/stage-i/shipped" "$model" \
   --json "$runs/conditions.json" --confusions 6 | tee "$runs/conditions.txt"
+# Real people's English (Debian's Asterisk prompts, pocketsphinx test utterances, KTuberling)
+[ -f "$data/real/conditions.csv" ] || "$PYTHON" "$here/make_real_tests.py" "$data/real"
+"$PYTHON" "$here/make_conditions.py" "$data" "$data/real" --evaluate "$runs/stage-i/shipped" \
+  "$model" --json "$runs/real.json" --confusions 6 | tee "$runs/real.txt"
 "$PYTHON" "$here/package_model.py" "$model" "$root/src/astaudio/bundled/keywords" \
   --metrics "$model/test/metrics.json" --conditions "$runs/conditions.json" --model-key "$model" \
+  --real "$runs/real.json" \
   --accented heard "$model/accent/metrics.json" \
   --accented russian "$model/accent-ru/metrics.json" \
   --accented heard-trimmed-8k "$model/accent-trimmed-8k/metrics.json" \

@@ -1,0 +1,90 @@
+"""The keyword recipe's real-voice parts and its model growth (recipes/synthetic-commands).
+
+Growing the model must not change what it says before training; recorded words must reach the
+training split as they were recorded (only the take's warp and level change them); the real
+test sets must never score a command's homophone as a mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import tiny_config
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synthetic-commands"
+sys.path.insert(0, str(RECIPE))
+
+import add_recorded  # noqa: E402
+import grow_model  # noqa: E402
+import make_real_tests  # noqa: E402
+from kws_audio import SAMPLE_RATE, UNKNOWN_LABEL, Speaker, synthesize  # noqa: E402
+
+from astaudio import ASTForAudioClassification  # noqa: E402
+
+
+def _model(layers: int = 2) -> ASTForAudioClassification:
+    torch.manual_seed(0)
+    config = tiny_config(num_hidden_layers=layers, id2label={0: "yes", 1: "_unknown_"},
+                         num_labels=None)  # fmt: skip
+    return ASTForAudioClassification(config).eval()
+
+
+def test_grown_model_has_the_layers_asked_and_the_same_logits():
+    model = _model(layers=2)
+    grown = grow_model.grow(model, layers=4)
+    assert grown.config.num_hidden_layers == 4
+    assert len(grown.audio_spectrogram_transformer.encoder.layer) == 4
+    features = torch.randn(3, 128, 128)  # (B, frames, mel bins)
+    with torch.no_grad():
+        assert torch.allclose(grown(features).logits, model(features).logits, atol=1e-6)
+        # the old layers sit at 0 and 2; a new layer is a real layer once its writers move
+        old = model.audio_spectrogram_transformer.encoder.layer[1].output.dense.weight
+        assert torch.equal(
+            grown.audio_spectrogram_transformer.encoder.layer[2].output.dense.weight, old
+        )
+        new = grown.audio_spectrogram_transformer.encoder.layer[1]
+        assert not new.output.dense.weight.any() and new.intermediate.dense.weight.any()
+        new.output.dense.weight.normal_(std=0.5)
+        assert not torch.allclose(grown(features).logits, model(features).logits, atol=1e-3)
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_growth_needs_a_larger_multiple_of_the_layers(layers):
+    with pytest.raises(ValueError):
+        grow_model.grow(_model(layers=2), layers=layers)
+
+
+def test_real_sets_label_commands_and_leave_out_homophones():
+    assert make_real_tests.label_of("seven") == "seven"
+    assert make_real_tests.label_of("go") == "go"
+    assert make_real_tests.label_of("clubs") == UNKNOWN_LABEL
+    for homophone in ("to", "too", "for", "won", "know", "ate"):
+        assert make_real_tests.label_of(homophone) is None
+
+
+def test_recording_engine_returns_the_file_as_recorded(tmp_path):
+    rng = np.random.default_rng(0)
+    audio = 0.1 * rng.standard_normal(22_050)
+    sf.write(tmp_path / "word.wav", audio, 22_050, subtype="FLOAT")
+    said, rate = synthesize(Speaker("recording", "ktuberling-de", str(tmp_path / "word.wav")),
+                            "ball", speed=1.3, pitch=1.2)  # fmt: skip
+    assert rate == 22_050
+    np.testing.assert_allclose(said, audio, atol=1e-7)
+    assert Speaker("recording", "ktuberling-de", "/x/y.ogg").slug == "recording-ktuberling-de"
+
+
+def test_recorded_unknowns_hold_out_english_and_take_each_file_once(tmp_path, monkeypatch):
+    for language in ("de", "en", "fr"):
+        (tmp_path / language).mkdir()
+        sf.write(tmp_path / language / "ball.wav", np.zeros(SAMPLE_RATE // 2), SAMPLE_RATE)
+    (tmp_path / "sr@latin").mkdir()
+    (tmp_path / "sr@latin" / "ball.wav").symlink_to(tmp_path / "fr" / "ball.wav")
+    monkeypatch.setattr(add_recorded, "KTUBERLING", tmp_path)
+    found = add_recorded.ktuberling_recordings()
+    assert sorted(language for language, _ in found) == ["de", "fr"]
+    assert all(path.parent.name != "en" for _, path in found)
