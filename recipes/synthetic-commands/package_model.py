@@ -61,9 +61,9 @@ of them with noise or background talkers): accuracy **{accuracy:.2%}** with thes
 How to read it: festival and piper are engines this model has heard (other texts, other
 takes); the columns of the stages that never heard them are the estimate for a voice never
 heard. The closest synthetic stand-in for real people is piper's (a neural voice trained on one
-real speaker's recordings) in stage I-loo: stage I's training without piper, before the growth
-to 8 layers (no 8-layer run without piper was trained). The klettres column is real people (two
-speakers of Debian's klettres-data) saying letters and short words that are not commands.
+real speaker's recordings) in stage L-loo: this model's training, growth included, without
+piper. The klettres column is real people (two speakers of Debian's klettres-data) saying
+letters and short words that are not commands.
 
 Known weaknesses: it has heard speech synthesisers and diphones of a few real people. The real
 English speakers above are few (one woman's ten telephone digits, 12 digits of three talkers

@@ -20,7 +20,7 @@
 #    training plus the Finnish pair, as trained; I-loo, the same from stage B without piper;
 #    Russian (nsh) is held out,
 # 7. stage L (the bundled model): stage I grown to 8 layers (grow_model.py) and trained again on
-#    I's data, as trained,
+#    I's data, as trained; L-loo, the same from I-loo, without piper,
 # 8. evaluate the previous model and every stage on the test split, the held-out accented
 #    voices, the condition sets and real people's English (make_real_tests.py),
 # 9. package L (fp16) into src/astaudio/bundled/keywords, refresh the held-out slice and samples.
@@ -128,22 +128,26 @@ train "$runs/stage-i" "$data_b" 20 4 --init "$runs/stage-c/best" \
 # and trained again on I's clips.
 [ -f "$runs/grown-i8/model.safetensors" ] ||
   "$PYTHON" "$here/grow_model.py" "$runs/stage-i/averaged" "$runs/grown-i8" --layers 8
+[ -f "$runs/grown-iloo8/model.safetensors" ] ||
+  "$PYTHON" "$here/grow_model.py" "$runs/stage-i-loo/averaged" "$runs/grown-iloo8" --layers 8
+train "$runs/stage-l-loo" "$data_b" 20 4 --init "$runs/grown-iloo8" \
+  --manifest manifest-accent-nsk-fi.csv "${stage_e[@]}"
 train "$runs/stage-l" "$data_b" 20 4 --init "$runs/grown-i8" \
   --manifest manifest-piper-accent-nsk-fi.csv "${stage_e[@]}"
-# The shipped operating points (README, "Stage E", "Stage G" and "Stage I"): the _unknown_ logit
-# lowered, or (I-loo, I) left as trained.
+# The shipped operating points (README, "Stage E", "Stage G", "Stage I", "Stage L"): the _unknown_ logit
+# lowered, or (I-loo, I, L-loo, L) left as trained.
 for stage_offset in stage-e-loo:-0.5 stage-e:-0.5 stage-g-loo:-0.25 stage-g:-0.25 stage-h:-0.25 \
-  stage-i-loo:0 stage-i:0 stage-l:0; do
+  stage-i-loo:0 stage-i:0 stage-l-loo:0 stage-l:0; do
   stage=${stage_offset%%:*}
   [ -f "$runs/$stage/shipped/model.safetensors" ] || "$PYTHON" "$here/offset_unknown.py" \
     "$runs/$stage/averaged" "$runs/$stage/shipped" --offset "${stage_offset#*:}" \
-    $([[ "$stage" = stage-[il] ]] && echo --center-short-clips)  # the bundled model's preprocessor
+    $([[ "$stage" =~ ^stage-(i|l|l-loo)$ ]] && echo --center-short-clips)  # as bundled
 done
 model=$runs/stage-l/shipped
 for m in "${init_arg[@]:1}" "$runs/stage-a/best" "$runs/stage-b/best" "$runs/stage-c/best" \
   "$runs/stage-e-loo/shipped" "$runs/stage-e/shipped" "$runs/stage-g-loo/shipped" \
   "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" \
-  "$runs/stage-i/shipped" "$model"; do
+  "$runs/stage-i/shipped" "$runs/stage-l-loo/shipped" "$model"; do
   [ -f "$m/test/metrics.json" ] || "$PYTHON" -m astaudio evaluate "$m" --data "$data_b/manifest.csv" \
     --labels "$data_b/class_labels_indices.csv" --split test -o "$m/test" | tee "$m/test.txt"
   for set in accent accent-unheard accent-ru accent-trimmed-8k accent-unheard-trimmed-8k \
@@ -158,7 +162,7 @@ done
   "$runs/stage-e-loo/shipped" "$runs/stage-e/averaged" "$runs/stage-e/shipped" \
   "$runs/stage-g-loo/averaged" "$runs/stage-g-loo/shipped" "$runs/stage-g/averaged" \
   "$runs/stage-g/shipped" "$runs/stage-h/shipped" "$runs/stage-i-loo/shipped" \
-  "$runs/stage-i/shipped" "$model" \
+  "$runs/stage-i/shipped" "$runs/stage-l-loo/shipped" "$model" \
   --json "$runs/conditions.json" --confusions 6 | tee "$runs/conditions.txt"
 # Real people's English (Debian's Asterisk prompts, pocketsphinx test utterances, KTuberling)
 [ -f "$data/real/conditions.csv" ] || "$PYTHON" "$here/make_real_tests.py" "$data/real"
@@ -173,7 +177,8 @@ done
   --accented russian-trimmed-8k "$model/accent-ru-trimmed-8k/metrics.json" \
   --unseen "$runs/stage-a/best" festival A --unseen "$runs/stage-a/best" piper A \
   --unseen "$runs/stage-b/best" piper B --unseen "$runs/stage-g-loo/shipped" piper G-loo \
-  --unseen "$runs/stage-i-loo/shipped" piper I-loo
+  --unseen "$runs/stage-i-loo/shipped" piper I-loo \
+  --unseen "$runs/stage-l-loo/shipped" piper L-loo
 "$PYTHON" -m astaudio evaluate "$root/src/astaudio/bundled/keywords" --data "$data_b/manifest.csv" \
   --labels "$data_b/class_labels_indices.csv" --split test | tee "$runs/test-fp16.txt"
 "$PYTHON" "$here/make_heldout.py" "$data_b" "$root/tests/data/keywords-heldout" --per-class 5 \
