@@ -140,6 +140,7 @@ def ktuberling_clips() -> list[tuple[str, str, np.ndarray]]:
 
 
 def build(out: Path, seed: int) -> list[dict]:
+    """Write every source's clips under ``out/audio/`` and return their conditions.csv rows."""
     rng = np.random.default_rng(seed)
     rows = []
     sources = {"asterisk": asterisk_clips, "pocketsphinx": pocketsphinx_clips,
@@ -159,10 +160,12 @@ def build(out: Path, seed: int) -> list[dict]:
                 audio = trim_silence(audio)
             if len(audio) > MAX_SAMPLES:
                 continue  # a phrase-long prompt: not one word in the model's window
-            kind = ("digits" if label in DIGITS else "commands") if label != UNKNOWN_LABEL \
-                else "non-command"  # fmt: skip
-            for condition, clip in (("recorded", audio),
-                                    ("trimmed-8k", apply_condition("trimmed-8k", audio, rng, [], []))):  # fmt: skip
+            if label == UNKNOWN_LABEL:
+                kind = "non-command"
+            else:
+                kind = "digits" if label in DIGITS else "commands"
+            narrow = apply_condition("trimmed-8k", audio, rng, [], [])
+            for condition, clip in (("recorded", audio), ("trimmed-8k", narrow)):
                 name = f"audio/{source}/{condition}/{index:04d}_{speaker}_{text}.wav"
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 sf.write(out / name, to_int16(clip), SAMPLE_RATE, subtype="PCM_16")
