@@ -1,13 +1,14 @@
 """Add real people's recorded words to a make_dataset.py dataset's `_unknown_` training clips.
 
-    python add_recorded.py data-festival --base manifest-piper-accent-nsk-fi.csv \
+    python add_recorded.py data-festival --base manifest-piper-accent-nsk-fi.csv \\
         --manifest manifest-piper-accent-nsk-fi-kt.csv
 
 KTuberling (Debian ``ktuberling-data``) names its stamps ("ball", "nose", "pineapple", ...) in
 recordings of people speaking 26 languages. Every language but English joins the training
 split as `_unknown_` clips: real voices, microphones and rooms saying words that are not
 commands, where every other training voice is a synthesiser's. The English recordings stay
-held out (``make_real_tests.py``). Each recording is used ``--takes`` times, planned like
+held out (``make_real_tests.py``). Each recording is used ``--clips-per-word`` times (a
+recording is one word), planned like
 make_dataset.py's training clips (a random level, place in the second and resampling warp;
 noise or babble on half of them); recordings whose word does not fit in 1 s are skipped.
 """
@@ -50,17 +51,14 @@ def ktuberling_recordings() -> list[tuple[str, Path]]:
 def main() -> int:
     parser = added_clips_parser(__doc__, clips_per_word=1, seed=23)
     parser.add_argument("--manifest", required=True, help="training manifest file to write")
-    parser.add_argument("--takes", type=int, default=1, help="clips made of each recording")
     args = parser.parse_args()
     check_added_clips_args(parser, args, args.manifest, args.base)
-    if args.takes < 1:
-        parser.error("--takes must be >= 1")
     if not KTUBERLING.is_dir():
         sys.exit(f"error: {KTUBERLING} is missing: apt-get install ktuberling-data")
     _, noise_files, babble = training_pools(args.data)
     rng = np.random.default_rng(args.seed)
     specs = []
-    for take in range(args.takes):
+    for take in range(args.clips_per_word):
         for index, (language, path) in enumerate(ktuberling_recordings()):
             speaker = Speaker("recording", f"ktuberling-{language}", str(path))
             number = FIRST_INDEX + take * 10_000 + index

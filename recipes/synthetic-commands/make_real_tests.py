@@ -176,7 +176,11 @@ def build(out: Path, seed: int) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    paragraphs = __doc__.split("\n\n")
+    parser = argparse.ArgumentParser(
+        description=paragraphs[0], epilog="\n\n".join(paragraphs[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("out", type=Path, help="folder to write (audio/, conditions.csv)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -88,6 +88,11 @@ SOURCE_NAMES = {
 }
 
 
+def model_scores(every: dict, key: str | None) -> dict:
+    """One model's scores in make_conditions.py --json output: ``key``'s, or the first model's."""
+    return every[key] if key else next(iter(every.values()))
+
+
 def conditions_table(
     path: Path | None, key: str | None, unseen: list[tuple[str, str, str]] = ()
 ) -> str:
@@ -97,7 +102,7 @@ def conditions_table(
     if path is None:
         return ""
     every = json.loads(path.read_text())
-    scores = every[key] if key else next(iter(every.values()))
+    scores = model_scores(every, key)
     order = ("seen-engines", "festival", "piper", "klettres")
     columns = [(SOURCE_NAMES.get(s, s), scores[s]) for s in sorted(scores, key=order.index)]
     columns += [
@@ -163,8 +168,7 @@ def real_lines(path: Path | None, key: str | None) -> str:
     """The card's lines on make_real_tests.py's sets (make_conditions.py --json scores)."""
     if path is None:
         return ""
-    every = json.loads(path.read_text())
-    scores = every[key] if key else next(iter(every.values()))
+    scores = model_scores(json.loads(path.read_text()), key)
     lines = []
     for source, name in REAL_SOURCES.items():
         table = scores.get(source, {})
