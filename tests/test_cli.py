@@ -199,6 +199,24 @@ def test_embed_npz(capsys, sound_folder, audioset_model_dir, tmp_path):
     assert data["ends"][-1] == pytest.approx(1.428, abs=0.01)
 
 
+def test_embed_stopped_while_writing_leaves_the_earlier_file_whole(
+    capsys, monkeypatch, sound_folder, audioset_model_dir, tmp_path
+):
+    out = tmp_path / "emb.npz"
+    out.write_bytes(b"earlier results")
+
+    def stopped(stream, **arrays):
+        stream.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", stopped)
+    code, _, _ = run_cli(capsys, "embed", sound_folder, "-o", out, "--model", audioset_model_dir,
+                         *MODEL_FLAGS)  # fmt: skip
+    assert code == 130  # stopped, as Ctrl-C stops it
+    assert out.read_bytes() == b"earlier results"
+    assert [p.name for p in tmp_path.iterdir()] == ["emb.npz"]  # no temporary file left
+
+
 def test_info(capsys, audioset_model_dir):
     code, out, _ = run_cli(capsys, "info", audioset_model_dir)
     assert code == 0

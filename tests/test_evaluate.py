@@ -34,15 +34,17 @@ def multilabel_json(tmp_path_factory, audio_files):
     mixed = root / "speech_bell.wav"
     parts = [root / "part_speech.wav", root / "part_bell.wav"]
     for source, part in zip([root / "speech0.wav", audio_files["bell_oga"]], parts):
-        subprocess.run(["sox", str(source), "-r", "16000", "-c", "1", str(part)], check=True)
-    subprocess.run(["sox", "-m", *map(str, parts), str(mixed)], check=True)
+        subprocess.run(["sox", "-D", str(source), "-r", "16000", "-c", "1", str(part)], check=True)
+    # -D: no dither, whose random noise made the scores (and their ranking gaps) vary run to run
+    subprocess.run(["sox", "-D", "-m", *map(str, parts), str(mixed)], check=True)
     for part in parts:
         part.unlink()
     entries.append({"wav": mixed.name, "labels": "/m/speech,/m/bell"})
     for n, freq in enumerate((50, 60)):
         path = root / f"hum{n}.wav"
         subprocess.run(
-            ["sox", "-n", "-r", "16000", str(path), "synth", "1", "sine", str(freq)], check=True
+            ["sox", "-D", "-n", "-r", "16000", str(path), "synth", "1", "sine", str(freq)],
+            check=True,
         )
         entries.append({"wav": path.name, "labels": "/m/hum"})
     (root / "data.json").write_text(json.dumps({"data": entries}))

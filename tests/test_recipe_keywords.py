@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synthetic-commands"
 sys.path.insert(0, str(RECIPE))
 
 import make_conditions  # noqa: E402
 import make_dataset  # noqa: E402
-from kws_audio import SAMPLE_RATE, VoiceInventory, festival_voices  # noqa: E402
+from kws_audio import VoiceInventory, festival_voices  # noqa: E402
+from kws_signal import SAMPLE_RATE  # noqa: E402
 
 needs_festival = pytest.mark.skipif(
     not shutil.which("text2wave") or not festival_voices(),
@@ -97,6 +99,18 @@ def test_trimmed_conditions_cut_to_the_word_and_the_8k_one_drops_the_top_band():
     assert 0.2 * SAMPLE_RATE <= len(narrow) <= 0.32 * SAMPLE_RATE
     assert band_power(narrow, 4500, 8000) < 1e-4 * band_power(narrow, 500, 1500)
     assert band_power(trimmed, 4500, 8000) > 0.1 * band_power(trimmed, 500, 1500)
+
+
+@pytest.mark.parametrize("condition", ["trimmed-8k", "telephone", "reverb", "slow"])
+def test_a_condition_made_twice_gives_the_same_clip(condition):
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed")
+    clip = tone_word() + 1e-3 * np.random.default_rng(0).standard_normal(SAMPLE_RATE)
+    once, again = (
+        make_conditions.apply_condition(condition, clip, np.random.default_rng(1), [], [])
+        for _ in range(2)
+    )
+    assert np.array_equal(once, again)  # sox's dither would make them differ
 
 
 def test_letter_clips_are_spoken_by_the_training_split_voices_they_name():
@@ -186,6 +200,101 @@ def test_letter_names_hold_no_command_word_or_homophone():
 
     assert len(LETTER_NAMES) >= 25
     assert not [name for name in LETTER_NAMES if FORBIDDEN & set(tokens(name))]
+
+
+def test_dictionary_words_pass_over_homophones_inflections_and_held_out_words(tmp_path):
+    from words import dictionary_words
+
+    pronouncing = tmp_path / "cmudict.dict"
+    pronouncing.write_text("\n".join([
+        "one W AH N", "nine N AY N", "stop S T AA P",  # commands: never drawn themselves
+        "won W AH N",  # a homophone of one
+        "ones W AH N Z", "stopped S T AA P T",  # a command and one more sound
+        "nineteen N AY N T IY N",  # a near-miss: kept
+        "table T EY B AH L", "tree T R IY", "music M Y UW Z IH K",
+        "asking AE S K IH NG", "paris P EH R IH S", "acorn EY K AO R N",
+        "ah AA", "abandonment AH B AE N D AH N M AH N T",  # too short / too long
+        "kettle K EH T AH L", "kettle(2) W AH N",  # any pronunciation counts
+    ]) + "\n")  # fmt: skip
+    word_list = tmp_path / "words"
+    word_list.write_text("one\nnine\nstop\nwon\nones\nstopped\nnineteen\ntable\ntree\nmusic\n"
+                         "asking\nParis\nah\nabandonment\nkettle\nacorn\n")  # fmt: skip
+    rng = np.random.default_rng(0)
+    drawn = dictionary_words(pronouncing, word_list, 4, rng, exclude={"tree"},
+                             held_out={"ask", "a"})  # fmt: skip
+    assert drawn == ["acorn", "music", "nineteen", "table"]  # "a" bars no word but itself
+    rng = np.random.default_rng(0)
+    held_out = {"music", "ask"}
+    assert dictionary_words(pronouncing, word_list, 2, rng, {"acorn"}, held_out) in (
+        ["nineteen", "table"], ["nineteen", "tree"], ["table", "tree"],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="3 usable words, 4 asked for"):
+        dictionary_words(pronouncing, word_list, 4, rng, {"acorn"}, held_out)
+
+
+def test_babble_sentence_joins_its_words_in_order_with_short_gaps_at_one_level():
+    from make_babble import babble_sentence
+
+    rng = np.random.default_rng(0)
+    words = [np.full(1600, 0.5), np.full(3200, -0.02), np.full(800, 0.3)]
+    sentence = babble_sentence(rng, words)
+    gaps = len(sentence) - sum(len(w) for w in words)
+    assert 2 * 0.02 * SAMPLE_RATE <= gaps <= 2 * 0.25 * SAMPLE_RATE
+    assert np.sqrt(np.mean(sentence**2)) == pytest.approx(0.1)
+    voiced = sentence[sentence != 0]
+    assert len(voiced) == sum(len(w) for w in words)  # no word cut, nothing else added
+    levels = [voiced[:1600], voiced[1600:4800], voiced[4800:]]
+    assert [np.sign(w[0]) for w in levels] == [1, -1, 1]  # the words in their order
+    assert all(np.ptp(w) == 0 for w in levels)
+    # each word at its own level, within 6 dB of the loudest
+    peaks = [abs(w[0]) for w in levels]
+    assert min(peaks) / max(peaks) >= 10 ** (-6 / 20) - 1e-9
+
+
+def test_word_babble_draws_only_training_unknown_clips_outside_the_excluded_manifest(
+    tmp_path, monkeypatch
+):
+    import make_babble
+
+    header = "path,labels,split\n"
+    rows = {"a.wav": ("_unknown_", "train", 1600), "b.wav": ("_unknown_", "train", 3200),
+            "c.wav": ("_unknown_", "train", 4800), "d.wav": ("yes", "train", 6400),
+            "e.wav": ("_unknown_", "test", 8000)}  # fmt: skip
+    for name, (_, _, length) in rows.items():
+        clip = np.zeros(SAMPLE_RATE)
+        clip[4000 : 4000 + length] = 0.5  # a "word" of its own length, silence around it
+        sf.write(tmp_path / name, clip, SAMPLE_RATE, subtype="PCM_16")
+    lines = [f"{n},{label},{split}" for n, (label, split, _) in rows.items()]
+    (tmp_path / "full.csv").write_text(header + "\n".join(lines) + "\n")
+    (tmp_path / "base.csv").write_text(header + lines[0] + "\n")
+    argv = ["make_babble.py", str(tmp_path), "--manifest", "full.csv", "--sentences", "20",
+            "--exclude-manifest", "base.csv", "--name", "words"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    assert make_babble.main() == 0
+    runs = set()
+    for path in (tmp_path / "babble" / "words").glob("*.wav"):
+        sentence = sf.read(path)[0]
+        edges = np.flatnonzero(np.diff(np.r_[0, sentence != 0, 0]))
+        runs |= set(np.diff(edges)[::2].tolist())  # lengths of the spoken stretches
+    assert runs == {3200, 4800}  # b and c: not a (excluded), d (a command) or e (test split)
+
+
+def test_extra_babble_folders_join_the_training_pool_and_a_missing_one_is_an_error(tmp_path):
+    import json
+
+    import train_kws
+
+    (tmp_path / "speakers.json").write_text(json.dumps({"train": {"noise_files": []}}))
+    for folder, count in (("train", 2), ("train-words", 3), ("empty", 0)):
+        (tmp_path / "babble" / folder).mkdir(parents=True)
+        for i in range(count):
+            sf.write(tmp_path / "babble" / folder / f"{i}.wav", np.zeros(160), SAMPLE_RATE)
+    config = train_kws.augment_config(tmp_path, 0.6, 0.1, ("train-words",))
+    assert len(config.babble_files) == 5 and config.p_babble == 0.6
+    assert sum("train-words" in f for f in config.babble_files) == 3
+    assert len(train_kws.augment_config(tmp_path).babble_files) == 2
+    with pytest.raises(SystemExit, match="empty holds no WAV"):
+        train_kws.augment_config(tmp_path, babble_extra=("empty",))
 
 
 def test_unknown_offset_moves_only_that_logit_by_the_offset(tmp_path, monkeypatch):

@@ -22,7 +22,8 @@ sys.path.insert(0, str(RECIPE))
 import add_recorded  # noqa: E402
 import grow_model  # noqa: E402
 import make_real_tests  # noqa: E402
-from kws_audio import SAMPLE_RATE, UNKNOWN_LABEL, Speaker, synthesize  # noqa: E402
+from kws_audio import UNKNOWN_LABEL, Speaker, synthesize  # noqa: E402
+from kws_signal import SAMPLE_RATE  # noqa: E402
 
 from astaudio import ASTForAudioClassification  # noqa: E402
 

@@ -35,7 +35,8 @@ import make_conditions
 import numpy as np
 import soundfile as sf
 from accents import ACCENT_LANGUAGE, ESPEAK_ACCENT_SPELLING
-from kws_audio import Speaker, festival_voices, noise_recordings, to_int16
+from kws_audio import Speaker, festival_voices, noise_recordings
+from kws_signal import to_int16
 from make_dataset import (
     add_training_clips,
     added_clips_parser,

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from kws_audio import CLIP_SAMPLES, FRAME, SAMPLE_RATE, SILENCE_LABEL, TRIM_THRESHOLD_DB, frame_rms
+from kws_audio import SILENCE_LABEL
+from kws_signal import CLIP_SAMPLES, FRAME, SAMPLE_RATE, TRIM_THRESHOLD_DB, frame_rms
 
 SPLITS = ("train", "validation", "test")
 MIN_OUTSIDE_SAMPLES = 1_600  # 0.1 s of noise-only audio needed to estimate the noise power

@@ -55,21 +55,16 @@ import soundfile as sf
 import soxr
 from kws_audio import (
     COMMAND_WORDS,
-    SAMPLE_RATE,
     SILENCE_LABEL,
     UNKNOWN_LABEL,
     ClipSpec,
     Speaker,
-    babble_noise,
     festival_voices,
-    make_noise,
     noise_recordings,
     piper_voices,
     render_audio,
-    rms,
-    to_int16,
-    trim_silence,
 )
+from kws_signal import SAMPLE_RATE, babble_noise, make_noise, rms, to_int16, trim_silence
 from tqdm import tqdm
 
 from astaudio.augment import fit_length, speech_power
@@ -113,10 +108,12 @@ def apply_condition(name: str, clip: np.ndarray, rng, noise_files: list[str], ba
         return clip + noise * np.sqrt(speech_power(clip) / 10)
     if name == "reverb":
         amount = int(rng.integers(40, 91))
-        return _fit(_tool(clip, lambda s, d: ["sox", s, d, "reverb", str(amount), "50", "100"]))
+        return _fit(
+            _tool(clip, lambda s, d: ["sox", "-D", s, d, "reverb", str(amount), "50", "100"])
+        )
     if name == "telephone":
-        return _fit(_tool(clip, lambda s, d: ["sox", s, "-r", "8000", "-e", "u-law", "-b", "8",
-                                              d, "sinc", "300-3400"]))  # fmt: skip
+        mu_law = ["-r", "8000", "-e", "u-law", "-b", "8"]
+        return _fit(_tool(clip, lambda s, d: ["sox", "-D", s, *mu_law, d, "sinc", "300-3400"]))
     if name == "codec":
         mp3 = rng.random() < 0.5
         codec = ["-c:a", "libmp3lame", "-b:a", "16k"] if mp3 else ["-c:a", "libvorbis", "-q:a", "0"]
@@ -124,7 +121,7 @@ def apply_condition(name: str, clip: np.ndarray, rng, noise_files: list[str], ba
         return _fit(_tool(clip, lambda s, d: [*ffmpeg, s, *codec, d], ".mp3" if mp3 else ".ogg"))
     if name in ("slow", "fast"):
         factor = "0.75" if name == "slow" else "1.3"
-        return _fit(_tool(clip, lambda s, d: ["sox", s, d, "tempo", "-s", factor]))
+        return _fit(_tool(clip, lambda s, d: ["sox", "-D", s, d, "tempo", "-s", factor]))
     if name == "edge":
         loud = np.nonzero(np.abs(clip) > np.abs(clip).max() * 0.01)[0]
         word = clip[loud[0] : loud[-1] + 1]
@@ -141,7 +138,8 @@ def apply_condition(name: str, clip: np.ndarray, rng, noise_files: list[str], ba
     if name == "trimmed":
         return trim_silence(clip)
     if name == "trimmed-8k":
-        narrow = _tool(clip, lambda s, d: ["sox", s, "-r", "8000", d])  # read back at 16 kHz
+        # read back at 16 kHz; -D (no dither, here and above): the same clip gives the same file
+        narrow = _tool(clip, lambda s, d: ["sox", "-D", s, "-r", "8000", d])
         return trim_silence(narrow)
     raise ValueError(name)
 

@@ -48,13 +48,11 @@ from kws_audio import (
     festival_voices,
     noise_recordings,
     render_clip,
-    rms,
     soxr,
     split_voices,
     synthesize,
-    to_int16,
-    trim_silence,
 )
+from kws_signal import rms, to_int16, trim_silence
 from tqdm import tqdm
 from words import babble_sentences, unknown_vocabulary
 

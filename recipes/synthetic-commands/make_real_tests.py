@@ -34,14 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from kws_audio import (
-    COMMAND_WORDS,
-    SAMPLE_RATE,
-    UNKNOWN_LABEL,
-    load_recording,
-    to_int16,
-    trim_silence,
-)
+from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL  # noqa: E402
+from kws_signal import SAMPLE_RATE, load_recording, to_int16, trim_silence  # noqa: E402
 from make_conditions import DIGITS, apply_condition
 from words import FORBIDDEN
 

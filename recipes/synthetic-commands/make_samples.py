@@ -18,16 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from kws_audio import (
-    COMMAND_WORDS,
-    SAMPLE_RATE,
-    ClipSpec,
-    Speaker,
-    discover_voices,
-    render_audio,
-    split_voices,
-    to_int16,
-)
+from kws_audio import COMMAND_WORDS, ClipSpec, Speaker, discover_voices, render_audio, split_voices
+from kws_signal import SAMPLE_RATE, to_int16
 from make_dataset import class_labels, write_label_csv
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "samples"

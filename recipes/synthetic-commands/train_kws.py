@@ -30,12 +30,20 @@ MODEL_CONFIG = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
 
 
 def augment_config(
-    data: Path, p_babble: float = 0.3, p_clip: float = 0.05
+    data: Path, p_babble: float = 0.3, p_clip: float = 0.05, babble_extra: tuple[str, ...] = ()
 ) -> WaveformAugmentConfig:
-    """The recipe's augmentation: training babble pool and training noise recordings only."""
+    """The recipe's augmentation: training babble pool and training noise recordings only.
+
+    ``babble_extra``: more folders under ``DATA/babble`` whose WAVs join the babble pool
+    (make_babble.py writes them from training clips)."""
     _, noises, babble = training_pools(data)
     if not babble:
         sys.exit(f"error: {data}/babble/train holds no babble sentences (run make_dataset.py)")
+    for name in babble_extra:
+        more = sorted(str(p) for p in (data / "babble" / name).glob("*.wav"))
+        if not more:
+            sys.exit(f"error: {data}/babble/{name} holds no WAV files (run make_babble.py)")
+        babble += more
     # trim: 4 clips in 10 are cut to the word, as trimmed recordings are (the feature extractor
     # then pads them; a model that never saw that padding fell from 73 % to 38 % on trimmed
     # clips); narrowband: plain 8-kHz recordings besides the companded telephone channel.
@@ -72,6 +80,10 @@ def main() -> int:
     parser.add_argument(
         "--p-clip", type=float, default=0.05, help="share of gained clips driven into clipping"
     )
+    parser.add_argument(
+        "--babble-extra", nargs="+", default=(), metavar="NAME",
+        help="folders under DATA/babble that join the babble pool (make_babble.py)",
+    )  # fmt: skip
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     for name in ("p_babble", "p_clip"):
@@ -86,7 +98,7 @@ def main() -> int:
     if args.resume and saved.is_file():
         config = WaveformAugmentConfig.from_json(saved)  # absolute paths, as written
     else:
-        config = augment_config(args.data, args.p_babble, args.p_clip)
+        config = augment_config(args.data, args.p_babble, args.p_clip, tuple(args.babble_extra))
         saved.write_text(json.dumps(asdict(config), indent=2) + "\n")
     train_config = preset_config(
         "speechcommands", lr=args.lr, batch_size=64, epochs=args.epochs, warmup=True,

@@ -11,6 +11,9 @@ them from the command, so labelling them `_unknown_` would only teach the model 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+from kws_audio import COMMAND_WORDS
 
 NEAR_MISSES = {
     "yes": "yet yell guess mess less yeast chess bless yesterday",
@@ -172,6 +175,45 @@ def unknown_vocabulary(rng) -> dict[str, list[str]]:
         bad = [t for t in texts if FORBIDDEN & set(tokens(t))]
         assert not bad, f"command words in the unknown vocabulary: {bad}"
     return result
+
+
+def dictionary_words(
+    dictionary: Path,
+    word_list: Path,
+    count: int,
+    rng,
+    exclude: set[str] = frozenset(),
+    held_out: set[str] = frozenset(),
+) -> list[str]:
+    """``count`` words of ``word_list`` (one word a line; capitalised names are passed over)
+    that a CMU-style pronouncing dictionary (``word PHONES`` lines, ``word(2)`` for a second
+    pronunciation, as pocketsphinx ships it) holds and that do not sound like a command.
+
+    Passed over: a word any of whose pronunciations is a command's, or a command's plus one of
+    S Z T D (ones, nines, stopped); words outside 3-10 plain letters or 3-6 phones (short words
+    are the ones a keyword spotter confuses); ``exclude``; and ``held_out`` words with every
+    word that begins with one of 3 letters or more (asking after ask), so held-out words stay
+    unheard."""
+    listed = set(word_list.read_text(encoding="utf-8", errors="replace").split())
+    stems = tuple(w for w in held_out if len(w) >= 3)  # "a" and "i" would bar whole letters
+    prons: dict[str, set[tuple[str, ...]]] = {}
+    for line in dictionary.read_text(encoding="utf-8", errors="replace").splitlines():
+        head, _, phones = line.partition(" ")
+        word = re.sub(r"\(\d+\)$", "", head)
+        prons.setdefault(word, set()).add(tuple(re.sub(r"\d", "", phones).split()))
+    too_close = set()
+    for command in (w for w in COMMAND_WORDS if w in prons):
+        for pron in prons[command]:
+            too_close |= {pron} | {(*pron, tail) for tail in ("S", "Z", "T", "D")}
+    candidates = sorted(
+        w for w, p in prons.items()
+        if w in listed and re.fullmatch(r"[a-z]{3,10}", w) and w not in FORBIDDEN
+        and w not in exclude and w not in held_out and not w.startswith(stems)
+        and 3 <= min(map(len, p)) <= 6 and not p & too_close
+    )  # fmt: skip
+    if count > len(candidates):
+        raise ValueError(f"{dictionary} has {len(candidates)} usable words, {count} asked for")
+    return sorted(candidates[int(i)] for i in rng.choice(len(candidates), count, replace=False))
 
 
 def babble_sentences(split: str) -> list[str]:

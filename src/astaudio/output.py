@@ -20,7 +20,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
 
 from .names import printable_name
 
@@ -211,22 +211,25 @@ def format_timeline(result: ClassificationResult, fmt: str) -> str:
 
 # -- files ---------------------------------------------------------------------------------
 class AtomicOutput:
-    """A text file written under a temporary name in the target's folder and renamed over the
+    """A file written under a temporary name in the target's folder and renamed over the
     target by `commit()`; `discard()` removes it and leaves any earlier file untouched.
 
-    A target that exists and is not a regular file (``/dev/stdout``, a FIFO) is written directly.
+    Text (UTF-8) by default, bytes with ``binary=True``. A target that exists and is not a
+    regular file (``/dev/stdout``, a FIFO) is written directly.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, binary: bool = False):
         self.path = Path(path)
         self.temp: str | None = None
+        text = {} if binary else {"encoding": "utf-8", "newline": ""}
+        mode = "wb" if binary else "w"
         if self.path.exists() and not self.path.is_file():
-            self.stream: TextIO = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self.stream: IO = open(self.path, mode, **text)  # noqa: SIM115
             return
         handle, self.temp = tempfile.mkstemp(
             dir=self.path.parent, prefix=".astaudio-", suffix=".tmp"
         )
-        self.stream = os.fdopen(handle, "w", encoding="utf-8", newline="")
+        self.stream = os.fdopen(handle, mode, **text)
 
     def commit(self) -> None:
         """Flush to disk and put the file in place (an error leaves the target untouched)."""
@@ -255,7 +258,7 @@ class AtomicOutput:
                 pass
             self.temp = None
 
-    def __enter__(self) -> TextIO:
+    def __enter__(self) -> IO:
         return self.stream
 
     def __exit__(self, kind, value, traceback) -> None:

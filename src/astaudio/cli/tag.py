@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..output import FORMATS
+from ..output import FORMATS, AtomicOutput
 from .common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -438,22 +438,24 @@ def run_embed(args) -> int:
     if vectors:
         matrix = np.stack(vectors).astype(np.float32)
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".npz":
-            np.savez(
-                args.output,
-                files=np.array(files),
-                starts=np.array(starts, dtype=np.float64),
-                ends=np.array(ends, dtype=np.float64),
-                embeddings=matrix,
-            )
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        # under a temporary name, renamed into place: a stopped run leaves any earlier file whole
+        with AtomicOutput(args.output, binary=True) as stream:
+            if suffix == ".npz":
+                np.savez(
+                    stream,
+                    files=np.array(files),
+                    starts=np.array(starts, dtype=np.float64),
+                    ends=np.array(ends, dtype=np.float64),
+                    embeddings=matrix,
+                )
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-            table = pa.table(
-                {"file": files, "start": starts, "end": ends, "embedding": list(matrix)}
-            )
-            pq.write_table(table, args.output)
+                table = pa.table(
+                    {"file": files, "start": starts, "end": ends, "embedding": list(matrix)}
+                )
+                pq.write_table(table, stream)
         if not args.quiet:
             print(
                 f"wrote {len(vectors)} embeddings of size {matrix.shape[1]} to {args.output}",
