@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -77,12 +78,16 @@ def main() -> int:
     cut = [trim_silence(sf.read(args.data / p, dtype="float64")[0], -30.0)
            for p in tqdm(words, desc="cutting words", unit="clip")]  # fmt: skip
     cut = [w for w in cut if 0 < len(w) <= 0.75 * SAMPLE_RATE]
+    if not cut:
+        sys.exit(f"error: none of the {len(words)} clips is a word under 0.75 s once cut")
     for i in tqdm(range(args.sentences), desc="babble sentences", unit="sentence"):
         target = out / f"words_{i:05d}.wav"
         picks = [cut[int(j)] for j in rng.choice(len(cut), int(rng.integers(3, 9)))]
         sentence = babble_sentence(rng, picks)
         if not target.is_file():  # drawn anyway, so a rerun makes the same files
-            sf.write(target, sentence.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+            partial = target.with_name(target.name + ".partial")  # a kill leaves no torn .wav
+            sf.write(partial, sentence.astype(np.float32), SAMPLE_RATE, "PCM_16", format="WAV")
+            os.replace(partial, target)
     print(f"{args.sentences} sentences of {len(cut)} of {len(words)} training _unknown_ clips "
           f"in {out}")  # fmt: skip
     return 0
