@@ -30,12 +30,13 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL  # noqa: E402
-from kws_signal import SAMPLE_RATE, load_recording, to_int16, trim_silence  # noqa: E402
+from kws_audio import COMMAND_WORDS, UNKNOWN_LABEL
+from kws_signal import SAMPLE_RATE, load_recording, to_int16, trim_silence
 from make_conditions import DIGITS, apply_condition
 from words import FORBIDDEN
 
@@ -187,10 +188,7 @@ def main() -> int:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    counts: dict = {}
-    for row in rows:
-        key = (row["source"], row["condition"])
-        counts[key] = counts.get(key, 0) + 1
+    counts = Counter((row["source"], row["condition"]) for row in rows)
     for (source, condition), n in sorted(counts.items()):
         print(f"{source:20s} {condition:28s} {n}")
     return 0
