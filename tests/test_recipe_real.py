@@ -54,10 +54,26 @@ def test_grown_model_has_the_layers_asked_and_the_same_logits():
         assert not torch.allclose(grown(features).logits, model(features).logits, atol=1e-3)
 
 
-@pytest.mark.parametrize("layers", [2, 3])
-def test_growth_needs_a_larger_multiple_of_the_layers(layers):
+@pytest.mark.parametrize("layers", [1, 2])
+def test_growth_needs_more_layers(layers):
     with pytest.raises(ValueError):
         grow_model.grow(_model(layers=2), layers=layers)
+
+
+def test_new_layers_are_spread_evenly_between_the_old_ones():
+    new = None
+    assert grow_model.layer_order(4, 8) == [0, new, 1, new, 2, new, 3, new]
+    assert grow_model.layer_order(8, 12) == [0, new, 1, 2, new, 3, 4, new, 5, 6, new, 7]
+    assert grow_model.layer_order(2, 6) == [0, new, new, 1, new, new]
+    model = _model(layers=2)
+    grown = grow_model.grow(model, layers=3)  # not a multiple: one new layer, after old 0
+    features = torch.randn(2, 128, 128)  # (B, frames, mel bins)
+    with torch.no_grad():
+        assert torch.allclose(grown(features).logits, model(features).logits, atol=1e-6)
+    layers = grown.audio_spectrogram_transformer.encoder.layer
+    old = model.audio_spectrogram_transformer.encoder.layer
+    assert torch.equal(layers[2].intermediate.dense.weight, old[1].intermediate.dense.weight)
+    assert not layers[1].output.dense.weight.any()
 
 
 def test_real_sets_label_commands_and_leave_out_homophones():

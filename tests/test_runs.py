@@ -20,6 +20,7 @@ from astaudio.errors import CheckpointError, ConfigurationError
 from astaudio.train import (
     TrainConfig,
     average_checkpoints,
+    average_models,
     build_model,
     finetune,
     prepare_datasets,
@@ -306,6 +307,49 @@ def test_average_checkpoints_refuses_mismatched_epochs(tmp_path):
         with pytest.raises(CheckpointError, match=pattern):
             average_checkpoints(run, 1, 2, tmp_path / "avg")
     shutil.rmtree(tmp_path / "one")
+
+
+def test_average_models_gives_equal_shares_and_refuses_other_classes(tmp_path, capsys):
+    from astaudio.cli import main
+
+    folders, states = [], []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        model = ASTForAudioClassification(tiny_config())
+        model.save_pretrained(tmp_path / f"m{seed}")
+        folders.append(tmp_path / f"m{seed}")
+        states.append({k: v.double() for k, v in model.state_dict().items()})
+    soup = average_models(folders, tmp_path / "soup")
+    averaged = load_file(soup / "model.safetensors")
+    assert set(averaged) == set(states[0])
+    for key, value in averaged.items():
+        expected = (states[0][key] + states[1][key] + states[2][key]) / 3
+        torch.testing.assert_close(value, expected.float())
+    assert json.loads((soup / "config.json").read_text()) == json.loads(
+        (folders[0] / "config.json").read_text()
+    )
+    args = ["average-checkpoints", "--models", *map(str, folders[:2]), "-o", str(tmp_path / "cli")]
+    assert main(args) == 0
+    two = load_file(tmp_path / "cli" / "model.safetensors")
+    key = "classifier.dense.weight"
+    torch.testing.assert_close(two[key], ((states[0][key] + states[1][key]) / 2).float())
+
+    torch.manual_seed(4)
+    other = tiny_config(id2label={0: "a", 1: "b", 2: "c", 3: "d"}, num_labels=None)
+    ASTForAudioClassification(other).save_pretrained(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="other classes"):
+        average_models([folders[0], tmp_path / "other"], tmp_path / "bad")
+    capsys.readouterr()
+    for bad in (
+        ["average-checkpoints", "--models", str(folders[0]), str(tmp_path / "other"), "-o", "x"],
+        ["average-checkpoints", "--models", str(tmp_path / "nowhere"), "-o", "x"],
+        ["average-checkpoints", str(tmp_path), "--models", str(folders[0]), "-o", "x"],
+        ["average-checkpoints", "-o", "x"],
+    ):
+        assert main(bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_evaluate_drops_undecodable_files_and_treats_single_label_json_as_such(words, tmp_path):

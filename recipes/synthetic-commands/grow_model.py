@@ -2,12 +2,13 @@
 
     python grow_model.py runs/stage-i/averaged runs/grown-8 --layers 8
 
-Each new layer goes right after an existing one (4 -> 8: old 0, new, old 1, new, ...). Its
-attention and MLP are freshly initialised, but the two projections that write back into the
-residual stream (``attention.output.dense`` and ``output.dense``) start at zero, so the new
-layer adds nothing at first and the grown model gives the same logits as the original. Training
-from there adds capacity without starting over (a pre-norm transformer is the identity plus its
-blocks' residual updates).
+New layers are spread evenly, each right after an existing one (4 -> 8: old 0, new, old 1,
+new, ...; 8 -> 12: old 0, new, old 1, old 2, new, ...). A new layer's attention and MLP are
+freshly initialised, but the two projections that write back into the residual stream
+(``attention.output.dense`` and ``output.dense``) start at zero, so the new layer adds nothing
+at first and the grown model gives the same logits as the original. Training from there adds
+capacity without starting over (a pre-norm transformer is the identity plus its blocks'
+residual updates).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -26,28 +28,39 @@ LAYER_PREFIX = "audio_spectrogram_transformer.encoder.layer."
 RESIDUAL_WRITERS = ("attention.output.dense.", "output.dense.")  # zeroed in a new layer
 
 
+def layer_order(old_layers: int, layers: int) -> list[int | None]:
+    """The grown stack, bottom up: an old layer's index, or None for a new one. New layer j
+    goes right after old layer floor(j * old / new_count), spreading them evenly (4 -> 8: old 0,
+    new, old 1, new, ...; 8 -> 12: old 0, new, old 1, old 2, new, ...)."""
+    added = layers - old_layers
+    after = Counter(j * old_layers // added for j in range(added))
+    order: list[int | None] = []
+    for old in range(old_layers):
+        order += [old] + [None] * after[old]
+    return order
+
+
 def grow(model: ASTForAudioClassification, layers: int, seed: int = 0) -> ASTForAudioClassification:
     """A copy of ``model`` with ``layers`` transformer layers and the same outputs."""
     old_layers = model.config.num_hidden_layers
     if layers <= old_layers:
         raise ValueError(f"--layers {layers} must exceed the model's {old_layers} layers")
-    if layers % old_layers:
-        raise ValueError(f"--layers {layers} must be a multiple of the model's {old_layers}")
-    per_old = layers // old_layers
+    order = layer_order(old_layers, layers)  # old index, or None for a new layer
     config = ASTConfig(**{**model.config.to_dict(), "num_hidden_layers": layers})
     torch.manual_seed(seed)
     grown = ASTForAudioClassification(config)  # the new layers' fresh initialisation
     old_state, state = model.state_dict(), grown.state_dict()
+    position = {old: new for new, old in enumerate(order) if old is not None}
     for key, value in old_state.items():
         if not key.startswith(LAYER_PREFIX):
             state[key] = value.clone()
             continue
         index, rest = key[len(LAYER_PREFIX) :].split(".", 1)
-        state[f"{LAYER_PREFIX}{int(index) * per_old}.{rest}"] = value.clone()
+        state[f"{LAYER_PREFIX}{position[int(index)]}.{rest}"] = value.clone()
     for key in state:
         if key.startswith(LAYER_PREFIX):
             index, rest = key[len(LAYER_PREFIX) :].split(".", 1)
-            if int(index) % per_old and rest.startswith(RESIDUAL_WRITERS):
+            if order[int(index)] is None and rest.startswith(RESIDUAL_WRITERS):
                 state[key] = torch.zeros_like(state[key])
     grown.load_state_dict(state)
     return grown.eval()

@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
         ["ASTClassifierOutput", "ASTForAudioClassification", "ASTModel", "ASTModelOutput"], "model"
     ),
     **dict.fromkeys(["PRESETS", "TrainConfig", "preset_config"], "presets"),
-    **dict.fromkeys(["average_checkpoints", "finetune"], "train"),
+    **dict.fromkeys(["average_checkpoints", "average_models", "finetune"], "train"),
 }  # fmt: skip
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "AudioLoadError",
     "AugmentConfig",
     "average_checkpoints",
+    "average_models",
     "balanced_sample_weights",
     "BatchFeature",
     "CheckpointError",
@@ -152,4 +153,4 @@ if TYPE_CHECKING:
     from .metrics import d_prime, multilabel_metrics, singlelabel_metrics
     from .model import ASTClassifierOutput, ASTForAudioClassification, ASTModel, ASTModelOutput
     from .presets import PRESETS, TrainConfig, preset_config
-    from .train import average_checkpoints, finetune
+    from .train import average_checkpoints, average_models, finetune

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,20 +263,44 @@ def average_checkpoints(
 
     Every epoch must hold the same tensors (names and shapes); otherwise CheckpointError names
     the first that differs."""
-    from safetensors.torch import save_file
-
-    from .checkpoints import load_state_dict_file
-
     if not 1 <= first <= last:
         raise ConfigurationError(f"epochs must satisfy 1 <= first <= last, got {first}-{last}")
-    run, output = Path(run), Path(output)
+    run = Path(run)
     folders = [checkpoint_dir(run, e) for e in range(first, last + 1)]
     missing = [str(f) for f in folders if not (f / "model.safetensors").is_file()]
     if missing:
         raise FileNotFoundError(f"no checkpoint for {', '.join(missing)}")
+    return average_models(folders, output, config_from=folders[-1])
+
+
+def average_models(
+    folders: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    config_from: str | os.PathLike | None = None,
+) -> Path:
+    """Average the weights of model folders with equal shares (a "model soup" of fine-tunes
+    from one starting point) into `output`, with the config and preprocessor of `config_from`
+    (default: the first folder).
+
+    The folders must hold the same tensors (names and shapes) and the same classes in the same
+    order; otherwise CheckpointError names the first that differs."""
+    from safetensors.torch import save_file
+
+    from .checkpoints import load_state_dict_file
+
+    folders = [Path(f) for f in folders]
+    if not folders:
+        raise ConfigurationError("no model folder to average")
+    missing = [str(f) for f in folders if not (f / SAFE_WEIGHTS_NAME).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no {SAFE_WEIGHTS_NAME} in {', '.join(missing)}")
+    classes = [_class_names(f) for f in folders]
+    for folder, names in zip(folders[1:], classes[1:], strict=True):
+        if names != classes[0]:
+            raise CheckpointError(f"{folder} has other classes than {folders[0]}: can't average")
     total: dict[str, torch.Tensor] = {}
     for number, folder in enumerate(folders):
-        weights = load_state_dict_file(folder / "model.safetensors")
+        weights = load_state_dict_file(folder / SAFE_WEIGHTS_NAME)
         if number:
             absent = sorted(set(total) - set(weights)) or sorted(set(weights) - set(total))
             if absent:
@@ -289,6 +314,12 @@ def average_checkpoints(
                 )
             total[key] = total[key] + value.double() if number else value.double()
     averaged = {k: (v / len(folders)).to(torch.float32).contiguous() for k, v in total.items()}
-    _copy_model(folders[-1], output)
-    save_file(averaged, output / "model.safetensors", metadata={"format": "pt"})
+    output = Path(output)
+    _copy_model(Path(config_from) if config_from else folders[0], output)
+    save_file(averaged, output / SAFE_WEIGHTS_NAME, metadata={"format": "pt"})
     return output
+
+
+def _class_names(folder: Path) -> dict | None:
+    config = folder / CONFIG_NAME
+    return json.loads(config.read_text()).get("id2label") if config.is_file() else None

@@ -260,18 +260,25 @@ def add_parsers(commands) -> None:
 
     average = commands.add_parser(
         "average-checkpoints",
-        help="average the weights of a run's epochs",
+        help="average the weights of a run's epochs, or of model folders",
         description="Average the weights of a finetune run's epoch checkpoints (the AST recipe's "
         "weight averaging) into a model folder that classify, evaluate and export take. An "
-        "average of the later epochs often generalises better than the best single epoch.",
-        epilog="example: astaudio average-checkpoints runs/kws --epochs 8-20 -o kws-avg",
+        "average of the later epochs often generalises better than the best single epoch. "
+        "With --models, average whole model folders instead, with equal shares (a 'model "
+        "soup' of fine-tunes that started from the same weights; the same classes in each).",
+        epilog="examples:\n  astaudio average-checkpoints runs/kws --epochs 8-20 -o kws-avg\n"
+        "  astaudio average-checkpoints --models runs/a/averaged runs/b/averaged -o soup",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     average.add_argument(
-        "run_dir", type=Path, metavar="RUN", help="a finetune output folder (holds checkpoints/)"
-    )
+        "run_dir", type=Path, nargs="?", metavar="RUN",
+        help="a finetune output folder (holds checkpoints/); with --epochs",
+    )  # fmt: skip
+    average.add_argument("--epochs", help="range FIRST-LAST, e.g. 6-25, or one epoch")
     average.add_argument(
-        "--epochs", required=True, help="range FIRST-LAST, e.g. 6-25, or one epoch"
-    )
+        "--models", type=Path, nargs="+", metavar="FOLDER",
+        help="model folders to average instead of a run's epochs (config from the first)",
+    )  # fmt: skip
     average.add_argument(
         "--output", "-o", type=Path, required=True, metavar="FOLDER", help="model folder to write"
     )
@@ -457,8 +464,19 @@ def run_norm_stats(args) -> int:
 
 
 def run_average(args) -> int:
-    from ..train import average_checkpoints
+    from ..train import average_checkpoints, average_models
 
+    if args.models is not None:
+        if args.run_dir is not None or args.epochs is not None:
+            raise UsageError("give either RUN with --epochs or --models, not both")
+        try:
+            folder = average_models(args.models, args.output)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wrote {folder}", file=sys.stderr)
+        return EXIT_OK
+    if args.run_dir is None or args.epochs is None:
+        raise UsageError("give RUN with --epochs FIRST-LAST (or --models FOLDER...)")
     first, sep, last = args.epochs.partition("-")
     last = last if sep else first  # one epoch: "5" is "5-5"
     if not first.isdigit() or not last.isdigit() or not 1 <= int(first) <= int(last):

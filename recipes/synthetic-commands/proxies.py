@@ -1,0 +1,208 @@
+"""Every proxy for real people's speech in one table: model folders, ensembles and offsets.
+
+    python proxies.py runs/stage-l/shipped runs/stage-p/shipped \\
+        runs/stage-l/shipped+runs/stage-p/shipped runs/stage-l/shipped@-0.5
+
+A column is a model folder; several joined by ``+`` are an ensemble (their softmax
+probabilities averaged); ``@OFFSET`` first adds OFFSET to each member's `_unknown_` logit, as
+``offset_unknown.py`` does to the weights. A folder's logits on every set are computed once and
+kept in ``--cache`` under the hash of its weights and preprocessor, so a sweep of ensembles
+and offsets costs one pass per folder. Rows (% top-1 unless said; sets that are missing are
+left out):
+
+- ``make_conditions.py``'s sets (``--conditions``, default ``data/conditions``): the seen
+  engines' clean, noise, babble and trimmed-8k clips, the mean of the 13 command conditions,
+  non-commands rejected (called `_unknown_` or `_silence_`) per source, babble alone called
+  `_silence_`;
+- the real people (``--real``, default ``data/real``, ``make_real_tests.py``): digits as
+  recorded and at 8 kHz cut to the word, non-commands rejected, per source;
+- the held-out accented voices at 8 kHz cut to the word (``--accented``, default
+  ``data-festival/accent-trimmed-8k-test.csv`` and ``accent-ru-trimmed-8k-test.csv``): the ten
+  digits, overall and per voice;
+- with ``--test-split``, the recipe's test split (``data-festival/manifest.csv``, 4,700 clips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from kws_audio import SILENCE_LABEL, UNKNOWN_LABEL
+
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+REJECTED = (UNKNOWN_LABEL, SILENCE_LABEL)
+
+
+def read_sets(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """{set name: rows with an absolute "file"}, for the sets that exist."""
+    sets: dict[str, list[dict]] = {}
+    for name, folder in (("conditions", args.conditions), ("real", args.real)):
+        table = folder / "conditions.csv"
+        if table.is_file():
+            rows = list(csv.DictReader(table.open()))
+            sets[name] = [{**row, "file": str(folder / row["path"])} for row in rows]
+    manifests = [(f"accented:{m.stem}", m, "test") for m in args.accented]
+    if args.test_split:
+        manifests.append(("test split", args.data / "manifest.csv", "test"))
+    for name, manifest, split in manifests:
+        if manifest.is_file():
+            rows = [r for r in csv.DictReader(manifest.open()) if r.get("split") == split]
+            sets[name] = [{**row, "file": str(manifest.parent / row["path"])} for row in rows]
+    return sets
+
+
+def folder_key(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json"):
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def folder_logits(folder: Path, sets: dict[str, list[dict]], cache: Path) -> dict:
+    """{"labels": [...], set name: logits (N, C)} of one model folder, from the cache if it
+    holds them for these files."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from astaudio import ASTForAudioClassification
+    from astaudio.data import AudioDataset, DatasetSpec, Item, collate_dropping
+    from astaudio.inference import load_feature_extractor
+    from astaudio.train import predict
+
+    path = cache / f"{folder_key(folder)}.npz"
+    stored = dict(np.load(path, allow_pickle=False)) if path.is_file() else {}
+    wanted = {n: [r["file"] for r in rows] for n, rows in sets.items()}
+    if all(n in stored and list(stored[f"{n}/files"]) == f for n, f in wanted.items()):
+        return {"labels": list(stored["labels"]), **{n: stored[n] for n in wanted}}
+    model = ASTForAudioClassification.from_pretrained(folder).eval()
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    extractor = load_feature_extractor(folder, model.config)
+    for name, files in wanted.items():
+        if name in stored and list(stored[f"{name}/files"]) == files:
+            continue
+        spec = DatasetSpec([Item(f, (0,)) for f in files], labels, False)
+        dataset = AudioDataset(spec, extractor, label_format="multi_hot")
+        loader = DataLoader(dataset, batch_size=64, num_workers=2, collate_fn=collate_dropping)
+        dropped: list = []
+        logits, _ = predict(
+            model, loader, torch.device("cpu"), progress=sys.stderr.isatty(), dropped=dropped
+        )
+        if dropped:
+            sys.exit(f"error: {dropped[0][0]} could not be read: {dropped[0][1]}")
+        stored[name], stored[f"{name}/files"] = logits, np.array(files)
+        print(f"scored {folder} on {name} ({len(files)} clips)", file=sys.stderr)
+    stored["labels"] = np.array(labels)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npz")
+    np.savez(partial, **stored)
+    partial.replace(path)
+    return {"labels": labels, **{n: stored[n] for n in wanted}}
+
+
+def column_predictions(column: str, sets: dict, logits_of) -> dict[str, list[str]]:
+    """{set name: predicted label per row} of a column spec ("A+B@-0.5")."""
+    members, _, offset = column.partition("@")
+    probabilities: dict[str, list[np.ndarray]] = defaultdict(list)
+    labels = None
+    for member in members.split("+"):
+        scores = logits_of(Path(member))
+        if labels is not None and scores["labels"] != labels:
+            sys.exit(f"error: {member} has other classes than {members.split('+')[0]}")
+        labels = scores["labels"]
+        for name in sets:
+            logits = scores[name].astype(np.float64)
+            logits[:, labels.index(UNKNOWN_LABEL)] += float(offset or 0)
+            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probabilities[name].append(exp / exp.sum(axis=1, keepdims=True))
+    return {n: [labels[i] for i in np.mean(p, axis=0).argmax(1)] for n, p in probabilities.items()}
+
+
+def _percent(hits: list[bool]) -> str:
+    return f"{100 * np.mean(hits):.1f}" if hits else ""
+
+
+def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> dict[str, str]:
+    """{row name: score} of one column (the module docstring lists the rows)."""
+    cells: dict[str, list[bool]] = defaultdict(list)
+    commands_by_condition: dict[str, list[bool]] = defaultdict(list)
+    for row, said in zip(sets.get("conditions", []), predicted.get("conditions", []), strict=True):
+        source, condition = row["source"], row["condition"]
+        if condition == "non-command":
+            cells[f"{source.replace('-', ' ')}: non-commands rejected"].append(said in REJECTED)
+            continue
+        right = said == row["labels"]
+        if source == "seen-engines":
+            if condition == "babble-only":
+                cells["seen engines: babble alone -> _silence_"].append(right)
+            else:
+                commands_by_condition[condition].append(right)
+                if condition in ("clean", "noise10", "babble10", "trimmed-8k"):
+                    cells[f"seen engines: {condition}"].append(right)
+    for row, said in zip(sets.get("real", []), predicted.get("real", []), strict=True):
+        name = row["source"].removeprefix("real ")
+        if row["condition"].startswith("non-command"):
+            if row["condition"] == "non-command":
+                cells[f"real {name}: non-commands rejected"].append(said in REJECTED)
+        elif row["labels"] in DIGITS:
+            cells[f"real {name}: {row['condition']}"].append(said == row["labels"])
+    for name in [n for n in sets if n.startswith("accented:")]:
+        for row, said in zip(sets[name], predicted[name], strict=True):
+            if row["labels"] in DIGITS:
+                voice = "_".join(Path(row["path"]).stem.split("_")[:-2]).removeprefix("accent-")
+                cells[f"{name[9:]}: digits"].append(said == row["labels"])
+                cells[f"{name[9:]}: digits, {voice}"].append(said == row["labels"])
+    for row, said in zip(sets.get("test split", []), predicted.get("test split", []), strict=True):
+        cells["test split"].append(said == row["labels"])
+    table = {k: _percent(v) for k, v in cells.items()}
+    if commands_by_condition:
+        means = [100 * np.mean(v) for v in commands_by_condition.values()]
+        key = f"seen engines: mean of {len(means)} command conditions"
+        table[key] = f"{np.mean(means):.1f}"
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("columns", nargs="+", metavar="MODEL[+MODEL...][@OFFSET]")
+    parser.add_argument("--data", type=Path, default=Path("data-festival"))
+    parser.add_argument("--conditions", type=Path, default=Path("data/conditions"))
+    parser.add_argument("--real", type=Path, default=Path("data/real"))
+    parser.add_argument(
+        "--accented", type=Path, nargs="*",
+        default=[Path("data-festival/accent-trimmed-8k-test.csv"),
+                 Path("data-festival/accent-ru-trimmed-8k-test.csv")],
+    )  # fmt: skip
+    parser.add_argument("--test-split", action="store_true", help="also the test split (slow)")
+    parser.add_argument("--cache", type=Path, default=Path("runs/proxy-cache"))
+    args = parser.parse_args()
+    sets = read_sets(args)
+    if not sets:
+        sys.exit("error: none of the evaluation sets exists (see --conditions, --real)")
+    for column in args.columns:
+        for member in column.partition("@")[0].split("+"):
+            if not (Path(member) / "model.safetensors").is_file():
+                sys.exit(f"error: {member} is not a model folder (no model.safetensors)")
+    cached: dict[Path, dict] = {}
+
+    def logits_of(folder: Path) -> dict:
+        if folder not in cached:
+            cached[folder] = folder_logits(folder, sets, args.cache)
+        return cached[folder]
+
+    tables = [proxy_rows(sets, column_predictions(c, sets, logits_of)) for c in args.columns]
+    names = list(dict.fromkeys(k for t in tables for k in t))
+    print("| proxy | " + " | ".join(args.columns) + " |")
+    print("|---|" + "---|" * len(args.columns))
+    for name in names:
+        print(f"| {name} | " + " | ".join(t.get(name, "") for t in tables) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

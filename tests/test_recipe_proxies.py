@@ -1,0 +1,145 @@
+"""The keyword recipe's proxy table (recipes/synthetic-commands/proxies.py).
+
+An ensemble column must average the members' softmax probabilities, an offset must move only
+`_unknown_`, the rows must count `_silence_` as a rejection, and a folder's logits must be the
+model's own (checked against astaudio's evaluate path) and be reused only for the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import tiny_config
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synthetic-commands"
+sys.path.insert(0, str(RECIPE))
+
+import proxies  # noqa: E402
+
+from astaudio import ASTFeatureExtractor, ASTForAudioClassification  # noqa: E402
+from astaudio.data import DatasetSpec, Item  # noqa: E402
+from astaudio.evaluate import model_scores  # noqa: E402
+
+LABELS = ["yes", "no", "_unknown_", "_silence_"]
+
+
+def _fake(logits: dict[str, list[list[float]]]) -> dict:
+    return {"labels": LABELS, **{name: np.array(rows) for name, rows in logits.items()}}
+
+
+def test_ensemble_averages_softmax_probabilities_and_offset_moves_unknown_only():
+    sets = {"conditions": [{}, {}]}
+    members = {
+        Path("a"): _fake({"conditions": [[4.0, 0.0, 2.5, -5.0], [0.5, 0.0, 3.0, 0.0]]}),
+        Path("b"): _fake({"conditions": [[-4.0, 3.0, 2.5, -5.0], [0.5, 0.0, 3.0, 0.0]]}),
+    }
+    logits_of = members.__getitem__
+    assert proxies.column_predictions("a", sets, logits_of)["conditions"][0] == "yes"
+    assert proxies.column_predictions("b", sets, logits_of)["conditions"][0] == "no"
+    both = torch.stack([torch.tensor(m["conditions"][0]).softmax(-1) for m in members.values()])
+    expected = LABELS[int(both.mean(0).argmax())]
+    mean_logits = torch.tensor(np.mean([m["conditions"][0] for m in members.values()], axis=0))
+    assert expected != LABELS[int(mean_logits.argmax())]  # the two averages disagree here
+    assert proxies.column_predictions("a+b", sets, logits_of)["conditions"][0] == expected
+    # -3.5 on `_unknown_` hands row 2 to the next class; the others keep their order
+    lowered = proxies.column_predictions("a@-3.5", sets, logits_of)["conditions"]
+    assert lowered == ["yes", "yes"]
+    assert proxies.column_predictions("a@2", sets, logits_of)["conditions"][0] == "_unknown_"
+
+
+def _row(source: str, condition: str, label: str, path: str = "x.wav") -> dict:
+    return {"source": source, "condition": condition, "labels": label, "path": path}
+
+
+def test_rows_count_rejections_per_source_and_digits_per_voice():
+    sets = {
+        "conditions": [
+            _row("seen-engines", "clean", "yes"),
+            _row("seen-engines", "clean", "no"),
+            _row("seen-engines", "babble10", "yes"),
+            _row("seen-engines", "non-command", "_unknown_"),
+            _row("seen-engines", "non-command", "_unknown_"),
+            _row("seen-engines", "babble-only", "_silence_"),
+        ],
+        "real": [
+            _row("real asterisk", "digits", "two"),
+            _row("real asterisk", "digits", "yes"),  # not a digit: not counted
+            _row("real asterisk", "non-command", "_unknown_"),
+        ],
+        "accented:accent-test": [
+            {"labels": "one", "path": "audio/t/one/accent-czech_krb_one_7.wav"},
+            {"labels": "one", "path": "audio/t/one/accent-pc_diphone_one_8.wav"},
+        ],
+    }
+    predicted = {
+        "conditions": ["yes", "yes", "no", "_silence_", "no", "_silence_"],
+        "real": ["zero", "yes", "_unknown_"],
+        "accented:accent-test": ["one", "_unknown_"],
+    }
+    table = proxies.proxy_rows(sets, predicted)
+    assert table["seen engines: clean"] == "50.0"
+    assert table["seen engines: babble10"] == "0.0"
+    assert table["seen engines: non-commands rejected"] == "50.0"  # _silence_ rejects too
+    assert table["seen engines: babble alone -> _silence_"] == "100.0"
+    assert table["seen engines: mean of 2 command conditions"] == "25.0"  # (50 + 0) / 2
+    assert table["real asterisk: digits"] == "0.0"
+    assert table["real asterisk: non-commands rejected"] == "100.0"
+    assert table["accent-test: digits"] == "50.0"
+    assert table["accent-test: digits, czech_krb"] == "100.0"
+    assert table["accent-test: digits, pc_diphone"] == "0.0"
+
+
+@pytest.fixture()
+def model_and_clips(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(id2label=dict(enumerate(LABELS)), num_labels=None, num_mel_bins=64,
+                         max_length=100)  # fmt: skip
+    folder = tmp_path / "model"
+    ASTForAudioClassification(config).eval().save_pretrained(folder)
+    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(folder)
+    rng = np.random.default_rng(0)
+    clips = tmp_path / "conditions"
+    (clips / "audio").mkdir(parents=True)
+    lines = ["path,labels,source,condition,speaker,text"]
+    for take in range(3):
+        sf.write(clips / "audio" / f"{take}.wav", rng.normal(0, 0.1, 12000), 16000)
+        lines.append(f"audio/{take}.wav,yes,seen-engines,clean,v,yes")
+    (clips / "conditions.csv").write_text("\n".join(lines) + "\n")
+    return folder, clips
+
+
+def _sets(clips: Path, tmp_path: Path) -> dict:
+    args = argparse.Namespace(conditions=clips, real=tmp_path / "none", accented=[],
+                              test_split=False, data=tmp_path)  # fmt: skip
+    return proxies.read_sets(args)
+
+
+def test_folder_logits_are_the_models_own_and_cached_for_the_same_files(
+    model_and_clips, tmp_path, monkeypatch
+):
+    folder, clips = model_and_clips
+    sets = _sets(clips, tmp_path)
+    cache = tmp_path / "cache"
+    logits = proxies.folder_logits(folder, sets, cache)["conditions"]  # (3, 4)
+    files = [row["file"] for row in sets["conditions"]]
+    spec = DatasetSpec([Item(f, (0,)) for f in files], LABELS, False)
+    scores, _, _ = model_scores(folder, spec, num_workers=0)  # sigmoid of the logits
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), scores, atol=1e-6)
+
+    import astaudio.train
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(astaudio.train, "predict", no_scoring)
+    again = proxies.folder_logits(folder, sets, cache)["conditions"]
+    np.testing.assert_array_equal(again, logits)
+    sets["conditions"] = sets["conditions"][:2]  # other files: the cache does not answer
+    with pytest.raises(AssertionError, match="scored again"):
+        proxies.folder_logits(folder, sets, cache)
