@@ -297,6 +297,39 @@ def test_extra_babble_folders_join_the_training_pool_and_a_missing_one_is_an_err
         train_kws.augment_config(tmp_path, babble_extra=("empty",))
 
 
+def test_speed_and_specaugment_flags_reach_the_training(tmp_path, monkeypatch, capsys):
+    import json
+    import types
+
+    import train_kws
+
+    (tmp_path / "speakers.json").write_text(json.dumps({"train": {"noise_files": []}}))
+    (tmp_path / "babble" / "train").mkdir(parents=True)
+    sf.write(tmp_path / "babble" / "train" / "0.wav", np.zeros(160), SAMPLE_RATE)
+    seen = {}
+
+    def fake_finetune(train_spec, valid_spec, out, **kwargs):
+        seen.update(kwargs)
+        return types.SimpleNamespace(epoch=0, best_epoch=0, best_metric=0.0)
+
+    monkeypatch.setattr(train_kws, "finetune", fake_finetune)
+    monkeypatch.setattr(train_kws, "load_dataset_spec", lambda *a, **k: None)
+    argv = ["train_kws.py", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+            "--p-speed", "0.6", "--speed", "0.8", "1.25", "--freqm", "24", "--timem", "30"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    assert train_kws.main() == 0
+    augment = seen["waveform_augment"].config
+    assert augment.p_speed == 0.6 and tuple(augment.speed) == (0.8, 1.25)
+    assert (seen["train"].freqm, seen["train"].timem) == (24, 30)
+    saved = json.loads((tmp_path / "run" / "augment.json").read_text())
+    assert saved["p_speed"] == 0.6 and saved["speed"] == [0.8, 1.25]  # kept for --resume
+    for bad in (["--speed", "1.2", "0.8"], ["--p-speed", "1.5"]):
+        monkeypatch.setattr(sys, "argv", argv[:3] + ["--out", str(tmp_path / "other"), *bad])
+        with pytest.raises(SystemExit):
+            train_kws.main()
+        assert "error:" in capsys.readouterr().err
+
+
 def test_unknown_offset_moves_only_that_logit_by_the_offset(tmp_path, monkeypatch):
     import offset_unknown
     import torch

@@ -143,3 +143,17 @@ def test_folder_logits_are_the_models_own_and_cached_for_the_same_files(
     sets["conditions"] = sets["conditions"][:2]  # other files: the cache does not answer
     with pytest.raises(AssertionError, match="scored again"):
         proxies.folder_logits(folder, sets, cache)
+
+
+def test_bad_columns_are_one_line_errors(model_and_clips, tmp_path, monkeypatch):
+    folder, clips = model_and_clips
+    base = ["proxies.py", "--conditions", str(clips), "--real", str(tmp_path / "none"),
+            "--accented", "--cache", str(tmp_path / "cache")]  # fmt: skip
+    for column, message in ((f"{folder}@x", "must be a number"),
+                            (f"{folder}+{tmp_path / 'nowhere'}", "is not a model folder")):  # fmt: skip
+        monkeypatch.setattr(sys, "argv", [*base, column])
+        with pytest.raises(SystemExit, match=message):
+            proxies.main()
+    monkeypatch.setattr(sys, "argv", [*base, f"{folder}+{folder}@0.5"])
+    assert proxies.main() == 0
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # one folder, scored once

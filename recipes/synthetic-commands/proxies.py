@@ -185,7 +185,12 @@ def main() -> int:
     if not sets:
         sys.exit("error: none of the evaluation sets exists (see --conditions, --real)")
     for column in args.columns:
-        for member in column.partition("@")[0].split("+"):
+        members, at, offset = column.partition("@")
+        try:
+            float(offset) if at else None
+        except ValueError:
+            sys.exit(f"error: {column}: the offset after @ must be a number, got {offset!r}")
+        for member in members.split("+"):
             if not (Path(member) / "model.safetensors").is_file():
                 sys.exit(f"error: {member} is not a model folder (no model.safetensors)")
     cached: dict[Path, dict] = {}

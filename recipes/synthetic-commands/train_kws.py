@@ -30,12 +30,18 @@ MODEL_CONFIG = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
 
 
 def augment_config(
-    data: Path, p_babble: float = 0.3, p_clip: float = 0.05, babble_extra: tuple[str, ...] = ()
+    data: Path,
+    p_babble: float = 0.3,
+    p_clip: float = 0.05,
+    babble_extra: tuple[str, ...] = (),
+    p_speed: float = 0.3,
+    speed: tuple[float, float] = (0.88, 1.12),
 ) -> WaveformAugmentConfig:
     """The recipe's augmentation: training babble pool and training noise recordings only.
 
     ``babble_extra``: more folders under ``DATA/babble`` whose WAVs join the babble pool
-    (make_babble.py writes them from training clips)."""
+    (make_babble.py writes them from training clips). ``p_speed``, ``speed``: the share of clips
+    resampled (tempo, pitch and formants together) and the range of the factor."""
     _, noises, babble = training_pools(data)
     if not babble:
         sys.exit(f"error: {data}/babble/train holds no babble sentences (run make_dataset.py)")
@@ -49,7 +55,7 @@ def augment_config(
     # clips); narrowband: plain 8-kHz recordings besides the companded telephone channel.
     return WaveformAugmentConfig(
         babble_files=tuple(babble), noise_files=tuple(noises), p_trim=0.4, p_narrowband=0.15,
-        p_babble=p_babble, p_clip=p_clip,
+        p_babble=p_babble, p_clip=p_clip, p_speed=p_speed, speed=speed,
     )  # fmt: skip
 
 
@@ -84,9 +90,18 @@ def main() -> int:
         "--babble-extra", nargs="+", default=(), metavar="NAME",
         help="folders under DATA/babble that join the babble pool (make_babble.py)",
     )  # fmt: skip
+    parser.add_argument("--p-speed", type=float, default=0.3, help="share of clips resampled")
+    parser.add_argument(
+        "--speed", type=float, nargs=2, default=(0.88, 1.12), metavar=("LOW", "HIGH"),
+        help="range of the resampling factor",
+    )  # fmt: skip
+    parser.add_argument("--freqm", type=int, default=12, help="SpecAugment: widest mel mask")
+    parser.add_argument("--timem", type=int, default=20, help="SpecAugment: widest frame mask")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
-    for name in ("p_babble", "p_clip"):
+    if not 0.0 < args.speed[0] <= args.speed[1]:
+        parser.error("--speed takes LOW HIGH with 0 < LOW <= HIGH")
+    for name in ("p_babble", "p_clip", "p_speed"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name.replace('_', '-')} is a probability in [0, 1]")
     args.data = args.data.resolve()  # augment.json keeps absolute paths for --resume
@@ -98,12 +113,13 @@ def main() -> int:
     if args.resume and saved.is_file():
         config = WaveformAugmentConfig.from_json(saved)  # absolute paths, as written
     else:
-        config = augment_config(args.data, args.p_babble, args.p_clip, tuple(args.babble_extra))
+        config = augment_config(args.data, args.p_babble, args.p_clip, tuple(args.babble_extra),
+                                args.p_speed, tuple(args.speed))  # fmt: skip
         saved.write_text(json.dumps(asdict(config), indent=2) + "\n")
     train_config = preset_config(
         "speechcommands", lr=args.lr, batch_size=64, epochs=args.epochs, warmup=True,
         warmup_steps=args.warmup_steps, scheduler_start=args.scheduler_start, loss="ce",
-        mixup=0.0, freqm=12, timem=20, max_length=100, num_workers=args.workers, seed=args.seed,
+        mixup=0.0, freqm=args.freqm, timem=args.timem, max_length=100, num_workers=args.workers, seed=args.seed,
         wa_start=args.wa[0] if args.wa else None, wa_end=args.wa[1] if args.wa else None,
     )  # fmt: skip
     manifest, labels = args.data / args.manifest, args.data / "class_labels_indices.csv"
