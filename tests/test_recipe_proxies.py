@@ -83,16 +83,16 @@ def test_rows_count_rejections_per_source_and_digits_per_voice():
         "accented:accent-test": ["one", "_unknown_"],
     }
     table = proxies.proxy_rows(sets, predicted)
-    assert table["seen engines: clean"] == "50.0"
-    assert table["seen engines: babble10"] == "0.0"
-    assert table["seen engines: non-commands rejected"] == "50.0"  # _silence_ rejects too
-    assert table["seen engines: babble alone -> _silence_"] == "100.0"
-    assert table["seen engines: mean of 2 command conditions"] == "25.0"  # (50 + 0) / 2
-    assert table["real asterisk: digits"] == "0.0"
-    assert table["real asterisk: non-commands rejected"] == "100.0"
-    assert table["accent-test: digits"] == "50.0"
-    assert table["accent-test: digits, czech_krb"] == "100.0"
-    assert table["accent-test: digits, pc_diphone"] == "0.0"
+    assert table["seen engines: clean (2)"] == "50.0"
+    assert table["seen engines: babble10 (1)"] == "0.0"
+    assert table["seen engines: non-commands rejected (2)"] == "50.0"  # _silence_ rejects too
+    assert table["seen engines: babble alone -> _silence_ (1)"] == "100.0"
+    assert table["seen engines: mean of 2 command conditions (3)"] == "25.0"  # (50 + 0) / 2
+    assert table["real asterisk: digits (1)"] == "0.0"
+    assert table["real asterisk: non-commands rejected (1)"] == "100.0"
+    assert table["accent-test: digits (2)"] == "50.0"
+    assert table["accent-test: digits, czech_krb (1)"] == "100.0"
+    assert table["accent-test: digits, pc_diphone (1)"] == "0.0"
 
 
 @pytest.fixture()

@@ -7,8 +7,8 @@ A column is a model folder; several joined by ``+`` are an ensemble (their softm
 probabilities averaged); ``@OFFSET`` first adds OFFSET to each member's `_unknown_` logit, as
 ``offset_unknown.py`` does to the weights. A folder's logits on every set are computed once and
 kept in ``--cache`` under the hash of its weights and preprocessor, so a sweep of ensembles
-and offsets costs one pass per folder. Rows (% top-1 unless said; sets that are missing are
-left out):
+and offsets costs one pass per folder. Rows (% top-1 unless said; the clips scored in brackets
+after the name; sets that are missing are left out):
 
 - ``make_conditions.py``'s sets (``--conditions``, default ``data/conditions``): the seen
   engines' clean, noise, babble and trimmed-8k clips, the mean of the 13 command conditions,
@@ -128,7 +128,7 @@ def _percent(hits: list[bool]) -> str:
 
 
 def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> dict[str, str]:
-    """{row name: score} of one column (the module docstring lists the rows)."""
+    """{row name (clips): score} of one column (the module docstring lists the rows)."""
     cells: dict[str, list[bool]] = defaultdict(list)
     commands_by_condition: dict[str, list[bool]] = defaultdict(list)
     for row, said in zip(sets.get("conditions", []), predicted.get("conditions", []), strict=True):
@@ -159,10 +159,11 @@ def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> 
                 cells[f"{name[9:]}: digits, {voice}"].append(said == row["labels"])
     for row, said in zip(sets.get("test split", []), predicted.get("test split", []), strict=True):
         cells["test split"].append(said == row["labels"])
-    table = {k: _percent(v) for k, v in cells.items()}
+    table = {f"{k} ({len(v)})": _percent(v) for k, v in cells.items()}  # clips after the name
     if commands_by_condition:
         means = [100 * np.mean(v) for v in commands_by_condition.values()]
-        key = f"seen engines: mean of {len(means)} command conditions"
+        clips = sum(len(v) for v in commands_by_condition.values())
+        key = f"seen engines: mean of {len(means)} command conditions ({clips})"
         table[key] = f"{np.mean(means):.1f}"
     return table
 
