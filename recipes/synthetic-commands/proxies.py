@@ -67,42 +67,30 @@ def folder_key(folder: Path) -> str:
 def folder_logits(folder: Path, sets: dict[str, list[dict]], cache: Path) -> dict:
     """{"labels": [...], set name: logits (N, C)} of one model folder, from the cache if it
     holds them for these files."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from astaudio import ASTForAudioClassification
-    from astaudio.data import AudioDataset, DatasetSpec, Item, collate_dropping
-    from astaudio.inference import load_feature_extractor
-    from astaudio.train import predict
+    from astaudio.data import DatasetSpec, Item
+    from astaudio.evaluate import model_scores
 
     path = cache / f"{folder_key(folder)}.npz"
     stored = dict(np.load(path, allow_pickle=False)) if path.is_file() else {}
     wanted = {n: [r["file"] for r in rows] for n, rows in sets.items()}
-    if all(n in stored and list(stored[f"{n}/files"]) == f for n, f in wanted.items()):
-        return {"labels": list(stored["labels"]), **{n: stored[n] for n in wanted}}
-    model = ASTForAudioClassification.from_pretrained(folder).eval()
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    extractor = load_feature_extractor(folder, model.config)
     for name, files in wanted.items():
         if name in stored and list(stored[f"{name}/files"]) == files:
             continue
-        spec = DatasetSpec([Item(f, (0,)) for f in files], labels, False)
-        dataset = AudioDataset(spec, extractor, label_format="multi_hot")
-        loader = DataLoader(dataset, batch_size=64, num_workers=2, collate_fn=collate_dropping)
+        spec = DatasetSpec([Item(f, ()) for f in files], [], False)  # no labels: all classes
         dropped: list = []
-        logits, _ = predict(
-            model, loader, torch.device("cpu"), progress=sys.stderr.isatty(), dropped=dropped
-        )
+        logits, _, labels = model_scores(
+            folder, spec, batch_size=64, progress=sys.stderr.isatty(), dropped=dropped,
+            activation="none",
+        )  # fmt: skip
         if dropped:
             sys.exit(f"error: {dropped[0][0]} could not be read: {dropped[0][1]}")
-        stored[name], stored[f"{name}/files"] = logits, np.array(files)
+        stored[name], stored[f"{name}/files"], stored["labels"] = logits, np.array(files), labels
         print(f"scored {folder} on {name} ({len(files)} clips)", file=sys.stderr)
-    stored["labels"] = np.array(labels)
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npz")
-    np.savez(partial, **stored)
-    partial.replace(path)
-    return {"labels": labels, **{n: stored[n] for n in wanted}}
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, **stored)
+        partial.replace(path)
+    return {"labels": list(stored["labels"]), **{n: stored[n] for n in wanted}}
 
 
 def column_predictions(column: str, sets: dict, logits_of) -> dict[str, list[str]]:

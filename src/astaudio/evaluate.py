@@ -28,7 +28,7 @@ from .metrics import (
     write_confusion_csv,
 )
 from .model import ASTForAudioClassification
-from .scores import apply_activation
+from .scores import Activation, apply_activation
 
 
 def model_scores(
@@ -40,9 +40,11 @@ def model_scores(
     num_workers: int = 2,
     progress: bool = False,
     dropped: list[tuple[str, str]] | None = None,
+    activation: Activation = "sigmoid",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(sigmoid scores (N, C), targets (N, C), labels) of one model on `spec`; items whose
-    files fail to decode are left out and appended to `dropped` as (path, reason)."""
+    """(scores (N, C), targets (N, C), labels) of one model on `spec`: sigmoids of the logits
+    by default (``activation="none"``: the logits); items whose files fail to decode are left
+    out and appended to `dropped` as (path, reason)."""
     from .train import predict
 
     folder = resolve_bundled(model_name)
@@ -59,7 +61,7 @@ def model_scores(
         model.to(device_), loader, device_, progress=progress, dropped=dropped
     )
     # the AST repository's scores: sigmoid, for single-label tasks too
-    return apply_activation(logits, "sigmoid"), targets, labels
+    return apply_activation(logits, activation), targets, labels
 
 
 def is_single_label(spec: DatasetSpec, model_name: str | os.PathLike) -> bool:
