@@ -119,7 +119,8 @@ def main() -> int:
     train_config = preset_config(
         "speechcommands", lr=args.lr, batch_size=64, epochs=args.epochs, warmup=True,
         warmup_steps=args.warmup_steps, scheduler_start=args.scheduler_start, loss="ce",
-        mixup=0.0, freqm=args.freqm, timem=args.timem, max_length=100, num_workers=args.workers, seed=args.seed,
+        mixup=0.0, freqm=args.freqm, timem=args.timem, max_length=100, num_workers=args.workers,
+        seed=args.seed,
         wa_start=args.wa[0] if args.wa else None, wa_end=args.wa[1] if args.wa else None,
     )  # fmt: skip
     manifest, labels = args.data / args.manifest, args.data / "class_labels_indices.csv"
