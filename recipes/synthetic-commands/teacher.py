@@ -1,0 +1,405 @@
+"""A teacher that has heard real people: a speech embedding trained on real speech, with a small
+head trained on the recipe's augmented clips (stage V's teacher; README: "Stage V").
+
+    python teacher.py cache data-festival runs/teacher/pass0 --pass 0 \\
+        --manifest manifest-piper-accent-nsk-fi.csv --augment runs/stage-l/augment.json
+    python teacher.py head runs/teacher/head.pt runs/teacher/pass0 runs/teacher/pass1
+    python teacher.py proxies runs/teacher/head.pt --model runs/stage-l/shipped --weights 0 0.5 1
+
+Every training voice of the recipe is a synthesiser's, and a model trained on them alone learns
+those voices. Google's speech embedding (Lin et al. 2020, "Training keyword spotters with
+limited and synthesized speech data") was trained on a large body of real speech, and a small
+classifier on top of it, trained on synthetic clips only, carries over to real voices. openWakeWord
+0.5.1 (PyPI, Apache-2.0 code) ships it as two ONNX files (``melspectrogram.onnx``,
+``embedding_model.onnx``; the embedding is Google's, released under Apache-2.0): a 32-band
+log-mel front end, and a convolutional network that turns 76 mel frames (0.775 s) into 96
+numbers. Nothing of it is shipped with astaudio: it teaches the bundled AST (``distill_kws.py``).
+
+- ``cache``: one augmented pass over a manifest's training split, the clips as the student
+  hears them (1 s, int16) and their embeddings, so that teacher and student judge the same
+  augmented clip. A pass is written to ``OUT.partial`` and renamed when complete.
+- ``head``: trains the head on cached passes and saves its weights.
+- ``proxies``: the head's proxy table (proxies.py's rows) and that of its ensemble with a model
+  folder, the head's probability weighted by each ``--weights`` value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SAMPLES = 16_000  # the student's clip: 1 s at 16 kHz
+PLACED = 20_480  # the teacher's input: the clip centred in 1.28 s, so every window holds it
+WINDOW, HOP = 76, 5  # mel frames per embedding (0.775 s) and between embeddings -> 10 of them
+EMBEDDING = 96
+
+
+class SpeechEmbedding:
+    """Google's speech embedding from openWakeWord 0.5.1's ONNX files, on one CPU thread.
+
+    The mel front end floors its output 80 dB below the loudest value of the whole batch it is
+    given, so a clip's embedding depends on the other clips of its batch (through its quiet
+    parts and padding): everything here embeds fixed batches of 64 in file order, which keeps
+    the figures reproducible. One clip at a time, as openWakeWord streams audio, is untried."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+
+        spec = importlib.util.find_spec("openwakeword")
+        if spec is None or not spec.submodule_search_locations:
+            sys.exit("error: teacher.py needs openWakeWord 0.5.1's models: "
+                     "pip install -r recipes/synthetic-commands/requirements.txt")  # fmt: skip
+        models = Path(spec.submodule_search_locations[0]) / "resources" / "models"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        sessions = []
+        for name in ("melspectrogram.onnx", "embedding_model.onnx"):
+            if not (models / name).is_file():
+                sys.exit(f"error: {models / name} is missing: openWakeWord 0.5.1 ships it "
+                         "(0.6 and later download their models at run time)")  # fmt: skip
+            sessions.append(ort.InferenceSession(str(models / name), options,
+                                                 providers=["CPUExecutionProvider"]))  # fmt: skip
+        self.mel, self.embedding = sessions
+
+    def __call__(self, clips: np.ndarray) -> np.ndarray:
+        """(B, PLACED) float waveforms in [-1, 1] -> (B, 10, 96) float32 embeddings."""
+        mel = self.mel.run(None, {"input": (clips * 32767).astype(np.float32)})[0]
+        mel = mel[:, 0] / 10 + 2  # (B, frames, 32), scaled as openWakeWord feeds the embedding
+        starts = range(0, mel.shape[1] - WINDOW + 1, HOP)
+        windows = np.stack([mel[:, s : s + WINDOW] for s in starts], axis=1)  # (B, T, 76, 32)
+        batch, steps = windows.shape[:2]
+        flat = windows.reshape(-1, WINDOW, 32, 1).astype(np.float32)
+        return self.embedding.run(None, {"input_1": flat})[0].reshape(batch, steps, EMBEDDING)
+
+
+def place(clip: np.ndarray) -> np.ndarray:
+    """A clip (its middle second at most) centred in PLACED zero samples: (PLACED,) float32."""
+    clip = np.asarray(clip, np.float32)
+    if len(clip) > SAMPLES:
+        start = (len(clip) - SAMPLES) // 2
+        clip = clip[start : start + SAMPLES]
+    out = np.zeros(PLACED, np.float32)
+    start = (PLACED - len(clip)) // 2
+    out[start : start + len(clip)] = clip
+    return out
+
+
+class EmbeddingHead(nn.Module):
+    """(B, T, 96) embeddings -> (B, classes) logits: a per-step projection, two residual
+    convolutions over time and the maximum over time."""
+
+    def __init__(self, num_classes: int, width: int = 256, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(EMBEDDING)
+        self.inp = nn.Linear(EMBEDDING, width)
+        self.conv = nn.Conv1d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv1d(width, width, 3, padding=1)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(width, num_classes)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        hidden = F.gelu(self.inp(self.norm(embeddings))).transpose(1, 2)  # (B, W, T)
+        hidden = F.gelu(self.conv(hidden)) + hidden
+        hidden = F.gelu(self.conv2(hidden)) + hidden
+        return self.out(self.drop(hidden.max(dim=2).values))
+
+
+class CachedPass:
+    """A cached pass: ``clips.npy`` (N, 16000) int16, ``lengths.npy`` (N,), ``embeddings.npy``
+    (N, T, 96) float16, ``labels.json`` (N class names; "" for unlabelled clips)."""
+
+    def __init__(self, folder: Path) -> None:
+        if not (folder / "labels.json").is_file():
+            sys.exit(f"error: {folder} is not a complete cached pass (run teacher.py cache)")
+        self.folder = folder
+        self.clips = np.load(folder / "clips.npy", mmap_mode="r")
+        self.lengths = np.load(folder / "lengths.npy")
+        self.embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
+        self.labels = json.loads((folder / "labels.json").read_text())
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def clip(self, index: int) -> np.ndarray:
+        return self.clips[index, : self.lengths[index]].astype(np.float32) / 32767
+
+
+class _Augmented(torch.utils.data.Dataset):
+    def __init__(self, files: list[str], augment, seed: int) -> None:
+        self.files, self.augment, self.seed = files, augment, seed
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        from astaudio.audio import load_audio
+
+        clip = load_audio(self.files[index])[:SAMPLES]
+        clip = np.pad(clip, (0, SAMPLES - len(clip)))  # as the training set's 1-s clips
+        clip = self.augment(clip, np.random.default_rng([self.seed, index]))
+        # a slowed clip runs past 1 s: the student keeps its first second (as astaudio's
+        # training does), the teacher hears its middle second (place), as stage V's cache did
+        kept = clip[:SAMPLES]
+        stored = np.zeros(SAMPLES, np.int16)
+        stored[: len(kept)] = np.clip(np.round(kept * 32767), -32768, 32767)
+        return place(clip), stored, len(kept)
+
+
+def cache_pass(data: Path, manifest: str, augment_json: Path, number: int, out: Path) -> None:
+    from tqdm import tqdm
+
+    from astaudio.augment import WaveformAugment, WaveformAugmentConfig
+
+    if (out / "labels.json").is_file():
+        print(f"{out} is cached already")
+        return
+    rows = [r for r in csv.DictReader((data / manifest).open()) if r["split"] == "train"]
+    augment = WaveformAugment(WaveformAugmentConfig.from_json(augment_json))
+    dataset = _Augmented([str(data / r["path"]) for r in rows], augment, 1000 + number)
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    clips = np.lib.format.open_memmap(partial / "clips.npy", "w+", np.int16, (len(rows), SAMPLES))
+    lengths, embeddings = np.zeros(len(rows), np.int32), []
+    teacher = SpeechEmbedding()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64, num_workers=1)
+    done = 0
+    for placed, stored, length in tqdm(loader, desc=out.name, disable=not sys.stderr.isatty()):
+        clips[done : done + len(stored)] = stored.numpy()
+        lengths[done : done + len(stored)] = length.numpy()
+        embeddings.append(teacher(placed.numpy()).astype(np.float16))
+        done += len(stored)
+    clips.flush()
+    np.save(partial / "lengths.npy", lengths)
+    np.save(partial / "embeddings.npy", np.concatenate(embeddings))
+    (partial / "labels.json").write_text(json.dumps([r["labels"] for r in rows]))
+    partial.rename(out)
+    print(f"cached {len(rows)} clips in {out}")
+
+
+REAL_SPEECH = (  # Debian asterisk-core-sounds-fr-wav and -it-wav: telephone prompts, 8 kHz
+    Path("/usr/share/asterisk/sounds/fr_CA_f_June"),  # a Canadian French woman
+    Path("/usr/share/asterisk/sounds/it_IT_m_Carlo"),  # an Italian man
+)  # the English and Spanish prompts are Allison's (a real-people test voice): left out
+
+
+def real_speech_windows(rng: np.random.Generator) -> list[np.ndarray]:
+    """Up to three 1-s windows of every French and Italian prompt (windows whose energy is
+    under a tenth of the prompt's mean are drawn again, up to ten times), whole prompts of 1 s
+    or less, and KTuberling's non-English stamp names of 1 s or less."""
+    from add_recorded import ktuberling_recordings
+
+    from astaudio.audio import load_audio
+
+    windows = []
+    for folder in REAL_SPEECH:
+        if not folder.is_dir():
+            sys.exit(f"error: {folder} is missing: apt-get install asterisk-core-sounds-fr-wav "
+                     "asterisk-core-sounds-it-wav")  # fmt: skip
+        for path in sorted(folder.rglob("*.wav")):
+            audio = load_audio(str(path))
+            if len(audio) <= SAMPLES:
+                windows.append(audio)
+                continue
+            energy = (audio[: len(audio) // 160 * 160].reshape(-1, 160) ** 2).mean(axis=1)
+            for _ in range(min(3, len(audio) // SAMPLES)):
+                for _attempt in range(10):
+                    start = rng.integers(0, len(audio) - SAMPLES)
+                    if energy[start // 160 : start // 160 + 100].mean() > 0.1 * energy.mean():
+                        windows.append(audio[start : start + SAMPLES])
+                        break
+    for _, path in ktuberling_recordings():
+        audio = load_audio(str(path))
+        if len(audio) <= SAMPLES:
+            windows.append(audio)
+    return windows
+
+
+def cache_real(augment_json: Path, passes: int, out: Path) -> None:
+    """Unlabelled real speech as a cached pass: every window ``passes`` times, each at a level
+    of -32 to -16 dBFS RMS and augmented as the training clips are."""
+    from astaudio.augment import WaveformAugment, WaveformAugmentConfig
+
+    if (out / "labels.json").is_file():
+        print(f"{out} is cached already")
+        return
+    rng = np.random.default_rng(7)
+    windows = real_speech_windows(rng)
+    augment = WaveformAugment(WaveformAugmentConfig.from_json(augment_json))
+    count = len(windows) * passes
+    clips, lengths = np.zeros((count, SAMPLES), np.int16), np.zeros(count, np.int32)
+    embeddings, placed = [], []
+    teacher = SpeechEmbedding()
+    for j in range(count):
+        audio = windows[j % len(windows)]
+        audio = np.pad(audio, (0, max(0, SAMPLES - len(audio))))
+        gain = 10 ** (rng.uniform(-32, -16) / 20) / max(np.sqrt((audio**2).mean()), 1e-6)
+        clip = augment((audio * gain).astype(np.float32), np.random.default_rng([77, j]))
+        clip = clip[:SAMPLES]
+        clips[j, : len(clip)] = np.clip(np.round(clip * 32767), -32768, 32767)
+        lengths[j] = len(clip)
+        placed.append(place(clip))
+        if len(placed) == 64 or j == count - 1:
+            embeddings.append(teacher(np.stack(placed)).astype(np.float16))
+            placed = []
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    np.save(partial / "clips.npy", clips)
+    np.save(partial / "lengths.npy", lengths)
+    np.save(partial / "embeddings.npy", np.concatenate(embeddings))
+    (partial / "labels.json").write_text(json.dumps([""] * count))
+    partial.rename(out)
+    print(f"cached {count} unlabelled clips ({len(windows)} windows) in {out}")
+
+
+def class_names(data: Path) -> list[str]:
+    with (data / "class_labels_indices.csv").open() as f:
+        return [row["display_name"] for row in csv.DictReader(f)]
+
+
+def train_head(passes: list[Path], classes: list[str], epochs: int, seed: int) -> EmbeddingHead:
+    """The head on every labelled clip of ``passes``: AdamW, one-cycle to 2e-3, batch 128."""
+    torch.manual_seed(seed)
+    inputs, targets = [], []
+    for folder in passes:
+        cached = CachedPass(folder)
+        keep = [i for i, name in enumerate(cached.labels) if name]
+        inputs.append(np.asarray(cached.embeddings)[keep])
+        targets.append([classes.index(cached.labels[i]) for i in keep])
+    x = torch.from_numpy(np.concatenate(inputs).astype(np.float32))
+    y = torch.tensor([t for part in targets for t in part])
+    head = EmbeddingHead(len(classes))
+    optimizer = torch.optim.AdamW(head.parameters(), 1e-3, weight_decay=0.05)
+    batches = len(x) // 128
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=epochs * batches)
+    for epoch in range(epochs):
+        head.train()
+        order, total = torch.randperm(len(x)), 0.0
+        for b in range(batches):
+            pick = order[b * 128 : (b + 1) * 128]
+            loss = F.cross_entropy(head(x[pick]), y[pick], label_smoothing=0.1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item()
+        print(f"head epoch {epoch + 1}/{epochs}: loss {total / batches:.3f}", file=sys.stderr)
+    return head.eval()
+
+
+def load_head(path: Path, num_classes: int) -> EmbeddingHead:
+    if not path.is_file():
+        sys.exit(f"error: {path} does not exist (run teacher.py head)")
+    head = EmbeddingHead(num_classes)
+    head.load_state_dict(torch.load(path, weights_only=True))
+    return head.eval()
+
+
+def proxy_tables(args: argparse.Namespace) -> None:
+    from proxies import folder_logits, proxy_rows, read_sets
+
+    from astaudio.audio import load_audio
+
+    classes = class_names(args.data)
+    head = load_head(args.head, len(classes))
+    sets = read_sets(args)
+    cache = args.cache / "speech-embedding.npz"  # {set: embeddings, set/files: its files}
+    stored = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
+    teacher = None
+    for name, rows in sets.items():
+        files = [r["file"] for r in rows]
+        if name in stored and list(stored[f"{name}/files"]) == files:
+            continue
+        teacher = teacher or SpeechEmbedding()
+        placed = [place(load_audio(f)) for f in files]
+        stored[name] = np.concatenate(
+            [teacher(np.stack(placed[s : s + 64])) for s in range(0, len(placed), 64)]
+        )
+        stored[f"{name}/files"] = np.array(files)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache.with_suffix(".partial.npz"), **stored)
+        cache.with_suffix(".partial.npz").replace(cache)
+    model = folder_logits(args.model, sets, args.cache) if args.model else None
+    if model is not None and model["labels"] != classes:
+        sys.exit(f"error: {args.model} has other classes than {args.data}")
+    tables = []
+    with torch.no_grad():
+        for weight in args.weights:
+            predicted = {}
+            for name in sets:
+                p = F.softmax(head(torch.from_numpy(stored[name].astype(np.float32))), -1)
+                if model is not None and weight < 1:
+                    p = weight * p + (1 - weight) * F.softmax(torch.from_numpy(model[name]), -1)
+                predicted[name] = [classes[i] for i in p.argmax(1)]
+            tables.append(proxy_rows(sets, predicted))
+    print("| proxy | " + " | ".join(f"head weight {w:g}" for w in args.weights) + " |")
+    print("|---|" + "---|" * len(args.weights))
+    for row in tables[0]:
+        print(f"| {row} | " + " | ".join(t.get(row, "") for t in tables) + " |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    cache = commands.add_parser("cache", help="one augmented pass of a training split")
+    cache.add_argument("data", type=Path)
+    cache.add_argument("out", type=Path)
+    cache.add_argument("--pass", dest="number", type=int, required=True, help="seeds the pass")
+    cache.add_argument("--manifest", default="manifest.csv")
+    cache.add_argument("--augment", type=Path, required=True, help="a run's augment.json")
+    real = commands.add_parser("cache-real", help="unlabelled real speech (French, Italian, "
+                               "KTuberling's languages) as a cached pass")  # fmt: skip
+    real.add_argument("out", type=Path)
+    real.add_argument("--passes", type=int, default=2, help="augmented takes of each window")
+    real.add_argument("--augment", type=Path, required=True, help="a run's augment.json")
+    head = commands.add_parser("head", help="train the head on cached passes")
+    head.add_argument("out", type=Path, help="the head's weights file (.pt)")
+    head.add_argument("passes", type=Path, nargs="+")
+    head.add_argument("--data", type=Path, default=Path("data-festival"))
+    head.add_argument("--epochs", type=int, default=12)
+    head.add_argument("--seed", type=int, default=0)
+    proxies = commands.add_parser("proxies", help="the head's proxies, alone and in ensembles")
+    proxies.add_argument("head", type=Path)
+    proxies.add_argument("--model", type=Path, help="a model folder to ensemble with")
+    proxies.add_argument("--weights", type=float, nargs="+", default=[1.0])
+    proxies.add_argument("--data", type=Path, default=Path("data-festival"))
+    proxies.add_argument("--conditions", type=Path, default=Path("data/conditions"))
+    proxies.add_argument("--real", type=Path, default=Path("data/real"))
+    proxies.add_argument("--accented", type=Path, nargs="*", default=[
+        Path("data-festival/accent-trimmed-8k-test.csv"),
+        Path("data-festival/accent-ru-trimmed-8k-test.csv")])  # fmt: skip
+    proxies.add_argument("--test-split", action="store_true")
+    proxies.add_argument("--cache", type=Path, default=Path("runs/proxy-cache"))
+    args = parser.parse_args()
+    if args.command == "cache":
+        if not (args.data / args.manifest).is_file():
+            sys.exit(f"error: {args.data / args.manifest} does not exist")
+        if not args.augment.is_file():
+            sys.exit(f"error: {args.augment} does not exist")
+        cache_pass(args.data, args.manifest, args.augment, args.number, args.out)
+    elif args.command == "cache-real":
+        if not args.augment.is_file():
+            sys.exit(f"error: {args.augment} does not exist")
+        cache_real(args.augment, args.passes, args.out)
+    elif args.command == "head":
+        model = train_head(args.passes, class_names(args.data), args.epochs, args.seed)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), args.out)
+        print(f"saved {args.out}")
+    else:
+        if any(not 0 <= w <= 1 for w in args.weights):
+            sys.exit("error: --weights are the head's share of the ensemble, in [0, 1]")
+        proxy_tables(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The keyword recipe's distillation (recipes/synthetic-commands/distill_kws.py, teacher.py).
+
+The loss must be the formula's (checked against a float64 reference written from it), every
+cached clip must be drawn once per round, and a run stopped and resumed must end with the same
+weights as one that ran through. The speech embedding itself (openWakeWord's ONNX files) is not
+installed here; the head and the cached passes are made by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+from safetensors.torch import load_file
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synthetic-commands"
+sys.path.insert(0, str(RECIPE))
+
+import distill_kws  # noqa: E402
+import teacher  # noqa: E402
+
+from astaudio import ASTFeatureExtractor, ASTForAudioClassification  # noqa: E402
+
+LABELS = ["yes", "no", "_silence_", "_unknown_"]
+
+
+def test_loss_is_the_formula_and_unlabelled_clips_get_the_soft_term_only():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-2.0, 1.0, 3.0]])
+    targets = torch.tensor([0, -100, 2])
+    teacher_probs = torch.tensor([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4], [0.05, 0.15, 0.8]])
+    alpha, t = 0.3, 2.0
+    got = distill_kws.distillation_loss(logits, targets, teacher_probs, alpha, t).item()
+
+    def log_softmax(row, temperature=1.0):
+        scaled = [v / temperature for v in row]
+        top = max(scaled)
+        norm = top + math.log(sum(math.exp(v - top) for v in scaled))
+        return [v - norm for v in scaled]
+
+    rows, probs = logits.double().tolist(), teacher_probs.double().tolist()
+    hard = -np.mean([log_softmax(rows[0])[0], log_softmax(rows[2])[2]])  # the labelled rows
+    soft = np.mean([
+        sum(p * (math.log(p) - q) for p, q in zip(probs[r], log_softmax(rows[r], t), strict=True))
+        for r in range(3)
+    ])  # fmt: skip
+    assert got == pytest.approx(alpha * hard + (1 - alpha) * t * t * soft, rel=1e-6)
+    unlabelled = torch.full((3,), -100)
+    only_soft = distill_kws.distillation_loss(logits, unlabelled, teacher_probs, alpha, t).item()
+    assert only_soft == pytest.approx((1 - alpha) * t * t * soft, rel=1e-6)
+
+
+def test_every_clip_is_drawn_once_per_round_and_the_order_depends_on_the_seed():
+    total = 150  # not a multiple of the batch: rounds straddle a step
+    steps = [distill_kws.batch_indices(s, total, seed=3) for s in range(7)]  # 448 = 2.99 rounds
+    drawn = np.concatenate(steps)
+    for r in range(2):
+        assert sorted(drawn[r * total : (r + 1) * total]) == list(range(total))
+    assert all(len(s) == distill_kws.BATCH for s in steps)
+    np.testing.assert_array_equal(distill_kws.batch_indices(5, total, 3), steps[5])
+    assert not np.array_equal(distill_kws.batch_indices(0, total, 4), steps[0])
+
+
+def test_place_centres_a_clip_and_keeps_the_middle_second_of_a_long_one():
+    short = np.ones(8000, np.float32)
+    placed = teacher.place(short)
+    assert placed.shape == (teacher.PLACED,)
+    nonzero = np.flatnonzero(placed)
+    assert nonzero[0] == (teacher.PLACED - 8000) // 2 and len(nonzero) == 8000
+    long = np.arange(20000, dtype=np.float32) + 1
+    kept = teacher.place(long)[np.flatnonzero(teacher.place(long))]
+    np.testing.assert_array_equal(kept, long[2000:18000])
+
+
+def _fake_pass(folder: Path, rng: np.random.Generator, labels: list[str]) -> None:
+    n = len(labels)
+    folder.mkdir(parents=True)
+    lengths = rng.integers(4000, teacher.SAMPLES + 1, n).astype(np.int32)
+    clips = (rng.standard_normal((n, teacher.SAMPLES)) * 3000).astype(np.int16)
+    for i, length in enumerate(lengths):
+        clips[i, length:] = 0
+    np.save(folder / "clips.npy", clips)
+    np.save(folder / "lengths.npy", lengths)
+    np.save(folder / "embeddings.npy", rng.standard_normal((n, 10, 96)).astype(np.float16))
+    (folder / "labels.json").write_text(json.dumps(labels))
+
+
+def _run(tmp_path: Path, out: str, steps: int, resume: bool = False) -> None:
+    argv = ["distill_kws.py", "--passes", str(tmp_path / "pass0"), str(tmp_path / "real"),
+            "--init", str(tmp_path / "init"), "--head", str(tmp_path / "head.pt"),
+            "--out", str(tmp_path / out), "--steps", str(steps), "--lr", "1e-3"]  # fmt: skip
+    old = sys.argv
+    sys.argv = argv + (["--resume"] if resume else [])
+    try:
+        assert distill_kws.main() == 0
+    finally:
+        sys.argv = old
+
+
+def test_a_stopped_and_resumed_run_ends_as_one_that_ran_through(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    config = tiny_config(num_labels=len(LABELS), max_length=100, num_mel_bins=64)
+    config.id2label = dict(enumerate(LABELS))
+    config.label2id = {name: i for i, name in enumerate(LABELS)}
+    ASTForAudioClassification(config).save_pretrained(tmp_path / "init")
+    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(tmp_path / "init")
+    torch.save(teacher.EmbeddingHead(len(LABELS)).state_dict(), tmp_path / "head.pt")
+    rng = np.random.default_rng(0)
+    _fake_pass(tmp_path / "pass0", rng, [LABELS[i % 4] for i in range(40)])
+    _fake_pass(tmp_path / "real", rng, [""] * 30)  # unlabelled clips
+    monkeypatch.setattr(distill_kws, "SAVE_EVERY", 2)
+    monkeypatch.setattr(distill_kws, "AVERAGE_EVERY", 1)
+    _run(tmp_path, "through", 6)
+    calls, step = [], torch.optim.AdamW.step
+
+    def killed_at_the_fifth_step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # as a kill between two saves
+        return step(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.AdamW, "step", killed_at_the_fifth_step)
+        with pytest.raises(KeyboardInterrupt):
+            _run(tmp_path, "stopped", 6)
+    state = torch.load(tmp_path / "stopped" / "state.pt", weights_only=True)
+    assert state["step"] == 4 and state["averaged"] == 1  # the kill falls inside the averaging
+    _run(tmp_path, "stopped", 6, resume=True)
+    for name in ("last", "averaged"):
+        through = load_file(tmp_path / "through" / name / "model.safetensors")
+        resumed = load_file(tmp_path / "stopped" / name / "model.safetensors")
+        for key, value in through.items():
+            torch.testing.assert_close(resumed[key], value, rtol=0, atol=0)
+    start = load_file(tmp_path / "init" / "model.safetensors")
+    assert any(not torch.equal(start[k], v) for k, v in through.items())  # it did train
+
+
+def test_label_classes_take_their_label_as_the_teachers_answer():
+    probs = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4], [0.1, 0.1, 0.8]])
+    targets = torch.tensor([0, 2, -100, 1])
+    out = distill_kws.label_as_teacher(probs, targets, [2, 1])
+    torch.testing.assert_close(out[1], torch.tensor([0.0, 0.0, 1.0]))
+    torch.testing.assert_close(out[3], torch.tensor([0.0, 1.0, 0.0]))
+    torch.testing.assert_close(out[[0, 2]], probs[[0, 2]])  # other classes, unlabelled: as given
+    torch.testing.assert_close(distill_kws.label_as_teacher(probs, targets, []), probs)
