@@ -154,7 +154,9 @@ class _Augmented(torch.utils.data.Dataset):
         return place(clip), stored, len(kept)
 
 
-def cache_pass(data: Path, manifest: str, augment_json: Path, number: int, out: Path) -> None:
+def cache_pass(
+    data: Path, manifest: str, augment_json: Path, number: int, out: Path, unlabelled: bool = False
+) -> None:
     from tqdm import tqdm
 
     from astaudio.augment import WaveformAugment, WaveformAugmentConfig
@@ -180,7 +182,8 @@ def cache_pass(data: Path, manifest: str, augment_json: Path, number: int, out: 
     clips.flush()
     np.save(partial / "lengths.npy", lengths)
     np.save(partial / "embeddings.npy", np.concatenate(embeddings))
-    (partial / "labels.json").write_text(json.dumps([r["labels"] for r in rows]))
+    labels = ["" if unlabelled else r["labels"] for r in rows]
+    (partial / "labels.json").write_text(json.dumps(labels))
     partial.rename(out)
     print(f"cached {len(rows)} clips in {out}")
 
@@ -355,6 +358,7 @@ def main() -> int:
     cache.add_argument("--pass", dest="number", type=int, required=True, help="seeds the pass")
     cache.add_argument("--manifest", default="manifest.csv")
     cache.add_argument("--augment", type=Path, required=True, help="a run's augment.json")
+    cache.add_argument("--unlabelled", action="store_true", help="keep no labels (teacher only)")
     real = commands.add_parser("cache-real", help="unlabelled real speech (French, Italian, "
                                "KTuberling's languages) as a cached pass")  # fmt: skip
     real.add_argument("out", type=Path)
@@ -384,7 +388,7 @@ def main() -> int:
             sys.exit(f"error: {args.data / args.manifest} does not exist")
         if not args.augment.is_file():
             sys.exit(f"error: {args.augment} does not exist")
-        cache_pass(args.data, args.manifest, args.augment, args.number, args.out)
+        cache_pass(args.data, args.manifest, args.augment, args.number, args.out, args.unlabelled)
     elif args.command == "cache-real":
         if not args.augment.is_file():
             sys.exit(f"error: {args.augment} does not exist")
