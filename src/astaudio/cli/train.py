@@ -486,17 +486,3 @@ def run_average(args) -> int:
         raise UsageError(str(exc)) from None
     print(f"wrote {folder}", file=sys.stderr)
     return EXIT_OK
-    if args.run_dir is None or args.epochs is None:
-        raise UsageError("give RUN with --epochs FIRST-LAST (or --models FOLDER...)")
-    first, sep, last = args.epochs.partition("-")
-    last = last if sep else first  # one epoch: "5" is "5-5"
-    if not first.isdigit() or not last.isdigit() or not 1 <= int(first) <= int(last):
-        raise UsageError(
-            f"--epochs takes a range FIRST-LAST like 6-25 (or one epoch), got {args.epochs!r}"
-        )
-    try:
-        folder = average_checkpoints(args.run_dir, int(first), int(last), args.output)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    print(f"wrote {folder}", file=sys.stderr)
-    return EXIT_OK
