@@ -148,3 +148,58 @@ def test_label_classes_take_their_label_as_the_teachers_answer():
     torch.testing.assert_close(out[3], torch.tensor([0.0, 1.0, 0.0]))
     torch.testing.assert_close(out[[0, 2]], probs[[0, 2]])  # other classes, unlabelled: as given
     torch.testing.assert_close(distill_kws.label_as_teacher(probs, targets, []), probs)
+
+
+def test_a_pass_of_non_commands_labels_every_clip_unknown(tmp_path):
+    _fake_pass(tmp_path / "words", np.random.default_rng(0), ["", "yes", ""])
+    assert teacher.CachedPass(tmp_path / "words").labels == ["", "yes", ""]
+    assert teacher.CachedPass(tmp_path / "words", as_unknown=True).labels == ["_unknown_"] * 3
+
+
+def test_the_head_learns_the_unknown_passes_as_unknown(tmp_path):
+    rng = np.random.default_rng(1)
+    _fake_pass(tmp_path / "pass0", rng, [LABELS[i % 3] for i in range(300)])  # no _unknown_
+    _fake_pass(tmp_path / "words", rng, [""] * 150)  # unlabelled: ignored unless --unknown
+    words = np.load(tmp_path / "words" / "embeddings.npy")
+    np.save(tmp_path / "words" / "embeddings.npy", (words + 3).astype(np.float16))
+    inputs = torch.from_numpy((words + 3).astype(np.float32))
+    unknown = LABELS.index("_unknown_")
+    with_words = teacher.train_head([tmp_path / "pass0"], LABELS, 6, 0, [tmp_path / "words"])
+    without = teacher.train_head([tmp_path / "pass0", tmp_path / "words"], LABELS, 6, 0)
+    with torch.no_grad():
+        assert (with_words(inputs).argmax(1) == unknown).float().mean() > 0.9
+        assert (without(inputs).argmax(1) == unknown).float().mean() < 0.1
+
+
+def test_the_student_takes_unknown_as_the_label_of_the_unknown_passes(tmp_path, monkeypatch):
+    config = tiny_config(num_labels=len(LABELS), max_length=100, num_mel_bins=64)
+    config.id2label = dict(enumerate(LABELS))
+    config.label2id = {name: i for i, name in enumerate(LABELS)}
+    ASTForAudioClassification(config).save_pretrained(tmp_path / "init")
+    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(tmp_path / "init")
+    torch.save(teacher.EmbeddingHead(len(LABELS)).state_dict(), tmp_path / "head.pt")
+    rng = np.random.default_rng(0)
+    _fake_pass(tmp_path / "pass0", rng, [LABELS[i % 4] for i in range(40)])
+    _fake_pass(tmp_path / "real", rng, [""] * 24)  # one step of 64 draws every clip once
+    seen, loss = [], distill_kws.distillation_loss
+
+    def recording(logits, targets, *args):
+        seen.append(targets.clone())
+        return loss(logits, targets, *args)
+
+    monkeypatch.setattr(distill_kws, "distillation_loss", recording)
+    monkeypatch.setattr(sys, "argv", [
+        "distill_kws.py", "--passes", str(tmp_path / "pass0"), "--unknown", str(tmp_path / "real"),
+        "--init", str(tmp_path / "init"), "--head", str(tmp_path / "head.pt"),
+        "--out", str(tmp_path / "out"), "--steps", "1"])  # fmt: skip
+    assert distill_kws.main() == 0
+    counts = torch.bincount(seen[0], minlength=len(LABELS)).tolist()
+    assert counts == [10, 10, 10, 10 + 24]  # every clip labelled: no -100 left
+    config.id2label = dict(enumerate(["yes", "no", "up", "down"]))
+    config.label2id = {name: i for i, name in config.id2label.items()}
+    ASTForAudioClassification(config).save_pretrained(tmp_path / "other")
+    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(tmp_path / "other")
+    sys.argv[sys.argv.index(str(tmp_path / "init"))] = str(tmp_path / "other")
+    sys.argv[sys.argv.index(str(tmp_path / "out"))] = str(tmp_path / "out2")
+    with pytest.raises(SystemExit, match="needs a class _unknown_"):
+        distill_kws.main()

@@ -11,7 +11,8 @@ with SpecAugment (12 mel bins, 20 frames) and minimises
 
     alpha * cross-entropy(label) + (1 - alpha) * T^2 * KL(teacher || student)
 
-(clips without a label: the KL term alone). AdamW, a 100-step warm-up to ``--lr``, cosine decay
+(clips without a label: the KL term alone; ``--unknown`` passes, of words that are no command,
+take ``_unknown_`` as every clip's label). AdamW, a 100-step warm-up to ``--lr``, cosine decay
 to 0 at ``--steps``; the weights of every 25th step of the second half are averaged into
 ``OUT/averaged`` (``OUT/last``: the final weights). The clip order and the masks depend only on
 ``--seed`` and the step, and ``OUT/state.pt`` is written every 150 steps, so ``--resume``
@@ -75,6 +76,10 @@ def distillation_loss(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passes", type=Path, nargs="+", required=True, help="teacher.py cache")
+    parser.add_argument(
+        "--unknown", type=Path, nargs="*", default=[], metavar="PASS",
+        help="cached passes of words that are no command: every clip labelled _unknown_",
+    )  # fmt: skip
     parser.add_argument("--init", type=Path, required=True, help="student and teacher model")
     parser.add_argument("--head", type=Path, required=True, help="teacher.py head's weights")
     parser.add_argument("--out", type=Path, required=True, help="run folder")
@@ -106,11 +111,13 @@ def main() -> int:
     teacher = ASTForAudioClassification.from_pretrained(args.init).eval()
     classes = [student.config.id2label[i] for i in range(student.config.num_labels)]
     head = load_head(args.head, len(classes))
-    unknown = [c for c in args.label_classes if c not in classes]
-    if unknown:
-        sys.exit(f"error: --label-classes {unknown[0]!r} is not a class of {args.init}")
+    missing = [c for c in args.label_classes if c not in classes]
+    if missing:
+        sys.exit(f"error: --label-classes {missing[0]!r} is not a class of {args.init}")
     label_classes = [classes.index(c) for c in args.label_classes]
-    passes = [CachedPass(folder) for folder in args.passes]
+    if args.unknown and "_unknown_" not in classes:
+        sys.exit(f"error: --unknown needs a class _unknown_, which {args.init} does not have")
+    passes = [CachedPass(f) for f in args.passes] + [CachedPass(f, True) for f in args.unknown]
     index = [(p, i) for p, cached in enumerate(passes) for i in range(len(cached))]
     targets_of = [
         np.array([classes.index(n) if n else -100 for n in cached.labels]) for cached in passes

@@ -18,7 +18,8 @@ numbers. Nothing of it is shipped with astaudio: it teaches the bundled AST (``d
 - ``cache``: one augmented pass over a manifest's training split, the clips as the student
   hears them (1 s, int16) and their embeddings, so that teacher and student judge the same
   augmented clip. A pass is written to ``OUT.partial`` and renamed when complete.
-- ``head``: trains the head on cached passes and saves its weights.
+- ``head``: trains the head on cached passes and saves its weights; ``--unknown`` passes hold
+  words that are no command (every clip counts as ``_unknown_``).
 - ``proxies``: the head's proxy table (proxies.py's rows) and that of its ensemble with a model
   folder, the head's probability weighted by each ``--weights`` value.
 """
@@ -115,9 +116,10 @@ class EmbeddingHead(nn.Module):
 
 class CachedPass:
     """A cached pass: ``clips.npy`` (N, 16000) int16, ``lengths.npy`` (N,), ``embeddings.npy``
-    (N, T, 96) float16, ``labels.json`` (N class names; "" for unlabelled clips)."""
+    (N, T, 96) float16, ``labels.json`` (N class names; "" for unlabelled clips). With
+    ``as_unknown`` the pass holds words that are no command: every clip is ``_unknown_``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, as_unknown: bool = False) -> None:
         if not (folder / "labels.json").is_file():
             sys.exit(f"error: {folder} is not a complete cached pass (run teacher.py cache)")
         self.folder = folder
@@ -125,6 +127,8 @@ class CachedPass:
         self.lengths = np.load(folder / "lengths.npy")
         self.embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
         self.labels = json.loads((folder / "labels.json").read_text())
+        if as_unknown:
+            self.labels = ["_unknown_"] * len(self.labels)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -268,12 +272,16 @@ def class_names(data: Path) -> list[str]:
         return [row["display_name"] for row in csv.DictReader(f)]
 
 
-def train_head(passes: list[Path], classes: list[str], epochs: int, seed: int) -> EmbeddingHead:
-    """The head on every labelled clip of ``passes``: AdamW, one-cycle to 2e-3, batch 128."""
+def train_head(
+    passes: list[Path], classes: list[str], epochs: int, seed: int, unknown: list[Path] = ()
+) -> EmbeddingHead:
+    """The head on every labelled clip of ``passes`` and every clip of ``unknown`` (passes of
+    words that are no command, labelled ``_unknown_`` whatever their labels): AdamW, one-cycle
+    to 2e-3, batch 128."""
     torch.manual_seed(seed)
     inputs, targets = [], []
-    for folder in passes:
-        cached = CachedPass(folder)
+    for folder, as_unknown in [(f, False) for f in passes] + [(f, True) for f in unknown]:
+        cached = CachedPass(folder, as_unknown)
         keep = [i for i, name in enumerate(cached.labels) if name]
         inputs.append(np.asarray(cached.embeddings)[keep])
         targets.append([classes.index(cached.labels[i]) for i in keep])
@@ -368,6 +376,8 @@ def main() -> int:
     head.add_argument("out", type=Path, help="the head's weights file (.pt)")
     head.add_argument("passes", type=Path, nargs="+")
     head.add_argument("--data", type=Path, default=Path("data-festival"))
+    head.add_argument("--unknown", type=Path, nargs="*", default=[], metavar="PASS",
+                      help="cached passes whose clips all count as _unknown_")  # fmt: skip
     head.add_argument("--epochs", type=int, default=12)
     head.add_argument("--seed", type=int, default=0)
     proxies = commands.add_parser("proxies", help="the head's proxies, alone and in ensembles")
@@ -394,7 +404,9 @@ def main() -> int:
             sys.exit(f"error: {args.augment} does not exist")
         cache_real(args.augment, args.passes, args.out)
     elif args.command == "head":
-        model = train_head(args.passes, class_names(args.data), args.epochs, args.seed)
+        model = train_head(
+            args.passes, class_names(args.data), args.epochs, args.seed, args.unknown
+        )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), args.out)
         print(f"saved {args.out}")
