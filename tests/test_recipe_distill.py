@@ -90,6 +90,15 @@ def _fake_pass(folder: Path, rng: np.random.Generator, labels: list[str]) -> Non
     (folder / "labels.json").write_text(json.dumps(labels))
 
 
+def _save_model(folder: Path, labels: list[str]) -> None:
+    """A tiny model folder with these classes, for student, teacher and init."""
+    config = tiny_config(num_labels=len(labels), max_length=100, num_mel_bins=64)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    ASTForAudioClassification(config).save_pretrained(folder)
+    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(folder)
+
+
 def _run(tmp_path: Path, out: str, steps: int, resume: bool = False) -> None:
     argv = ["distill_kws.py", "--passes", str(tmp_path / "pass0"), str(tmp_path / "real"),
             "--init", str(tmp_path / "init"), "--head", str(tmp_path / "head.pt"),
@@ -104,11 +113,7 @@ def _run(tmp_path: Path, out: str, steps: int, resume: bool = False) -> None:
 
 def test_a_stopped_and_resumed_run_ends_as_one_that_ran_through(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    config = tiny_config(num_labels=len(LABELS), max_length=100, num_mel_bins=64)
-    config.id2label = dict(enumerate(LABELS))
-    config.label2id = {name: i for i, name in enumerate(LABELS)}
-    ASTForAudioClassification(config).save_pretrained(tmp_path / "init")
-    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(tmp_path / "init")
+    _save_model(tmp_path / "init", LABELS)
     torch.save(teacher.EmbeddingHead(len(LABELS)).state_dict(), tmp_path / "head.pt")
     rng = np.random.default_rng(0)
     _fake_pass(tmp_path / "pass0", rng, [LABELS[i % 4] for i in range(40)])
@@ -172,11 +177,7 @@ def test_the_head_learns_the_unknown_passes_as_unknown(tmp_path):
 
 
 def test_the_student_takes_unknown_as_the_label_of_the_unknown_passes(tmp_path, monkeypatch):
-    config = tiny_config(num_labels=len(LABELS), max_length=100, num_mel_bins=64)
-    config.id2label = dict(enumerate(LABELS))
-    config.label2id = {name: i for i, name in enumerate(LABELS)}
-    ASTForAudioClassification(config).save_pretrained(tmp_path / "init")
-    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(tmp_path / "init")
+    _save_model(tmp_path / "init", LABELS)
     torch.save(teacher.EmbeddingHead(len(LABELS)).state_dict(), tmp_path / "head.pt")
     rng = np.random.default_rng(0)
     _fake_pass(tmp_path / "pass0", rng, [LABELS[i % 4] for i in range(40)])
@@ -195,10 +196,7 @@ def test_the_student_takes_unknown_as_the_label_of_the_unknown_passes(tmp_path, 
     assert distill_kws.main() == 0
     counts = torch.bincount(seen[0], minlength=len(LABELS)).tolist()
     assert counts == [10, 10, 10, 10 + 24]  # every clip labelled: no -100 left
-    config.id2label = dict(enumerate(["yes", "no", "up", "down"]))
-    config.label2id = {name: i for i, name in config.id2label.items()}
-    ASTForAudioClassification(config).save_pretrained(tmp_path / "other")
-    ASTFeatureExtractor(num_mel_bins=64, max_length=100).save_pretrained(tmp_path / "other")
+    _save_model(tmp_path / "other", ["yes", "no", "up", "down"])  # no _unknown_
     sys.argv[sys.argv.index(str(tmp_path / "init"))] = str(tmp_path / "other")
     sys.argv[sys.argv.index(str(tmp_path / "out"))] = str(tmp_path / "out2")
     with pytest.raises(SystemExit, match="needs a class _unknown_"):
