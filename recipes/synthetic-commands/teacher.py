@@ -404,6 +404,8 @@ def main() -> int:
             sys.exit(f"error: {args.augment} does not exist")
         cache_real(args.augment, args.passes, args.out)
     elif args.command == "head":
+        if args.unknown and "_unknown_" not in class_names(args.data):
+            sys.exit(f"error: --unknown needs a class _unknown_, which {args.data} does not have")
         model = train_head(
             args.passes, class_names(args.data), args.epochs, args.seed, args.unknown
         )
