@@ -161,3 +161,32 @@ def test_add_accented_takes_festival_voices_or_espeak_languages_not_both(monkeyp
         add_accented.main()
     assert stop.value.code == 2
     assert "--voices and --espeak: choose one" in capsys.readouterr().err
+
+
+def test_phoneme_accent_keeps_the_word_at_share_0_and_swaps_every_sound_at_share_1():
+    import numpy as np
+
+    five, three = "fˈIv", "θɹˈi"  # misaki's phonemes, as hibari's G2P writes them
+    assert accents.accent_phonemes(five, np.random.default_rng(0), share=0.0) == five
+    for seed in range(20):
+        said = accents.accent_phonemes(f"{three} wˈʌn {five}", np.random.default_rng(seed), 1.0)
+        spoken_three, spoken_one, spoken_five = said.split(" ")
+        assert spoken_three[0] in "sf" and "ɹ" not in said  # never "tree": that is _unknown_
+        assert spoken_one[0] in "vʋ" and "ʌ" not in spoken_one
+        assert spoken_five.startswith("fˈa") and spoken_five.endswith("f")  # final devoicing
+    # one replacement per rule and take: both r's of a take sound alike
+    for seed in range(20):
+        said = accents.accent_phonemes("ɹˈIt ɹˈIt", np.random.default_rng(seed), 0.5)
+        first, second = said.split(" ")
+        assert first == second
+
+
+def test_accented_hibari_take_is_the_same_twice_and_differs_from_the_plain_voice():
+    pytest.importorskip("hibari")
+    import numpy as np
+
+    once, _ = kws_audio.synthesize_hibari("three", "heart-accent", 1.1)
+    again, _ = kws_audio.synthesize_hibari("three", "heart-accent", 1.1)
+    plain, _ = kws_audio.synthesize_hibari("three", "heart", 1.1)
+    assert np.array_equal(once, again)
+    assert len(once) != len(plain) or not np.allclose(once, plain)

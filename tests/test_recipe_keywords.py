@@ -7,6 +7,7 @@ leaking into held-out splits, a condition that does not do what its name says).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections import Counter
@@ -417,3 +418,48 @@ def test_whispered_take_has_its_formants_moved_by_resampling():
     converted = change_voice(whisper, 1.2, 1.5, 1.0)
     assert len(converted) == pytest.approx(len(whisper) / 1.2, abs=2)
     assert _first_formant(converted) / _first_formant(whisper) == pytest.approx(1.2, rel=0.06)
+
+
+def _test_voices(data: Path) -> None:
+    """The two files of a dataset folder that make_conditions.plan reads."""
+    speakers = {"espeak_accents": ["en-us"], "espeak_variants": ["f1", "m1"],
+                "flite_voices": [["rms", "rms"]]}  # fmt: skip
+    (data / "speakers.json").write_text(json.dumps({"test": speakers}))
+    (data / "unknown_words.json").write_text(json.dumps({"test": ["hello", "music"]}))
+
+
+@needs_festival
+def test_hibari_rows_come_last_and_leave_the_other_sources_clips_as_they_were(
+    tmp_path, monkeypatch
+):
+    _test_voices(tmp_path)
+    monkeypatch.setattr(make_conditions, "hibari_voices", lambda: [])
+    before = make_conditions.plan(tmp_path, takes=2, seed=1)
+    monkeypatch.setattr(make_conditions, "hibari_voices", lambda: ["heart", "heart-gb"])
+    after = make_conditions.plan(tmp_path, takes=2, seed=1)
+    assert after[: len(before)] == before
+    added = after[len(before) :]
+    assert {row["source"] for row in added} == {"hibari"}
+    commands = [row for row in added if row["label"] in make_conditions.COMMAND_WORDS]
+    assert len(commands) == 2 * len(make_conditions.COMMAND_WORDS)  # 2 takes a word
+    assert Counter(row["speaker"] for row in commands) == {
+        "hibari|heart|heart": len(make_conditions.COMMAND_WORDS),
+        "hibari|heart-gb|heart-gb": len(make_conditions.COMMAND_WORDS),
+    }  # the two pronunciations take turns
+    non_commands = sorted({"hello", "music", *make_conditions.EXTRA_NON_COMMANDS})
+    assert sorted(r["text"] for r in added if r["label"] == "_unknown_") == non_commands
+    assert all(0.94 <= row["warp"] <= 1.06 for row in commands)
+
+
+def test_hibari_take_is_the_same_audio_twice_and_its_british_voice_says_it_otherwise():
+    pytest.importorskip("hibari")
+    from kws_audio import synthesize_hibari
+
+    once, rate = synthesize_hibari("tomato", "heart", 1.0)
+    again, _ = synthesize_hibari("tomato", "heart", 1.0)
+    assert rate == 24000 and once.dtype == np.float32 and len(once) > 0.2 * rate
+    assert np.array_equal(once, again)  # the noise is seeded by the take
+    slower, _ = synthesize_hibari("tomato", "heart", 1.3)
+    assert len(slower) > 1.15 * len(once)  # length scale > 1 is slower
+    british, _ = synthesize_hibari("tomato", "heart-gb", 1.0)
+    assert len(british) != len(once) or not np.allclose(british, once)

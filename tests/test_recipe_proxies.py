@@ -64,6 +64,8 @@ def test_rows_count_rejections_per_source_and_digits_per_voice():
             _row("seen-engines", "non-command", "_unknown_"),
             _row("seen-engines", "non-command", "_unknown_"),
             _row("seen-engines", "babble-only", "_silence_"),
+            _row("hibari", "clean", "yes"),
+            _row("hibari", "codec", "no"),
         ],
         "real": [
             _row("real asterisk", "digits", "two"),
@@ -76,7 +78,7 @@ def test_rows_count_rejections_per_source_and_digits_per_voice():
         ],
     }
     predicted = {
-        "conditions": ["yes", "yes", "no", "_silence_", "no", "_silence_"],
+        "conditions": ["yes", "yes", "no", "_silence_", "no", "_silence_", "yes", "yes"],
         "real": ["zero", "yes", "_unknown_"],
         "accented:accent-test": ["one", "_unknown_"],
     }
@@ -86,6 +88,10 @@ def test_rows_count_rejections_per_source_and_digits_per_voice():
     assert table["seen engines: non-commands rejected (2)"] == "50.0"  # _silence_ rejects too
     assert table["seen engines: babble alone -> _silence_ (1)"] == "100.0"
     assert table["seen engines: mean of 2 command conditions (3)"] == "25.0"  # (50 + 0) / 2
+    # hibari's voice has rows of its own and stays out of the seen engines' mean
+    assert table["hibari (unheard voice): clean (1)"] == "100.0"
+    assert "hibari (unheard voice): codec (1)" not in table
+    assert table["hibari: mean of 2 command conditions (2)"] == "50.0"  # (100 + 0) / 2
     assert table["real asterisk: digits (1)"] == "0.0"
     assert table["real asterisk: non-commands rejected (1)"] == "100.0"
     assert table["accent-test: digits (2)"] == "50.0"

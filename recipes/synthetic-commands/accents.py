@@ -13,6 +13,7 @@ into the voice's own script (voices that cannot read Latin letters).
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -189,3 +190,48 @@ def accent_text(text: str, language: str) -> str:
         sounds = COMMAND_SOUNDS_BY_LANGUAGE.get(language, {}).get(text, COMMAND_SOUNDS[text])
         return render(sounds.split(), script)
     return " ".join(render(list(word), script) for word in english_sounds(text))
+
+
+# Phoneme rules for hibari's voice (misaki's alphabet: A = eɪ, I = aɪ, O = oʊ, W = aʊ, ɚ = r-coloured
+# schwa): sounds that speakers of Czech, Italian, Russian, Hindi and the like carry into English.
+# Each take of an accented speaker uses about half of them, each with one of its replacements.
+# θ never becomes t: "tree" is a near-miss of "three" that `_unknown_` holds.
+PHONEME_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ɹ", ("r", "ɾ", "ʁ")),  # trilled, tapped or uvular r
+    ("ɚ", ("əɾ", "ɛr", "a")),
+    ("O", ("o", "oː")),  # no glide in the diphthongs
+    ("A", ("e", "eː")),
+    ("I", ("aj", "ai")),
+    ("W", ("au", "ɐu")),
+    ("ɪ", ("i",)),  # lax vowels made tense
+    ("ʊ", ("u",)),
+    ("æ", ("ɛ", "a")),
+    ("ʌ", ("a", "ɐ", "o")),
+    ("ɑ", ("a",)),
+    ("ɔ", ("o",)),
+    ("ə", ("e", "a", "o")),  # a full vowel for the reduced one
+    ("ɛ", ("e",)),
+    ("w", ("v", "ʋ")),
+    ("θ", ("s", "f")),
+    ("ð", ("d", "z")),
+    ("h", ("x", "")),
+    ("i", ("iː",)),
+    ("u", ("uː",)),
+)
+FINAL_DEVOICING = {"z": "s", "d": "t", "v": "f", "ɡ": "k", "b": "p"}
+
+
+def accent_phonemes(phonemes: str, rng, share: float = 0.5) -> str:
+    """``phonemes`` (misaki's alphabet) as an accented speaker says them: each of
+    ``PHONEME_RULES`` applies with probability ``share`` (one replacement drawn for all its
+    sounds), and word-final voiced obstruents lose their voice with the same probability."""
+    out = phonemes
+    swaps = {}
+    for sound, replacements in PHONEME_RULES:
+        if rng.random() < share:
+            swaps[sound] = replacements[int(rng.integers(len(replacements)))]
+    out = "".join(swaps.get(c, c) for c in out)  # one pass: a replacement is not replaced again
+    if rng.random() < share:
+        final = re.compile(f"[{''.join(FINAL_DEVOICING)}](?=[ˈˌː]*(?:[\\s.,!?;:]|$))")
+        out = final.sub(lambda m: FINAL_DEVOICING[m.group(0)], out)
+    return out

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from accents import (
     ACCENT_STRETCH,
     CUT_AT_PAUSES,
     ESPEAK_ACCENT_SPELLING,
+    accent_phonemes,
     accent_text,
 )
 from kws_signal import (
@@ -77,6 +79,11 @@ FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 # speaker's recordings): a source of make_conditions.py, and heard only by the recipe's stages C
 # and E (add_piper.py), so that the stages without it estimate a voice never heard.
 PIPER_VOICE = "joe"
+# hibari (PyPI hibari-tts: one American woman's voice, Kokoro's af_heart distilled into an 8-MB
+# ONNX model, Apache-2.0, inside the wheel): a second neural voice, a source of
+# make_conditions.py and a training voice of add_piper.py --engine hibari.
+HIBARI_VOICE = "heart"
+HIBARI_RATE = 24000
 FREEDESKTOP_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 ALSA_NOISE = Path("/usr/share/sounds/alsa/Noise.wav")
 
@@ -377,6 +384,42 @@ def synthesize_piper(text: str, length_scale: float, noise_scale: float) -> tupl
     return np.concatenate(chunks).astype(np.float32), voice.config.sample_rate
 
 
+@functools.lru_cache(maxsize=2)
+def _hibari_voice(british: bool):
+    from hibari import Hibari
+    from hibari.g2p import G2P
+
+    return Hibari(threads=1, g2p=G2P(british=british))  # one thread per worker process
+
+
+def hibari_voices(accented: bool = False) -> list[str]:
+    """hibari's voice with American and with British pronunciation (its British lexicon and
+    spelling-to-sound net) when hibari-tts is installed, else empty; with ``accented``, the voice
+    with ``accents.PHONEME_RULES`` (a speaker with another first language) instead."""
+    try:
+        import hibari  # noqa: F401
+    except ImportError:
+        return []
+    return [f"{HIBARI_VOICE}-accent"] if accented else [HIBARI_VOICE, f"{HIBARI_VOICE}-gb"]
+
+
+def synthesize_hibari(text: str, voice: str, length_scale: float) -> tuple[np.ndarray, int]:
+    """hibari audio (float32, 24 kHz) and its sample rate; ``length_scale`` > 1 is slower, as
+    piper's. Its noise component, and for ``heart-accent`` the accent's rules, are seeded from
+    the text and the length scale, so the same take gives the same audio."""
+    seed = zlib.crc32(f"{text}|{length_scale:.6f}".encode())
+    tts = _hibari_voice(voice.endswith("-gb"))
+    if voice.endswith("-accent"):
+        rng = np.random.default_rng(seed)
+        phonemes = " ".join(tts.phonemize(text))
+        audio = tts.from_phonemes(accent_phonemes(phonemes, rng), 1.0 / length_scale, seed)
+    else:
+        audio = tts(text, speed=1.0 / length_scale, seed=seed)
+    if audio.size == 0:
+        raise SynthesisError(f"hibari returned no audio for {text!r}")
+    return audio.astype(np.float32), HIBARI_RATE
+
+
 def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitude: int = 100):
     """Raw audio of any engine and its sample rate (see the engine functions for the units)."""
     if speaker.engine == "espeak":
@@ -397,6 +440,8 @@ def synthesize(speaker: Speaker, text: str, speed: float, pitch: float, amplitud
         )
     if speaker.engine == "piper":
         return synthesize_piper(text, speed, pitch)
+    if speaker.engine == "hibari":
+        return synthesize_hibari(text, speaker.voice, speed)
     if speaker.engine == "recording":  # the recorded word as it is; the take's warp still applies
         audio, rate = sf.read(speaker.variant, dtype="float64", always_2d=True)
         return audio.mean(axis=1), rate

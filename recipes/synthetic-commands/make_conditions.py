@@ -3,7 +3,7 @@
 python make_conditions.py DATA OUT [--takes 10]          # build OUT/audio + OUT/conditions.csv
 python make_conditions.py DATA OUT --evaluate MODEL...   # score models (folders or "keywords")
 
-Four sources of clean clips:
+Five sources of clean clips:
 
 - ``seen-engines``: the test split's voices (espeak-ng test accents x test variants, flite rms),
   speakers no model here trains on;
@@ -14,6 +14,10 @@ Four sources of clean clips:
   real person. Stages A, B and E-loo never hear it (the unseen-engine estimate); C and E do.
   piper draws its own random noise (not seeded), so its clips, and its scores by a point or two,
   differ from one build of the sets to the next;
+- ``hibari``: hibari's neural voice ``heart`` (PyPI hibari-tts, an American woman's voice,
+  distilled from Kokoro; skipped when it is not installed): a second neural voice, which no
+  stage up to L hears (its rows come after klettres' so that the other sources' clips are
+  unchanged);
 - ``klettres``: real people: the two English speakers (en, en_GB) of Debian's klettres-data
   (letters of the alphabet and short words: car, dog, key, sky, ...), trimmed and placed in 1 s
   as non-commands (their "no" is scored as ``no``); skipped when the package is not installed.
@@ -60,6 +64,7 @@ from kws_audio import (
     ClipSpec,
     Speaker,
     festival_voices,
+    hibari_voices,
     noise_recordings,
     piper_voices,
     render_audio,
@@ -165,27 +170,44 @@ def plan(data: Path, takes: int, seed: int) -> list[dict]:
     rows = []
     sources = [("seen-engines", seen), ("festival", festival), ("piper", piper)]
     for source, voices in [(s, v) for s, v in sources if v]:
-        per_voice = max(1, round(takes / len(voices))) if source != "seen-engines" else 1
-        for word in COMMAND_WORDS:
-            for take in range(takes if source == "seen-engines" else per_voice * len(voices)):
-                speaker = (
-                    voices[int(rng.integers(len(voices)))]
-                    if source == "seen-engines"
-                    else voices[take % len(voices)]
-                )
-                rows.append(_base(rng, source, speaker, word, word, take))
-        for take, word in enumerate(non_commands):
-            speaker = voices[int(rng.integers(len(voices)))]
-            rows.append(_base(rng, source, speaker, word, UNKNOWN_LABEL, take))
-        for take in range(takes * 2):
-            rows.append({"source": source, "speaker": "", "text": "", "label": SILENCE_LABEL,
-                         "take": take, "seed": int(rng.integers(2**62))})  # fmt: skip
+        rows += _source_rows(rng, source, voices, takes, non_commands)
     for n, path in enumerate(klettres_recordings()):
         word = path.stem.lower()
         label = word if word in COMMAND_WORDS else UNKNOWN_LABEL
         rows.append({"source": "klettres", "speaker": f"klettres|{path.parts[-3]}|", "text": word,
                      "label": label, "take": n, "file": str(path),
                      "seed": int(rng.integers(2**62))})  # fmt: skip
+    # hibari comes last so that the sources above draw what they drew before it was added.
+    hibari = [Speaker("hibari", v, v) for v in hibari_voices()]
+    if hibari:
+        rows += _source_rows(rng, "hibari", hibari, takes, non_commands, silence=False)
+    else:
+        print("note: hibari-tts is not installed: no hibari source "
+              "(pip install -r recipes/synthetic-commands/requirements.txt)", file=sys.stderr)  # fmt: skip
+    return rows
+
+
+def _source_rows(
+    rng, source: str, voices: list[Speaker], takes: int, non_commands: list[str], silence=True
+) -> list[dict]:
+    """One source's rows: every command (``takes`` takes, spread over the voices), every
+    non-command once and, with ``silence``, ``2 * takes`` babble-only clips."""
+    rows = []
+    per_voice = max(1, round(takes / len(voices))) if source != "seen-engines" else 1
+    for word in COMMAND_WORDS:
+        for take in range(takes if source == "seen-engines" else per_voice * len(voices)):
+            speaker = (
+                voices[int(rng.integers(len(voices)))]
+                if source == "seen-engines"
+                else voices[take % len(voices)]
+            )
+            rows.append(_base(rng, source, speaker, word, word, take))
+    for take, word in enumerate(non_commands):
+        speaker = voices[int(rng.integers(len(voices)))]
+        rows.append(_base(rng, source, speaker, word, UNKNOWN_LABEL, take))
+    for take in range(takes * 2 if silence else 0):
+        rows.append({"source": source, "speaker": "", "text": "", "label": SILENCE_LABEL,
+                     "take": take, "seed": int(rng.integers(2**62))})  # fmt: skip
     return rows
 
 
@@ -201,6 +223,8 @@ def _base(rng, source: str, speaker: Speaker, text: str, label: str, take: int) 
         speed, pitch, warp = float(rng.integers(140, 211)), float(rng.integers(30, 71)), 1.0
     elif speaker.engine == "flite":
         speed, pitch, warp = rng.uniform(0.9, 1.2), rng.uniform(0.9, 1.1), rng.uniform(0.96, 1.04)
+    elif speaker.engine == "hibari":  # length scale and a resampling warp
+        speed, pitch, warp = rng.uniform(0.85, 1.25), 1.0, rng.uniform(0.94, 1.06)
     elif speaker.engine == "piper":  # length scale, noise scale and a resampling warp
         speed, pitch, warp = rng.uniform(0.85, 1.25), rng.uniform(0.5, 0.8), rng.uniform(0.94, 1.06)
     else:  # festival: duration stretch and a resampling warp

@@ -191,6 +191,8 @@ def _draw_prosody(rng, speaker: Speaker) -> tuple[float, float, float]:
     if speaker.engine == "piper":
         speed, pitch = _uniform(rng, PIPER_LENGTH_SCALE), _uniform(rng, PIPER_NOISE_SCALE)
         return speed, pitch, _uniform(rng, PIPER_WARP)
+    if speaker.engine == "hibari":  # length scale as piper's; one voice, so piper's wide warp
+        return _uniform(rng, PIPER_LENGTH_SCALE), 1.0, _uniform(rng, PIPER_WARP)
     speed, pitch = _uniform(rng, FLITE_STRETCH), _uniform(rng, FLITE_F0_SCALE)
     return speed, pitch, _uniform(rng, FLITE_WARP)
 

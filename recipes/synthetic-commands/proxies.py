@@ -13,7 +13,8 @@ after the name; sets that are missing are left out):
 - ``make_conditions.py``'s sets (``--conditions``, default ``data/conditions``): the seen
   engines' clean, noise, babble and trimmed-8k clips, the mean of the 13 command conditions,
   non-commands rejected (called `_unknown_` or `_silence_`) per source, babble alone called
-  `_silence_`;
+  `_silence_`; hibari's clean, babble and trimmed-8k clips and the mean of its conditions (a
+  neural voice that no stage up to L hears);
 - the real people (``--real``, default ``data/real``, ``make_real_tests.py``): digits as
   recorded and at 8 kHz cut to the word, non-commands rejected, per source;
 - the held-out accented voices at 8 kHz cut to the word (``--accented``, default
@@ -119,12 +120,17 @@ def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> 
     """{row name (clips): score} of one column (the module docstring lists the rows)."""
     cells: dict[str, list[bool]] = defaultdict(list)
     commands_by_condition: dict[str, list[bool]] = defaultdict(list)
+    hibari_by_condition: dict[str, list[bool]] = defaultdict(list)
     for row, said in zip(sets.get("conditions", []), predicted.get("conditions", []), strict=True):
         source, condition = row["source"], row["condition"]
         if condition == "non-command":
             cells[f"{source.replace('-', ' ')}: non-commands rejected"].append(said in REJECTED)
             continue
         right = said == row["labels"]
+        if source == "hibari":  # the neural voice no stage up to L hears
+            if condition in ("clean", "babble10", "trimmed-8k"):
+                cells[f"hibari (unheard voice): {condition}"].append(right)
+            hibari_by_condition[condition].append(right)
         if source == "seen-engines":
             if condition == "babble-only":
                 cells["seen engines: babble alone -> _silence_"].append(right)
@@ -153,6 +159,12 @@ def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> 
         clips = sum(len(v) for v in commands_by_condition.values())
         key = f"seen engines: mean of {len(means)} command conditions ({clips})"
         table[key] = f"{np.mean(means):.1f}"
+    if hibari_by_condition:
+        means = [100 * np.mean(v) for v in hibari_by_condition.values()]
+        clips = sum(len(v) for v in hibari_by_condition.values())
+        table[f"hibari: mean of {len(means)} command conditions ({clips})"] = (
+            f"{np.mean(means):.1f}"
+        )
     return table
 
 

@@ -28,6 +28,7 @@
 # festvox-us-slt-hts sox ffmpeg (scripts/install-system-deps.sh), festival-czech
 # festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
 # festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-hi-nsk festvox-te-nsk festvox-ru
+# festival-hi festival-te (the NSK voices only recommend them; without them they fail)
 # for stages G to I and, for the piper source of the condition sets and stage C,
 # `pip install -r recipes/synthetic-commands/requirements.txt`;
 # klettres-data (real people: letters and short words) for the condition sets' klettres source;
