@@ -154,17 +154,13 @@ def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> 
     for row, said in zip(sets.get("test split", []), predicted.get("test split", []), strict=True):
         cells["test split"].append(said == row["labels"])
     table = {f"{k} ({len(v)})": _percent(v) for k, v in cells.items()}  # clips after the name
-    if commands_by_condition:
-        means = [100 * np.mean(v) for v in commands_by_condition.values()]
-        clips = sum(len(v) for v in commands_by_condition.values())
-        key = f"seen engines: mean of {len(means)} command conditions ({clips})"
-        table[key] = f"{np.mean(means):.1f}"
-    if hibari_by_condition:
-        means = [100 * np.mean(v) for v in hibari_by_condition.values()]
-        clips = sum(len(v) for v in hibari_by_condition.values())
-        table[f"hibari: mean of {len(means)} command conditions ({clips})"] = (
-            f"{np.mean(means):.1f}"
-        )
+    for name, by_condition in (("seen engines", commands_by_condition),
+                               ("hibari", hibari_by_condition)):  # fmt: skip
+        if by_condition:
+            means = [100 * np.mean(v) for v in by_condition.values()]
+            clips = sum(len(v) for v in by_condition.values())
+            key = f"{name}: mean of {len(means)} command conditions ({clips})"
+            table[key] = f"{np.mean(means):.1f}"
     return table
 
 
