@@ -316,19 +316,68 @@ def test_speed_and_specaugment_flags_reach_the_training(tmp_path, monkeypatch, c
     monkeypatch.setattr(train_kws, "finetune", fake_finetune)
     monkeypatch.setattr(train_kws, "load_dataset_spec", lambda *a, **k: None)
     argv = ["train_kws.py", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
-            "--p-speed", "0.6", "--speed", "0.8", "1.25", "--freqm", "24", "--timem", "30"]  # fmt: skip
+            "--p-speed", "0.6", "--speed", "0.8", "1.25", "--freqm", "24", "--timem", "30",
+            "--loss", "bce", "--mixup", "0.3"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     assert train_kws.main() == 0
     augment = seen["waveform_augment"].config
     assert augment.p_speed == 0.6 and tuple(augment.speed) == (0.8, 1.25)
     assert (seen["train"].freqm, seen["train"].timem) == (24, 30)
+    assert (seen["train"].loss, seen["train"].mixup) == ("bce", 0.3)
+    assert seen["model"] is None  # no --init: nothing to move to sigmoids (bce_start)
     saved = json.loads((tmp_path / "run" / "augment.json").read_text())
     assert saved["p_speed"] == 0.6 and saved["speed"] == [0.8, 1.25]  # kept for --resume
-    for bad in (["--speed", "1.2", "0.8"], ["--p-speed", "1.5"]):
+    for bad in (["--speed", "1.2", "0.8"], ["--p-speed", "1.5"], ["--mixup", "-0.1"]):
         monkeypatch.setattr(sys, "argv", argv[:3] + ["--out", str(tmp_path / "other"), *bad])
         with pytest.raises(SystemExit):
             train_kws.main()
         assert "error:" in capsys.readouterr().err
+
+
+def test_bce_start_moves_every_class_bias_by_the_shift_that_fits_sigmoids(tmp_path, monkeypatch):
+    import torch
+    import train_kws
+    from conftest import tiny_config
+    from safetensors.torch import load_file
+
+    import astaudio.evaluate
+    from astaudio import ASTForAudioClassification
+
+    labels = {0: "yes", 1: "no", 2: "_silence_", 3: "_unknown_"}
+    torch.manual_seed(0)
+    ASTForAudioClassification(tiny_config(id2label=labels, num_labels=None)).save_pretrained(
+        tmp_path / "in"
+    )
+    (tmp_path / "in" / "preprocessor_config.json").write_text("{}")
+    # softmax-trained logits: the target 9 to 11, the others 4 to 6; any shift leaves their
+    # softmax alone, and sigmoids fit best with the boundary between the two groups
+    rng = np.random.default_rng(0)
+    targets = np.eye(4)[rng.integers(0, 4, 200)]
+    logits = np.where(targets == 1, 10.0, 5.0) + rng.uniform(-1, 1, (200, 4))
+    scores = lambda *args, **kwargs: (logits, targets, list(labels.values()))  # noqa: E731
+    monkeypatch.setattr(astaudio.evaluate, "model_scores", scores)
+
+    out = train_kws.bce_start(str(tmp_path / "in"), None, tmp_path / "out")
+    before = load_file(tmp_path / "in" / "model.safetensors")
+    after = load_file(out / "model.safetensors")
+    change = after["classifier.dense.bias"] - before["classifier.dense.bias"]
+    assert torch.allclose(change, change[0].expand(4), atol=1e-5)
+    assert -9.0 < float(change[0]) < -6.0  # the shift lies between the groups
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k != "classifier.dense.bias")
+
+    def bce(shift: float) -> float:  # written from the formula, float64
+        z = logits + shift
+        return float(np.mean(np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0) - targets * z))
+
+    moved = float(change[0])
+    assert bce(moved) < bce(0.0) / 10
+    assert bce(moved) <= min(bce(moved - 0.5), bce(moved + 0.5))
+    assert (out / "config.json").read_bytes() == (tmp_path / "in" / "config.json").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
 
 
 def test_unknown_offset_moves_only_that_logit_by_the_offset(tmp_path, monkeypatch):

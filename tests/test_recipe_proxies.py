@@ -51,6 +51,28 @@ def test_ensemble_averages_softmax_probabilities_and_offset_moves_unknown_only()
     assert proxies.column_predictions("a@2", sets, logits_of)["conditions"][0] == "_unknown_"
 
 
+def test_at_rejection_finds_the_smallest_offset_that_rejects_that_share():
+    # four seen-engine non-commands whose `_unknown_` logit trails the best by 0.5, 1, 1.5, 2
+    sets = {"conditions": [_row("seen-engines", "non-command", "_unknown_")] * 4}
+    margins = [0.5, 1.0, 1.5, 2.0]
+    logits_of = {Path("a"): _fake({"conditions": [[3.0, 0.0, 3.0 - m, -9.0] for m in margins]})}
+    logits_of = logits_of.__getitem__
+
+    def rejected(column: str) -> float:
+        table = proxies.proxy_rows(sets, proxies.column_predictions(column, sets, logits_of))
+        return float(table["seen engines: non-commands rejected (4)"])
+
+    extra = proxies.offset_for_rejection("a", sets, logits_of, 50.0)
+    assert 1.0 < extra <= 1.01  # two of the four need more than their margin of 1
+    assert rejected(f"a@{extra}") >= 50.0 > rejected(f"a@{extra - 0.01}")
+    # a column's own offset counts: half as much more is needed from @0.5
+    assert 0.5 < proxies.offset_for_rejection("a@0.5", sets, logits_of, 50.0) <= 0.51
+    assert proxies.offset_for_rejection("a", sets, logits_of, 100.0) > 2.0
+    no_rows = {Path("a"): {"labels": LABELS, "conditions": np.zeros((0, 4))}}.__getitem__
+    with pytest.raises(SystemExit, match="non-command clips"):
+        proxies.offset_for_rejection("a", {"conditions": []}, no_rows, 50.0)
+
+
 def _row(source: str, condition: str, label: str, path: str = "x.wav") -> dict:
     return {"source": source, "condition": condition, "labels": label, "path": path}
 

@@ -21,6 +21,12 @@ after the name; sets that are missing are left out):
   ``data-festival/accent-trimmed-8k-test.csv`` and ``accent-ru-trimmed-8k-test.csv``): the ten
   digits, overall and per voice;
 - with ``--test-split``, the recipe's test split (``data-festival/manifest.csv``, 4,700 clips).
+
+Every stage so far trades commands heard against non-commands rejected, and the `_unknown_` offset
+moves a model along that trade. ``--at-rejection PERCENT`` compares models on it: each column
+gets the smallest extra offset (to 0.01) at which it rejects at least PERCENT of the seen
+engines' non-commands, shown in its heading, so that the other rows say which model hears more
+at the same rejection (``--at-rejection 77.2``: the bundled stage L's own).
 """
 
 from __future__ import annotations
@@ -112,6 +118,35 @@ def column_predictions(column: str, sets: dict, logits_of) -> dict[str, list[str
     return {n: [labels[i] for i in np.mean(p, axis=0).argmax(1)] for n, p in probabilities.items()}
 
 
+MATCHED_ROW = "seen engines: non-commands rejected"
+
+
+def offset_for_rejection(column: str, sets: dict, logits_of, percent: float) -> float:
+    """The smallest extra `_unknown_` offset (to 0.01, within -10..10) at which ``column``
+    rejects at least ``percent`` of the seen engines' non-commands; raising the offset only
+    turns predictions into `_unknown_`, so the share rejected grows with it (bisection)."""
+    members, _, offset = column.partition("@")
+    base = float(offset or 0)
+
+    def rejected(extra: float) -> float:
+        table = proxy_rows(sets, column_predictions(f"{members}@{base + extra}", sets, logits_of))
+        row = next((v for k, v in table.items() if k.startswith(MATCHED_ROW)), "")
+        if not row:
+            sys.exit("error: --at-rejection needs the seen engines' non-command clips "
+                     "(make_conditions.py's sets, see --conditions)")  # fmt: skip
+        return float(row)
+
+    low, high = -10.0, 10.0
+    if rejected(high) < percent:
+        sys.exit(f"error: {column} rejects under {percent} % of non-commands at any offset")
+    if rejected(low) >= percent:
+        return low
+    while high - low > 0.01:
+        middle = (low + high) / 2
+        low, high = (low, middle) if rejected(middle) >= percent else (middle, high)
+    return float(np.ceil(high * 100) / 100)  # up, so that it still rejects enough
+
+
 def _percent(hits: list[bool]) -> str:
     return f"{100 * np.mean(hits):.1f}" if hits else ""
 
@@ -177,7 +212,14 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--test-split", action="store_true", help="also the test split (slow)")
     parser.add_argument("--cache", type=Path, default=Path("runs/proxy-cache"))
+    parser.add_argument(
+        "--at-rejection", type=float, default=None, metavar="PERCENT",
+        help="move each column's _unknown_ offset until it rejects PERCENT of the seen "
+        "engines' non-commands (e.g. 77.2, the bundled model's)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.at_rejection is not None and not 0.0 < args.at_rejection <= 100.0:
+        parser.error("--at-rejection takes a percentage in (0, 100]")
     sets = read_sets(args)
     if not sets:
         sys.exit("error: none of the evaluation sets exists (see --conditions, --real)")
@@ -197,10 +239,16 @@ def main() -> int:
             cached[folder] = folder_logits(folder, sets, args.cache)
         return cached[folder]
 
-    tables = [proxy_rows(sets, column_predictions(c, sets, logits_of)) for c in args.columns]
+    columns = list(args.columns)
+    if args.at_rejection is not None:
+        for i, column in enumerate(args.columns):
+            members, _, offset = column.partition("@")
+            extra = offset_for_rejection(column, sets, logits_of, args.at_rejection)
+            columns[i] = f"{members}@{float(offset or 0) + extra:g}"
+    tables = [proxy_rows(sets, column_predictions(c, sets, logits_of)) for c in columns]
     names = list(dict.fromkeys(k for t in tables for k in t))
-    print("| proxy | " + " | ".join(args.columns) + " |")
-    print("|---|" + "---|" * len(args.columns))
+    print("| proxy | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
     for name in names:
         print(f"| {name} | " + " | ".join(t.get(name, "") for t in tables) + " |")
     return 0
