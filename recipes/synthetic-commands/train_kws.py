@@ -76,7 +76,10 @@ def bce_start(init: str, spec, out: Path) -> Path:
     from astaudio.evaluate import model_scores
 
     folder = Path(resolve_bundled(init))
-    logits, targets, _ = model_scores(folder, spec, batch_size=64, activation="none")
+    print(f"bce start: scoring {folder} on the validation clips", file=sys.stderr)
+    logits, targets, _ = model_scores(
+        folder, spec, batch_size=64, activation="none", progress=sys.stderr.isatty()
+    )
     logits, targets = torch.from_numpy(logits).double(), torch.from_numpy(targets).double()
 
     def loss(shift: float) -> float:
