@@ -17,10 +17,27 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
 from kws_audio import UNKNOWN_LABEL
 from safetensors.torch import load_file, save_file
 
 BIAS = "classifier.dense.bias"  # (num_labels,)
+
+
+def copy_with_bias(model: Path, out: Path, change) -> None:
+    """Copy the model folder ``model`` to ``out`` with ``change`` (a number or a (num_labels,)
+    tensor) added to the classifier bias, in float64 and stored in the bias's own dtype. The
+    configs are copied first and the weights written last under a temporary name and renamed
+    into place, so a folder with model.safetensors is complete."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "preprocessor_config.json"):
+        shutil.copy2(model / name, out / name)
+    weights = load_file(model / "model.safetensors")
+    bias = weights[BIAS]
+    weights[BIAS] = (bias.double() + change).to(bias.dtype)
+    partial = out / "model.partial.safetensors"
+    save_file(weights, partial, metadata={"format": "pt"})
+    partial.replace(out / "model.safetensors")
 
 
 def main() -> int:
@@ -41,13 +58,9 @@ def main() -> int:
     index = config.get("label2id", {}).get(args.label)
     if index is None:
         sys.exit(f"error: {args.model} has no class {args.label!r}")
-    weights = load_file(args.model / "model.safetensors")
-    weights[BIAS] = weights[BIAS].clone()
-    weights[BIAS][index] += args.offset
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_file(weights, args.out / "model.safetensors", metadata={"format": "pt"})
-    for name in ("config.json", "preprocessor_config.json"):
-        shutil.copy2(args.model / name, args.out / name)
+    change = torch.zeros(len(config["label2id"]), dtype=torch.float64)
+    change[index] = args.offset
+    copy_with_bias(args.model, args.out, change)
     if args.center_short_clips:
         preprocessor = json.loads((args.out / "preprocessor_config.json").read_text())
         preprocessor["center_short_clips"] = True

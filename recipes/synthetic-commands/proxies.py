@@ -127,9 +127,11 @@ def offset_for_rejection(column: str, sets: dict, logits_of, percent: float) -> 
     turns predictions into `_unknown_`, so the share rejected grows with it (bisection)."""
     members, _, offset = column.partition("@")
     base = float(offset or 0)
+    matched = {"conditions": sets.get("conditions", [])}  # the only set the matched row reads
 
     def rejected(extra: float) -> float:
-        table = proxy_rows(sets, column_predictions(f"{members}@{base + extra}", sets, logits_of))
+        predicted = column_predictions(f"{members}@{base + extra}", matched, logits_of)
+        table = proxy_rows(matched, predicted)
         row = next((v for k, v in table.items() if k.startswith(MATCHED_ROW)), "")
         if not row:
             sys.exit("error: --at-rejection needs the seen engines' non-command clips "

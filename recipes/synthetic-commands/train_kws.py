@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from make_dataset import training_pools
+from offset_unknown import copy_with_bias
 
 from astaudio.augment import WaveformAugment, WaveformAugmentConfig
 from astaudio.data import load_dataset_spec
@@ -66,11 +67,10 @@ def bce_start(init: str, spec, out: Path) -> Path:
     Softmax ignores a shared shift of the logits, so a CE-trained model's logits can sit
     anywhere; a sigmoid per class needs the target above 0 and the rest below. Without the
     shift, BCE's first hundred steps pull every logit down at once and wreck the model (stage X's
-    first try: validation accuracy 37.7 % after one epoch; 87.3 % with the shift). The weights
-    are written last and renamed into place, so a folder with model.safetensors is complete."""
+    first try: validation accuracy 37.7 % after one epoch; 87.3 % with the shift). A folder with
+    model.safetensors is complete (``offset_unknown.copy_with_bias``)."""
     import numpy as np
     import torch
-    from safetensors.torch import load_file, save_file
 
     from astaudio.bundled import resolve_bundled
     from astaudio.evaluate import model_scores
@@ -89,14 +89,7 @@ def bce_start(init: str, spec, out: Path) -> Path:
     print(
         f"bce start: class biases moved by {-shift:.1f} (BCE {loss(0.0):.3f} -> {loss(shift):.3f})"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "preprocessor_config.json"):
-        (out / name).write_bytes((folder / name).read_bytes())
-    weights = load_file(folder / "model.safetensors")
-    bias = weights["classifier.dense.bias"]
-    weights["classifier.dense.bias"] = (bias.double() - shift).to(bias.dtype)
-    save_file(weights, out / "model.partial.safetensors", metadata={"format": "pt"})
-    (out / "model.partial.safetensors").replace(out / "model.safetensors")
+    copy_with_bias(folder, out, -float(shift))
     return out
 
 
