@@ -1,8 +1,10 @@
 """The keyword recipe's proxy table (recipes/synthetic-commands/proxies.py).
 
-An ensemble column must average the members' softmax probabilities, an offset must move only
-`_unknown_`, the rows must count `_silence_` as a rejection, and a folder's logits must be the
-model's own (checked clip by clip against the feature extractor and the model) and be reused only for the same files.
+An ensemble column must average the members' softmax probabilities, and a column with test-time
+warps those of every member on every resampled view; an offset must move only `_unknown_`, the
+rows must count `_silence_` as a rejection, and a folder's logits must be the model's own
+(checked clip by clip against the feature extractor and the model, on the clips as they are and
+resampled) and be reused only for the same files and the same warp.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def test_ensemble_averages_softmax_probabilities_and_offset_moves_unknown_only()
         Path("a"): _fake({"conditions": [[4.0, 0.0, 2.5, -5.0], [0.5, 0.0, 3.0, 0.0]]}),
         Path("b"): _fake({"conditions": [[-4.0, 3.0, 2.5, -5.0], [0.5, 0.0, 3.0, 0.0]]}),
     }
-    logits_of = members.__getitem__
+
+    def logits_of(folder, warp):
+        return members[folder]
+
     assert proxies.column_predictions("a", sets, logits_of)["conditions"][0] == "yes"
     assert proxies.column_predictions("b", sets, logits_of)["conditions"][0] == "no"
     both = torch.stack([torch.tensor(m["conditions"][0]).softmax(-1) for m in members.values()])
@@ -55,8 +60,10 @@ def test_at_rejection_finds_the_smallest_offset_that_rejects_that_share():
     # four seen-engine non-commands whose `_unknown_` logit trails the best by 0.5, 1, 1.5, 2
     sets = {"conditions": [_row("seen-engines", "non-command", "_unknown_")] * 4}
     margins = [0.5, 1.0, 1.5, 2.0]
-    logits_of = {Path("a"): _fake({"conditions": [[3.0, 0.0, 3.0 - m, -9.0] for m in margins]})}
-    logits_of = logits_of.__getitem__
+    fake = _fake({"conditions": [[3.0, 0.0, 3.0 - m, -9.0] for m in margins]})
+
+    def logits_of(folder, warp):
+        return fake
 
     def rejected(column: str) -> float:
         table = proxies.proxy_rows(sets, proxies.column_predictions(column, sets, logits_of))
@@ -68,9 +75,44 @@ def test_at_rejection_finds_the_smallest_offset_that_rejects_that_share():
     # a column's own offset counts: half as much more is needed from @0.5
     assert 0.5 < proxies.offset_for_rejection("a@0.5", sets, logits_of, 50.0) <= 0.51
     assert proxies.offset_for_rejection("a", sets, logits_of, 100.0) > 2.0
-    no_rows = {Path("a"): {"labels": LABELS, "conditions": np.zeros((0, 4))}}.__getitem__
     with pytest.raises(SystemExit, match="non-command clips"):
-        proxies.offset_for_rejection("a", {"conditions": []}, no_rows, 50.0)
+        proxies.offset_for_rejection(
+            "a",
+            {"conditions": []},
+            lambda f, w: {"labels": LABELS, "conditions": np.zeros((0, 4))},
+            50.0,
+        )
+
+
+def test_warps_average_every_views_probabilities():
+    sets = {"conditions": [{}]}
+    views = {  # the view at 0.9 says yes, the one at 1.1 no, and their mean is _unknown_
+        1.0: _fake({"conditions": [[2.0, 0.0, 0.0, -9.0]]}),
+        0.9: _fake({"conditions": [[3.0, -3.0, 2.6, -9.0]]}),
+        1.1: _fake({"conditions": [[-3.0, 2.9, 2.6, -9.0]]}),
+    }
+    asked = []
+
+    def logits_of(folder, warp):
+        asked.append((folder, warp))
+        return views[warp]
+
+    assert proxies.column_predictions("a~1", sets, logits_of)["conditions"] == ["yes"]
+    assert proxies.column_predictions("a~0.9", sets, logits_of)["conditions"] == ["yes"]
+    assert proxies.column_predictions("a~1.1", sets, logits_of)["conditions"] == ["no"]
+    both = torch.stack([torch.tensor(views[w]["conditions"][0]).softmax(-1) for w in (0.9, 1.1)])
+    assert LABELS[int(both.mean(0).argmax())] == "_unknown_"
+    asked.clear()
+    assert proxies.column_predictions("a+b~0.9,1.1@0", sets, logits_of)["conditions"] == [
+        "_unknown_"
+    ]
+    assert sorted(asked) == [(Path("a"), 0.9), (Path("a"), 1.1), (Path("b"), 0.9), (Path("b"), 1.1)]
+    # the offset applies to every view before the mean: -1 hands the row back to yes
+    assert proxies.column_predictions("a~0.9,1.1@-1", sets, logits_of)["conditions"] == ["yes"]
+    for column, message in (("a~0.9,x", "must be numbers"), ("a~0.3", "from 0.5 to 2"),
+                            ("a~1@y", "must be a number")):  # fmt: skip
+        with pytest.raises(SystemExit, match=message):
+            proxies.column_predictions(column, sets, logits_of)
 
 
 def _row(source: str, condition: str, label: str, path: str = "x.wav") -> dict:
@@ -180,6 +222,7 @@ def test_bad_columns_are_one_line_errors(model_and_clips, tmp_path, monkeypatch)
     base = ["proxies.py", "--conditions", str(clips), "--real", str(tmp_path / "none"),
             "--accented", "--cache", str(tmp_path / "cache")]  # fmt: skip
     for column, message in ((f"{folder}@x", "must be a number"),
+                            (f"{folder}~0.1", "from 0.5 to 2"),
                             (f"{folder}+{tmp_path / 'nowhere'}", "is not a model folder")):  # fmt: skip
         monkeypatch.setattr(sys, "argv", [*base, column])
         with pytest.raises(SystemExit, match=message):
@@ -187,3 +230,33 @@ def test_bad_columns_are_one_line_errors(model_and_clips, tmp_path, monkeypatch)
     monkeypatch.setattr(sys, "argv", [*base, f"{folder}+{folder}@0.5"])
     assert proxies.main() == 0
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # one folder, scored once
+
+
+def test_warped_views_are_the_model_on_resampled_clips_cached_apart(model_and_clips, tmp_path):
+    import soxr
+
+    folder, clips = model_and_clips
+    sets = _sets(clips, tmp_path)
+    cache = tmp_path / "cache"
+    plain = proxies.folder_logits(folder, sets, cache)["conditions"]
+    model = ASTForAudioClassification.from_pretrained(folder).eval()
+    extractor = ASTFeatureExtractor.from_pretrained(folder)
+    for warp in (1.25, 0.8):
+        logits = proxies.folder_logits(folder, sets, cache, warp)["conditions"]  # (3, 4)
+        for row, row_logits in zip(sets["conditions"], logits, strict=True):
+            audio, rate = sf.read(row["file"])
+            warped = soxr.resample(audio, rate, rate / warp)  # 12000 -> 9600 or 15000 samples
+            if warp < 1:  # grown: cut back to 12000 around the centre of energy
+                energy = warped**2  # its centre: the energy-weighted mean sample index
+                centre = int(np.sum(np.arange(len(warped)) * energy) / energy.sum())
+                start = min(max(centre - 6000, 0), len(warped) - 12000)
+                warped = warped[start : start + 12000]
+            features = extractor(warped, sampling_rate=rate, return_tensors="pt")
+            with torch.no_grad():
+                expected = model(**features).logits[0].numpy()
+            np.testing.assert_allclose(row_logits, expected, atol=1e-4)
+        assert np.abs(logits - plain).max() > 1e-3  # another view, not the plain clips again
+    assert sorted(p.name for p in cache.glob("*.npz")) == sorted(
+        f"{proxies.folder_key(folder)}{suffix}.npz" for suffix in ("", "~0.8", "~1.25")
+    )
+    np.testing.assert_array_equal(proxies.folder_logits(folder, sets, cache)["conditions"], plain)

@@ -4,8 +4,10 @@
         runs/stage-l/shipped+runs/stage-p/shipped runs/stage-l/shipped@-0.5
 
 A column is a model folder; several joined by ``+`` are an ensemble (their softmax
-probabilities averaged); ``@OFFSET`` first adds OFFSET to each member's `_unknown_` logit, as
-``offset_unknown.py`` does to the weights. A folder's logits on every set are computed once and
+probabilities averaged); ``~W,W,...`` scores every member on each clip resampled by each factor
+W as well (a test-time warp: W > 1 shorter, higher pitch and formants, as the training warp) and
+averages all those probabilities; ``@OFFSET`` first adds OFFSET to each member's `_unknown_`
+logit, as ``offset_unknown.py`` does to the weights (``A+B~0.9,1,1.1@-0.25``). A folder's logits on every set are computed once and
 kept in ``--cache`` under the hash of its weights and preprocessor, so a sweep of ensembles
 and offsets costs one pass per folder. Rows (% top-1 unless said; the clips scored in brackets
 after the name; sets that are missing are left out):
@@ -71,28 +73,66 @@ def folder_key(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def folder_logits(folder: Path, sets: dict[str, list[dict]], cache: Path) -> dict:
-    """{"labels": [...], set name: logits (N, C)} of one model folder, from the cache if it
-    holds them for these files."""
+def warped_logits(folder: Path, files: list[str], warp: float) -> tuple[np.ndarray, list[str]]:
+    """Logits (N, C) of ``folder``'s model on each file resampled by ``warp`` (16000 / warp
+    samples a second, played at 16 kHz), and its labels. A clip that grows is cut back to its
+    own length around its centre of energy; one that shrinks is padded as the model pads."""
+    import soxr
+    import torch
+
+    from astaudio import ASTFeatureExtractor, ASTForAudioClassification
+    from astaudio.audio import load_audio
+    from astaudio.augment import fit_length
+    from astaudio.errors import AudioLoadError
+
+    model = ASTForAudioClassification.from_pretrained(folder).eval()
+    extractor = ASTFeatureExtractor.from_pretrained(folder)
+    rate = extractor.sampling_rate
+    logits = []
+    for start in range(0, len(files), 64):
+        batch = []
+        for file in files[start : start + 64]:
+            try:
+                audio = load_audio(file, rate).astype(np.float64)
+            except AudioLoadError as error:
+                sys.exit(f"error: {file} could not be read: {error}")
+            warped = soxr.resample(audio, rate, rate / warp)
+            batch.append(warped if len(warped) <= len(audio) else fit_length(warped, len(audio)))
+        features = extractor(batch, sampling_rate=rate, return_tensors="pt")
+        with torch.no_grad():
+            logits.append(model(**features).logits.numpy())
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return np.concatenate(logits), labels
+
+
+def folder_logits(
+    folder: Path, sets: dict[str, list[dict]], cache: Path, warp: float = 1.0
+) -> dict:
+    """{"labels": [...], set name: logits (N, C)} of one model folder on the clips resampled by
+    ``warp`` (1: as they are), from the cache if it holds them for these files."""
     from astaudio.data import DatasetSpec, Item
     from astaudio.evaluate import model_scores
 
-    path = cache / f"{folder_key(folder)}.npz"
+    path = cache / f"{folder_key(folder)}{'' if warp == 1.0 else f'~{warp:g}'}.npz"
     stored = dict(np.load(path, allow_pickle=False)) if path.is_file() else {}
     wanted = {n: [r["file"] for r in rows] for n, rows in sets.items()}
     for name, files in wanted.items():
         if name in stored and list(stored[f"{name}/files"]) == files:
             continue
-        spec = DatasetSpec([Item(f, ()) for f in files], [], False)  # no labels: all classes
-        dropped: list = []
-        logits, _, labels = model_scores(
-            folder, spec, batch_size=64, progress=sys.stderr.isatty(), dropped=dropped,
-            activation="none",
-        )  # fmt: skip
-        if dropped:
-            sys.exit(f"error: {dropped[0][0]} could not be read: {dropped[0][1]}")
+        if warp != 1.0:
+            logits, labels = warped_logits(folder, files, warp)
+        else:
+            spec = DatasetSpec([Item(f, ()) for f in files], [], False)  # no labels: all classes
+            dropped: list = []
+            logits, _, labels = model_scores(
+                folder, spec, batch_size=64, progress=sys.stderr.isatty(), dropped=dropped,
+                activation="none",
+            )  # fmt: skip
+            if dropped:
+                sys.exit(f"error: {dropped[0][0]} could not be read: {dropped[0][1]}")
         stored[name], stored[f"{name}/files"], stored["labels"] = logits, np.array(files), labels
-        print(f"scored {folder} on {name} ({len(files)} clips)", file=sys.stderr)
+        view = "" if warp == 1.0 else f" resampled by {warp:g}"
+        print(f"scored {folder} on {name}{view} ({len(files)} clips)", file=sys.stderr)
         cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npz")
         np.savez(partial, **stored)
@@ -100,19 +140,37 @@ def folder_logits(folder: Path, sets: dict[str, list[dict]], cache: Path) -> dic
     return {"labels": list(stored["labels"]), **{n: stored[n] for n in wanted}}
 
 
+def parse_column(column: str) -> tuple[list[str], list[float], float]:
+    """(member folders, warps, offset) of a column spec ("A+B~0.9,1,1.1@-0.5")."""
+    members, at, offset = column.partition("@")
+    members, tilde, warps = members.partition("~")
+    try:
+        shift = float(offset) if at else 0.0
+    except ValueError:
+        sys.exit(f"error: {column}: the offset after @ must be a number, got {offset!r}")
+    try:
+        factors = [float(w) for w in warps.split(",")] if tilde else [1.0]
+    except ValueError:
+        sys.exit(f"error: {column}: the warps after ~ must be numbers, got {warps!r}")
+    if not all(0.5 <= w <= 2.0 for w in factors):
+        sys.exit(f"error: {column}: a warp is a resampling factor from 0.5 to 2, got {warps!r}")
+    return members.split("+"), factors, shift
+
+
 def column_predictions(column: str, sets: dict, logits_of) -> dict[str, list[str]]:
-    """{set name: predicted label per row} of a column spec ("A+B@-0.5")."""
-    members, _, offset = column.partition("@")
+    """{set name: predicted label per row} of a column spec ("A+B~0.9,1,1.1@-0.5");
+    ``logits_of(folder, warp)`` gives folder_logits."""
+    members, warps, offset = parse_column(column)
     probabilities: dict[str, list[np.ndarray]] = defaultdict(list)
     labels = None
-    for member in members.split("+"):
-        scores = logits_of(Path(member))
+    for member, warp in ((m, w) for m in members for w in warps):
+        scores = logits_of(Path(member), warp)
         if labels is not None and scores["labels"] != labels:
-            sys.exit(f"error: {member} has other classes than {members.split('+')[0]}")
+            sys.exit(f"error: {member} has other classes than {members[0]}")
         labels = scores["labels"]
         for name in sets:
             logits = scores[name].astype(np.float64)
-            logits[:, labels.index(UNKNOWN_LABEL)] += float(offset or 0)
+            logits[:, labels.index(UNKNOWN_LABEL)] += offset
             exp = np.exp(logits - logits.max(axis=1, keepdims=True))
             probabilities[name].append(exp / exp.sum(axis=1, keepdims=True))
     return {n: [labels[i] for i in np.mean(p, axis=0).argmax(1)] for n, p in probabilities.items()}
@@ -125,8 +183,8 @@ def offset_for_rejection(column: str, sets: dict, logits_of, percent: float) -> 
     """The smallest extra `_unknown_` offset (to 0.01, within -10..10) at which ``column``
     rejects at least ``percent`` of the seen engines' non-commands; raising the offset only
     turns predictions into `_unknown_`, so the share rejected grows with it (bisection)."""
-    members, _, offset = column.partition("@")
-    base = float(offset or 0)
+    members, _, _ = column.partition("@")
+    base = parse_column(column)[2]
     matched = {"conditions": sets.get("conditions", [])}  # the only set the matched row reads
 
     def rejected(extra: float) -> float:
@@ -203,7 +261,7 @@ def proxy_rows(sets: dict[str, list[dict]], predicted: dict[str, list[str]]) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("columns", nargs="+", metavar="MODEL[+MODEL...][@OFFSET]")
+    parser.add_argument("columns", nargs="+", metavar="MODEL[+MODEL...][~W,W...][@OFFSET]")
     parser.add_argument("--data", type=Path, default=Path("data-festival"))
     parser.add_argument("--conditions", type=Path, default=Path("data/conditions"))
     parser.add_argument("--real", type=Path, default=Path("data/real"))
@@ -226,27 +284,22 @@ def main() -> int:
     if not sets:
         sys.exit("error: none of the evaluation sets exists (see --conditions, --real)")
     for column in args.columns:
-        members, at, offset = column.partition("@")
-        try:
-            float(offset) if at else None
-        except ValueError:
-            sys.exit(f"error: {column}: the offset after @ must be a number, got {offset!r}")
-        for member in members.split("+"):
+        for member in parse_column(column)[0]:
             if not (Path(member) / "model.safetensors").is_file():
                 sys.exit(f"error: {member} is not a model folder (no model.safetensors)")
-    cached: dict[Path, dict] = {}
+    cached: dict[tuple[Path, float], dict] = {}
 
-    def logits_of(folder: Path) -> dict:
-        if folder not in cached:
-            cached[folder] = folder_logits(folder, sets, args.cache)
-        return cached[folder]
+    def logits_of(folder: Path, warp: float) -> dict:
+        if (folder, warp) not in cached:
+            cached[folder, warp] = folder_logits(folder, sets, args.cache, warp)
+        return cached[folder, warp]
 
     columns = list(args.columns)
     if args.at_rejection is not None:
         for i, column in enumerate(args.columns):
-            members, _, offset = column.partition("@")
+            members = column.partition("@")[0]
             extra = offset_for_rejection(column, sets, logits_of, args.at_rejection)
-            columns[i] = f"{members}@{float(offset or 0) + extra:g}"
+            columns[i] = f"{members}@{parse_column(column)[2] + extra:g}"
     tables = [proxy_rows(sets, column_predictions(c, sets, logits_of)) for c in columns]
     names = list(dict.fromkeys(k for t in tables for k in t))
     print("| proxy | " + " | ".join(columns) + " |")
