@@ -7,9 +7,10 @@ A column is a model folder; several joined by ``+`` are an ensemble (their softm
 probabilities averaged); ``~W,W,...`` scores every member on each clip resampled by each factor
 W as well (a test-time warp: W > 1 shorter, higher pitch and formants, as the training warp) and
 averages all those probabilities; ``@OFFSET`` first adds OFFSET to each member's `_unknown_`
-logit, as ``offset_unknown.py`` does to the weights (``A+B~0.9,1,1.1@-0.25``). A folder's logits on every set are computed once and
-kept in ``--cache`` under the hash of its weights and preprocessor, so a sweep of ensembles
-and offsets costs one pass per folder. Rows (% top-1 unless said; the clips scored in brackets
+logit, as ``offset_unknown.py`` does to the weights (``A+B~0.9,1,1.1@-0.25``). A folder's
+logits on every set are computed once per warp and kept in ``--cache`` under the hash of its
+weights and preprocessor, so a sweep of ensembles and offsets costs one pass per folder and
+warp. Rows (% top-1 unless said; the clips scored in brackets
 after the name; sets that are missing are left out):
 
 - ``make_conditions.py``'s sets (``--conditions``, default ``data/conditions``): the seen
@@ -79,6 +80,7 @@ def warped_logits(folder: Path, files: list[str], warp: float) -> tuple[np.ndarr
     own length around its centre of energy; one that shrinks is padded as the model pads."""
     import soxr
     import torch
+    from tqdm import tqdm
 
     from astaudio import ASTFeatureExtractor, ASTForAudioClassification
     from astaudio.audio import load_audio
@@ -89,7 +91,8 @@ def warped_logits(folder: Path, files: list[str], warp: float) -> tuple[np.ndarr
     extractor = ASTFeatureExtractor.from_pretrained(folder)
     rate = extractor.sampling_rate
     logits = []
-    for start in range(0, len(files), 64):
+    starts = range(0, len(files), 64)
+    for start in tqdm(starts, desc=f"warp {warp:g}", disable=not sys.stderr.isatty()):
         batch = []
         for file in files[start : start + 64]:
             try:
