@@ -260,3 +260,12 @@ def test_warped_views_are_the_model_on_resampled_clips_cached_apart(model_and_cl
         f"{proxies.folder_key(folder)}{suffix}.npz" for suffix in ("", "~0.8", "~1.25")
     )
     np.testing.assert_array_equal(proxies.folder_logits(folder, sets, cache)["conditions"], plain)
+
+
+def test_an_unreadable_clip_in_a_warped_view_is_a_one_line_error(model_and_clips, tmp_path):
+    folder, clips = model_and_clips
+    (clips / "audio" / "1.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio")
+    sets = _sets(clips, tmp_path)
+    with pytest.raises(SystemExit, match=r"error: .*1\.wav could not be read"):
+        proxies.folder_logits(folder, sets, tmp_path / "cache", 1.1)
+    assert not list((tmp_path / "cache").glob("*.npz"))  # nothing half-scored is kept
