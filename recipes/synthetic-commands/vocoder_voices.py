@@ -60,17 +60,17 @@ def say(tts, text: str, variant: tuple[float, float, float], speed: float, seed:
     import soxr
     from hibari import dsp
 
+    from astaudio.augment import fit_length
+
     pitch, contour, envelope = variant
     ids = tts.ids(" ".join(tts.phonemize(text)))
     inputs = {"ids": np.asarray([ids], np.int64), "speed": np.asarray([speed], np.float32)}
     *envelopes, f0 = (out[0] for out in tts.sess.run(None, inputs))
     envelopes = [stretch_envelope(e, envelope) for e in envelopes]
     audio = dsp.synth(*envelopes, scale_pitch(f0, pitch, contour), np.random.default_rng(seed))
-    audio = soxr.resample(audio, RATE, 16_000)[:16_000]
-    clip = np.zeros(16_000, np.float32)
-    start = (16_000 - len(audio)) // 2
-    clip[start : start + len(audio)] = audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05
-    return clip
+    audio = soxr.resample(audio, RATE, 16_000)
+    audio *= 0.05 / (np.sqrt(np.mean(audio**2)) + 1e-9)
+    return fit_length(audio, 16_000).astype(np.float32)
 
 
 def main() -> int:
