@@ -33,6 +33,14 @@ def trim_silence(audio: np.ndarray, threshold_db: float = TRIM_THRESHOLD_DB) -> 
     return audio[loud[0] * FRAME : (loud[-1] + 1) * FRAME]
 
 
+def middle(audio: np.ndarray, n: int) -> np.ndarray:
+    """The middle ``n`` samples of a clip longer than ``n``; a shorter clip as it is."""
+    if len(audio) <= n:
+        return audio
+    start = (len(audio) - n) // 2
+    return audio[start : start + n]
+
+
 def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio)))) if audio.size else 0.0
 

@@ -43,7 +43,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from kws_signal import middle
 from word_embedding import WordEmbedding, WordHead
+
+from astaudio.augment import fit_length
 
 SAMPLES = 16_000  # the student's clip: 1 s at 16 kHz
 PLACED = 20_480  # the teacher's input: the clip centred in 1.28 s, so every window holds it
@@ -102,22 +105,22 @@ class SpeechEmbedding:
         flat = windows.reshape(-1, WINDOW, 32, 1).astype(np.float32)
         return self.embedding.run(None, {"input_1": flat})[0].reshape(batch, steps, EMBEDDING)
 
+    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+        """1-D waveforms -> (N, 10, 96): each placed, in batches of 64 in the order given."""
+        batches = [clips[s : s + 64] for s in range(0, len(clips), 64)]
+        return np.concatenate([self(np.stack([place(c) for c in batch])) for batch in batches])
+
 
 def place(clip: np.ndarray) -> np.ndarray:
     """A clip (its middle second at most) centred in PLACED zero samples: (PLACED,) float32."""
-    clip = np.asarray(clip, np.float32)
-    if len(clip) > SAMPLES:
-        start = (len(clip) - SAMPLES) // 2
-        clip = clip[start : start + SAMPLES]
-    out = np.zeros(PLACED, np.float32)
-    start = (PLACED - len(clip)) // 2
-    out[start : start + len(clip)] = clip
-    return out
+    return fit_length(middle(np.asarray(clip, np.float32), SAMPLES), PLACED).astype(np.float32)
 
 
 class EmbeddingHead(nn.Module):
     """(B, T, 96) embeddings -> (B, classes) logits: a per-step projection, two residual
     convolutions over time and the maximum over time."""
+
+    embedding = "speech"  # the cached embeddings it takes: a pass's embeddings.npy
 
     def __init__(self, num_classes: int, width: int = 256, dropout: float = 0.3) -> None:
         super().__init__()
@@ -183,8 +186,7 @@ def embed_pass(folder: Path, speech: bool, words: bool) -> None:
         starts = range(0, len(cached), 64)
         for s in tqdm(starts, desc=f"{folder.name} {name}", disable=not sys.stderr.isatty()):
             clips = [cached.clip(i) for i in range(s, min(s + 64, len(cached)))]
-            batch = np.stack([place(c) for c in clips]) if name == "embeddings" else clips
-            parts.append(model(batch).astype(np.float16))
+            parts.append(model.embed_clips(clips).astype(np.float16))
         partial = folder / f"{name}.partial.npy"
         np.save(partial, np.concatenate(parts))
         partial.replace(folder / f"{name}.npy")
@@ -326,7 +328,8 @@ def class_names(data: Path) -> list[str]:
         return [row["display_name"] for row in csv.DictReader(f)]
 
 
-HEADS = {"speech": EmbeddingHead, "words": WordHead}
+HEADS = {head.embedding: head for head in (EmbeddingHead, WordHead)}
+EMBEDDERS = {"speech": SpeechEmbedding, "words": WordEmbedding}
 
 
 def train_head(
@@ -370,10 +373,8 @@ def load_head(path: Path, num_classes: int) -> nn.Module:
     if not path.is_file():
         sys.exit(f"error: {path} does not exist (run teacher.py head)")
     weights = torch.load(path, weights_only=True)
-    embedding = "words" if "net.0.weight" in weights else "speech"
-    head = HEADS[embedding](num_classes)
+    head = (WordHead if "net.0.weight" in weights else EmbeddingHead)(num_classes)
     head.load_state_dict(weights)
-    head.embedding = embedding
     return head.eval()
 
 
@@ -388,14 +389,8 @@ def proxy_embeddings(sets: dict, cache: Path, embedding: str) -> dict[str, np.nd
         files = [r["file"] for r in rows]
         if name in stored and list(stored[f"{name}/files"]) == files:
             continue
-        if embedding == "speech":
-            model = model or SpeechEmbedding()
-            placed = [place(load_audio(f)) for f in files]
-            parts = [model(np.stack(placed[s : s + 64])) for s in range(0, len(placed), 64)]
-            stored[name] = np.concatenate(parts)
-        else:
-            model = model or WordEmbedding()
-            stored[name] = model([load_audio(f) for f in files])
+        model = model or EMBEDDERS[embedding]()
+        stored[name] = model.embed_clips([load_audio(f) for f in files])
         stored[f"{name}/files"] = np.array(files)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path.with_suffix(".partial.npz"), **stored)

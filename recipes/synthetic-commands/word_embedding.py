@@ -24,6 +24,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from kws_signal import middle
+
+from astaudio.augment import fit_length
 
 WORD_SAMPLES = 24_000  # 1.5 s at 16 kHz: the model's window
 WORD_DIM = 2048
@@ -32,14 +35,7 @@ WORD_MODEL = "models/resnet_50_arc/slim_93%_accuracy_72.7390%.onnx"  # the full-
 
 def place_word(clip: np.ndarray) -> np.ndarray:
     """A clip centred in WORD_SAMPLES zero samples (its middle 1.5 s if longer): float64."""
-    clip = np.asarray(clip, np.float64)
-    if len(clip) > WORD_SAMPLES:
-        start = (len(clip) - WORD_SAMPLES) // 2
-        return clip[start : start + WORD_SAMPLES]
-    out = np.zeros(WORD_SAMPLES)
-    start = (WORD_SAMPLES - len(clip)) // 2
-    out[start : start + len(clip)] = clip
-    return out
+    return fit_length(middle(np.asarray(clip, np.float64), WORD_SAMPLES), WORD_SAMPLES)
 
 
 class WordEmbedding:
@@ -60,7 +56,7 @@ class WordEmbedding:
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self.logfbank = logfbank
 
-    def __call__(self, clips: list[np.ndarray]) -> np.ndarray:
+    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
         """1-D waveforms in [-1, 1] at 16 kHz -> (B, 2048) float32 unit vectors. A silent clip
         (its filter banks all at the floor) comes out as zeros, not the model's NaN."""
         out = np.zeros((len(clips), WORD_DIM), np.float32)
@@ -76,6 +72,8 @@ class WordEmbedding:
 class WordHead(nn.Module):
     """(B, 2048) word embeddings -> (B, classes) logits: the embedding's direction (scaled by 10)
     through one hidden layer."""
+
+    embedding = "words"  # the cached embeddings it takes: a pass's words.npy
 
     def __init__(self, num_classes: int, width: int = 512, dropout: float = 0.3) -> None:
         super().__init__()
