@@ -28,9 +28,10 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed system-deps
 	$(BIN)/python -m pytest -q
 
+# The whole tree, the Python snippets of the Markdown files included (pyproject's include).
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests benchmarks recipes scripts
-	$(BIN)/ruff format --check src tests benchmarks recipes scripts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run_all.py
