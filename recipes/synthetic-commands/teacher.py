@@ -28,6 +28,8 @@ Nothing of it is shipped with astaudio: it teaches the bundled AST (``distill_kw
   (every clip counts as ``_unknown_``).
 - ``proxies``: the proxy table (proxies.py's rows) of the heads' mean and of its ensembles with a
   model folder, the heads' share of the probability given by each ``--weights`` value.
+- ``speed``: CPU time per 1-s clip, one clip at a time on one thread, of a model folder (features
+  and AST) and of the speech embedding with a head: what the ensemble would cost if shipped.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import csv
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +55,7 @@ SAMPLES = 16_000  # the student's clip: 1 s at 16 kHz
 PLACED = 20_480  # the teacher's input: the clip centred in 1.28 s, so every window holds it
 WINDOW, HOP = 76, 5  # mel frames per embedding (0.775 s) and between embeddings -> 10 of them
 EMBEDDING = 96
+BUNDLED = Path(__file__).resolve().parents[2] / "src/astaudio/bundled/keywords"
 
 
 EMBEDDING_FILES = ("melspectrogram.onnx", "embedding_model.onnx")
@@ -429,6 +433,35 @@ def proxy_tables(args: argparse.Namespace) -> None:
         print(f"| {row} | " + " | ".join(t.get(row, "") for t in tables) + " |")
 
 
+def speed(model_folder: Path, clips: int) -> dict[str, float]:
+    """Milliseconds per 1-s clip, batch 1, one thread: the AST (features included), the speech
+    embedding with a head (its weights do not change the time), and both (the ensemble)."""
+    from astaudio import ASTFeatureExtractor, ASTForAudioClassification
+
+    torch.set_num_threads(1)
+    extractor = ASTFeatureExtractor.from_pretrained(model_folder)
+    model = ASTForAudioClassification.from_pretrained(model_folder).eval()
+    embedding, head = SpeechEmbedding(), EmbeddingHead(model.config.num_labels).eval()
+    audio = np.random.default_rng(0).normal(0, 0.1, (clips, SAMPLES)).astype(np.float32)
+
+    def ast(clip: np.ndarray) -> torch.Tensor:
+        return model(**extractor(clip, sampling_rate=16_000, return_tensors="pt")).logits
+
+    def teacher(clip: np.ndarray) -> torch.Tensor:
+        return head(torch.from_numpy(embedding(place(clip)[None])))
+
+    times = {}
+    with torch.no_grad():
+        for name, run in (("AST", ast), ("speech embedding + head", teacher)):
+            run(audio[0])  # warm-up
+            start = time.perf_counter()
+            for clip in audio:
+                run(clip)
+            times[name] = (time.perf_counter() - start) / clips * 1000
+    times["ensemble"] = sum(times.values())
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -470,8 +503,16 @@ def main() -> int:
         Path("data-festival/accent-ru-trimmed-8k-test.csv")])  # fmt: skip
     proxies.add_argument("--test-split", action="store_true")
     proxies.add_argument("--cache", type=Path, default=Path("runs/proxy-cache"))
+    timing = commands.add_parser("speed", help="CPU time per clip of the AST and of the teacher")
+    timing.add_argument("--model", type=Path, default=BUNDLED, help="a model folder")
+    timing.add_argument("--clips", type=int, default=50)
     args = parser.parse_args()
-    if args.command == "cache":
+    if args.command == "speed":
+        if not (args.model / "config.json").is_file():
+            sys.exit(f"error: {args.model} holds no model (config.json)")
+        for name, ms in speed(args.model, max(args.clips, 1)).items():
+            print(f"{name}: {ms:.1f} ms per clip (batch 1, one thread)")
+    elif args.command == "cache":
         if not (args.data / args.manifest).is_file():
             sys.exit(f"error: {args.data / args.manifest} does not exist")
         if not args.augment.is_file():
