@@ -50,6 +50,7 @@ from kws_signal import middle
 from word_embedding import WordEmbedding, WordHead
 
 from astaudio.augment import fit_length
+from astaudio.errors import AstAudioError
 
 SAMPLES = 16_000  # the student's clip: 1 s at 16 kHz
 PLACED = 20_480  # the teacher's input: the clip centred in 1.28 s, so every window holds it
@@ -510,7 +511,11 @@ def main() -> int:
     if args.command == "speed":
         if not (args.model / "config.json").is_file():
             sys.exit(f"error: {args.model} holds no model (config.json)")
-        for name, ms in speed(args.model, max(args.clips, 1)).items():
+        try:
+            times = speed(args.model, max(args.clips, 1))
+        except AstAudioError as error:
+            sys.exit(f"error: {error}")
+        for name, ms in times.items():
             print(f"{name}: {ms:.1f} ms per clip (batch 1, one thread)")
     elif args.command == "cache":
         if not (args.data / args.manifest).is_file():
