@@ -56,7 +56,6 @@ SAMPLES = 16_000  # the student's clip: 1 s at 16 kHz
 PLACED = 20_480  # the teacher's input: the clip centred in 1.28 s, so every window holds it
 WINDOW, HOP = 76, 5  # mel frames per embedding (0.775 s) and between embeddings -> 10 of them
 EMBEDDING = 96
-BUNDLED = Path(__file__).resolve().parents[2] / "src/astaudio/bundled/keywords"
 
 
 EMBEDDING_FILES = ("melspectrogram.onnx", "embedding_model.onnx")
@@ -434,19 +433,19 @@ def proxy_tables(args: argparse.Namespace) -> None:
         print(f"| {row} | " + " | ".join(t.get(row, "") for t in tables) + " |")
 
 
-def speed(model_folder: Path, clips: int) -> dict[str, float]:
+def speed(model: str, clips: int) -> dict[str, float]:
     """Milliseconds per 1-s clip, batch 1, one thread: the AST (features included), the speech
     embedding with a head (its weights do not change the time), and both (the ensemble)."""
     from astaudio import ASTFeatureExtractor, ASTForAudioClassification
 
     torch.set_num_threads(1)
-    extractor = ASTFeatureExtractor.from_pretrained(model_folder)
-    model = ASTForAudioClassification.from_pretrained(model_folder).eval()
-    embedding, head = SpeechEmbedding(), EmbeddingHead(model.config.num_labels).eval()
+    extractor = ASTFeatureExtractor.from_pretrained(model)
+    classifier = ASTForAudioClassification.from_pretrained(model).eval()
+    embedding, head = SpeechEmbedding(), EmbeddingHead(classifier.config.num_labels).eval()
     audio = np.random.default_rng(0).normal(0, 0.1, (clips, SAMPLES)).astype(np.float32)
 
     def ast(clip: np.ndarray) -> torch.Tensor:
-        return model(**extractor(clip, sampling_rate=16_000, return_tensors="pt")).logits
+        return classifier(**extractor(clip, sampling_rate=16_000, return_tensors="pt")).logits
 
     def teacher(clip: np.ndarray) -> torch.Tensor:
         return head(torch.from_numpy(embedding(place(clip)[None])))
@@ -505,12 +504,11 @@ def main() -> int:
     proxies.add_argument("--test-split", action="store_true")
     proxies.add_argument("--cache", type=Path, default=Path("runs/proxy-cache"))
     timing = commands.add_parser("speed", help="CPU time per clip of the AST and of the teacher")
-    timing.add_argument("--model", type=Path, default=BUNDLED, help="a model folder")
+    timing.add_argument("--model", default="keywords",
+                        help="a model folder, or a bundled model's name")  # fmt: skip
     timing.add_argument("--clips", type=int, default=50)
     args = parser.parse_args()
     if args.command == "speed":
-        if not (args.model / "config.json").is_file():
-            sys.exit(f"error: {args.model} holds no model (config.json)")
         try:
             times = speed(args.model, max(args.clips, 1))
         except AstAudioError as error:
